@@ -1,0 +1,5 @@
+"""Pyro guide programs: the amortised posteriors."""
+
+from .gaussian import GaussianGuide
+
+__all__ = ["GaussianGuide"]

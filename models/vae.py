@@ -1,0 +1,53 @@
+"""The variational autoencoder as a Pyro model program."""
+
+from __future__ import annotations
+
+import pyro
+import torch
+from pyro.nn import PyroModule
+from torch import nn
+
+from pyromix.sites import DATA_PLATE, X, Z
+
+from .priors import StandardNormalPrior
+
+__all__ = ["VAE"]
+
+
+class VAE(PyroModule):
+    r"""The generative story of a VAE (Kingma & Welling 2014; seed 003, 1.1)::
+
+        z ~ p(z)              (N(0, I) unless another prior is given)
+        x | z ~ p(x | z)      (the likelihood: Bernoulli or Gaussian decoder)
+
+    Arguments:
+        likelihood: module mapping z to a distribution over x, with a ``mean(z)`` method
+            (see :mod:`pyromix.likelihoods`).
+        latent_dim: size of z; used for the default standard normal prior.
+        prior: module whose ``forward()`` returns p(z) with event shape ``(latent_dim,)``;
+            later issues plug learned priors in here.
+
+    Example:
+        >>> from pyromix.likelihoods import BernoulliLikelihood
+        >>> from pyromix.nn import mlp
+        >>> model = VAE(BernoulliLikelihood(mlp(2, [16], 64)), latent_dim=2)
+        >>> model.generate(3).shape
+        torch.Size([3, 64])
+    """
+
+    def __init__(self, likelihood: nn.Module, latent_dim: int, prior: nn.Module | None = None):
+        super().__init__()
+        self.likelihood = likelihood
+        self.latent_dim = latent_dim
+        self.prior = prior if prior is not None else StandardNormalPrior(latent_dim)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        with pyro.plate(DATA_PLATE, x.shape[0]):
+            z = pyro.sample(Z, self.prior())
+            return pyro.sample(X, self.likelihood(z), obs=x)
+
+    @torch.no_grad()
+    def generate(self, n: int, *, mean: bool = True) -> torch.Tensor:
+        """Ancestral samples: ``n`` draws of z from the prior, decoded to means or to samples of x."""
+        z = self.prior().sample((n,))
+        return self.likelihood.mean(z) if mean else self.likelihood(z).sample()
