@@ -1,0 +1,320 @@
+"""The SVI training loop: mini-batches, Adam, validation, early stopping, checkpoints, NaN guard."""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import pyro
+import torch
+from pyro.infer import ELBO
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data import Dataset, Split, batches
+from .evaluate import eval_mode
+from .infer.scale import LatentScaleMessenger
+from .infer.schedules import Weight, weight_at
+
+__all__ = [
+    "History",
+    "TrainingDiverged",
+    "fit",
+    "evaluate_loss",
+    "resolve_device",
+    "save_checkpoint",
+    "load_checkpoint",
+    "CHECKPOINT_FORMAT",
+]
+
+CHECKPOINT_FORMAT = "pyromix-checkpoint-1"
+EVAL_BATCH_SIZE = 1000
+
+
+@dataclass
+class History:
+    """Per-epoch record of a run; losses are negative objectives in nats per data point.
+
+    ``train_loss`` is the weighted objective actually optimised (KL weight ``kl_weight``);
+    ``val_loss`` is the full objective (weight 1) on the validation split. ``best_epoch`` indexes
+    the lowest ``val_loss``; ``stopped`` says why training ended before ``epochs`` ("" if not).
+    """
+
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    kl_weight: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    best_epoch: int | None = None
+    stopped: str = ""
+
+    @property
+    def epochs(self) -> int:
+        return len(self.train_loss)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "History":
+        return cls(**d)
+
+
+class TrainingDiverged(RuntimeError):
+    """A non-finite loss stopped training; the model holds the last good state.
+
+    Attributes:
+        history: the history up to the last completed epoch.
+    """
+
+    def __init__(self, message: str, history: History) -> None:
+        super().__init__(message)
+        self.history = history
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"cpu"``, ``"cuda"`` or ``"cuda:N"``, refusing CUDA when it is not available."""
+    try:
+        device = torch.device(device)
+    except RuntimeError as e:
+        raise ValueError(f"device: expected 'cpu' or 'cuda[:N]', got {device!r}") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: 'cuda' was requested but torch.cuda.is_available() is False")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device: expected 'cpu' or 'cuda[:N]', got {str(device)!r}")
+    return device
+
+
+def _parameters(*modules: nn.Module) -> list[nn.Parameter]:
+    # A guide may share networks with its model (the MVAE guide calls the model's decoder):
+    # each parameter must reach the optimiser once.
+    unique: dict[int, nn.Parameter] = {}
+    for module in modules:
+        for p in module.parameters():
+            unique.setdefault(id(p), p)
+    return list(unique.values())
+
+
+@torch.no_grad()
+def evaluate_loss(model: nn.Module, guide: nn.Module, objective: ELBO, split: Split) -> float:
+    """The full objective (KL weight 1) per data point on ``split``, parameters untouched.
+
+    Networks run in eval mode (no dropout) and return to their previous mode after.
+    """
+    with eval_mode(model, guide):
+        total = sum(objective.loss(model, guide, x) for x, _ in batches(split, EVAL_BATCH_SIZE))
+    return total / len(split)
+
+
+def _snapshot(model, guide, optimizer) -> dict[str, Any]:
+    return copy.deepcopy(
+        {"model": model.state_dict(), "guide": guide.state_dict(), "optimizer": optimizer.state_dict()}
+    )
+
+
+def _restore(snapshot, model, guide, optimizer=None) -> None:
+    model.load_state_dict(snapshot["model"])
+    guide.load_state_dict(snapshot["guide"])
+    if optimizer is not None:
+        optimizer.load_state_dict(snapshot["optimizer"])
+
+
+def _settled(kl_weight: Weight, epoch: int, epochs: int) -> bool:
+    # Early stopping compares validation losses only once the KL weight has reached its final
+    # value: during warm-up the optimised objective changes from epoch to epoch.
+    return weight_at(kl_weight, epoch) == weight_at(kl_weight, epochs - 1)
+
+
+def fit(
+    model: nn.Module,
+    guide: nn.Module,
+    data: Dataset,
+    objective: ELBO,
+    *,
+    epochs: int = 100,
+    batch_size: int = 100,
+    lr: float = 1e-3,
+    kl_weight: Weight = 1.0,
+    schedules: Sequence[Callable[[int], Any]] = (),
+    patience: int | None = None,
+    restore_best: bool = True,
+    seed: int | None = 0,
+    device: str | torch.device = "cpu",
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
+    recipe: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` and ``guide`` by stochastic variational inference.
+
+    Each epoch runs one pass of shuffled mini-batches through ``objective.loss_and_grads`` and an
+    Adam step, then measures the full objective on the validation split without touching
+    parameters. Any Pyro ELBO works (Trace_ELBO, TraceMeanField_ELBO, TraceEnum_ELBO, RenyiELBO,
+    TraceGraph_ELBO, or one from :mod:`pyromix.infer`).
+
+    Arguments:
+        model, guide: Pyro programs (``nn.Module``) taking ``(x, y=None)``.
+        data: a :class:`pyromix.data.Dataset`; its train split is batched (with dynamic
+            binarisation if the dataset asks for it), its val split is validated on.
+        objective: a Pyro ELBO instance.
+        epochs: total number of epochs, counting those of a resumed run.
+        batch_size: mini-batch size.
+        lr: Adam learning rate.
+        kl_weight: a number or a schedule ``epoch -> weight`` scaling the latent sites of model
+            and guide alike (:class:`pyromix.infer.KLWarmup` for warm-up, a constant for beta).
+        schedules: callables ``schedule(epoch)`` run at the start of every epoch (std annealing).
+        patience: stop after this many epochs without a better validation loss (counted once
+            the KL weight has settled); ``None`` trains all epochs.
+        restore_best: end with the weights of the best validation epoch.
+        seed: seeds Pyro/torch and the batch order; ``None`` leaves the RNGs alone.
+        device: ``"cpu"`` or ``"cuda"``; modules and data are moved there.
+        checkpoint: file written atomically after every epoch (model, guide, optimiser, epoch,
+            history, RNG state, best weights, and ``recipe``).
+        resume: continue from ``checkpoint`` if it exists.
+        recipe: plain-data arguments stored in the checkpoint to rebuild model and guide.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        The :class:`History`.
+
+    Raises:
+        TrainingDiverged: on a NaN or infinite loss, after restoring the state at the start of
+            the epoch (and leaving the last checkpoint as it was).
+
+    Example:
+        >>> history = fit(model, guide, load_dataset("digits"), Trace_ELBO(), epochs=5)  # doctest: +SKIP
+    """
+    if epochs < 1 or batch_size < 1 or not lr > 0:
+        raise ValueError(
+            f"expected epochs >= 1, batch_size >= 1 and lr > 0; got epochs={epochs}, "
+            f"batch_size={batch_size}, lr={lr}"
+        )
+    if patience is not None and patience < 1:
+        raise ValueError(f"patience: expected an integer >= 1 or None, got {patience}")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs the checkpoint path to resume from")
+    device = resolve_device(device)
+    model.to(device), guide.to(device)
+    data = data.to(device)
+    optimizer = torch.optim.Adam(_parameters(model, guide), lr=lr)
+    weighting = LatentScaleMessenger(weight_at(kl_weight, 0))
+    train_model, train_guide = weighting(model), weighting(guide)
+    generator = torch.Generator()
+    if seed is not None:
+        pyro.set_rng_seed(seed)
+        generator.manual_seed(seed)
+
+    history, best = History(), None
+    if resume and Path(checkpoint).exists():
+        saved = load_checkpoint(checkpoint)
+        _restore(saved["state"], model, guide, optimizer)
+        history, best = History.from_dict(saved["history"]), saved["best"]
+        torch.set_rng_state(saved["state"]["torch_rng"])
+        generator.set_state(saved["state"]["generator"])
+
+    model.train(), guide.train()
+    bar = tqdm(range(history.epochs, epochs), desc="fit", unit="epoch", disable=not progress)
+    for epoch in bar:
+        started = time.perf_counter()
+        weighting.weight = weight_at(kl_weight, epoch)
+        for schedule in schedules:
+            schedule(epoch)
+        good = _snapshot(model, guide, optimizer)
+        total = 0.0
+        for step, (x, _) in enumerate(data.train_batches(batch_size, generator)):
+            optimizer.zero_grad(set_to_none=True)
+            loss = objective.loss_and_grads(train_model, train_guide, x)
+            if not math.isfinite(loss):
+                _restore(good, model, guide, optimizer)
+                raise TrainingDiverged(
+                    f"non-finite training loss ({loss}) at epoch {epoch + 1}, step {step + 1}; "
+                    f"parameters restored to the end of epoch {epoch} (try a lower learning rate)",
+                    history,
+                )
+            optimizer.step()
+            total += loss
+        val = evaluate_loss(model, guide, objective, data.val)
+        if not math.isfinite(val):
+            _restore(good, model, guide, optimizer)
+            raise TrainingDiverged(
+                f"non-finite validation loss ({val}) at epoch {epoch + 1}; parameters restored "
+                f"to the end of epoch {epoch} (try a lower learning rate)",
+                history,
+            )
+        history.train_loss.append(total / len(data.train))
+        history.val_loss.append(val)
+        history.kl_weight.append(weighting.weight)
+        history.seconds.append(time.perf_counter() - started)
+        if history.best_epoch is None or val < history.val_loss[history.best_epoch]:
+            history.best_epoch = epoch
+            best = copy.deepcopy({"model": model.state_dict(), "guide": guide.state_dict()})
+        bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", val=f"{val:.3f}", kl=weighting.weight)
+        waited = epoch - history.best_epoch
+        if patience is not None and _settled(kl_weight, epoch, epochs) and waited >= patience:
+            history.stopped = f"early stopping: no validation improvement for {waited} epochs"
+        if checkpoint is not None:
+            state = _snapshot(model, guide, optimizer)
+            state.update(torch_rng=torch.get_rng_state(), generator=generator.get_state())
+            save_checkpoint(checkpoint, state=state, best=best, history=history, recipe=recipe)
+        if history.stopped:
+            break
+    bar.close()
+    if restore_best and best is not None:
+        _restore(best, model, guide)
+    return history
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    *,
+    state: dict[str, Any],
+    best: dict[str, Any] | None,
+    history: History,
+    recipe: dict[str, Any] | None,
+) -> Path:
+    """Write a checkpoint atomically: a temporary file in the same folder, then a rename.
+
+    A crash mid-write leaves the previous checkpoint intact.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "state": state,
+        "best": best,
+        "history": history.as_dict(),
+        "recipe": recipe or {},
+    }
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`fit`, with a clear error for missing or corrupt files.
+
+    Returns:
+        dict with ``state`` (last epoch: model, guide, optimizer, RNG), ``best`` (weights of the
+        best validation epoch, or None), ``history`` and ``recipe``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint: no such file {str(path)!r}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ValueError(f"checkpoint: {str(path)!r} is not a readable checkpoint ({e})") from e
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"checkpoint: {str(path)!r} is not a {CHECKPOINT_FORMAT} file")
+    return payload
