@@ -1,0 +1,218 @@
+"""``pyromix fit | evaluate | sample | list``: the command line users script against.
+
+Bad input (unknown names, bad paths, bad values) gets one line on stderr and exit status 2
+before any work starts; a diverged run exits 1 with the epoch it diverged at.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .data import DATASETS, DataError
+from .recipes import RECIPES
+
+__all__ = ["main", "build_parser"]
+
+USAGE_ERRORS = (ValueError, DataError, FileNotFoundError, NotADirectoryError)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump), exit status 2."""
+
+    def error(self, message: str):  # noqa: D102 - argparse API
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def _hidden(text: str) -> list[int]:
+    try:
+        return [_positive_int(part) for part in text.split(",")]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers >= 1 such as 256,256, got {text!r}"
+        ) from None
+
+
+# Flags that map onto recipe arguments; None means "the recipe's default".
+RECIPE_FLAGS = {
+    "epochs": ("--epochs", _positive_int, "training epochs"),
+    "batch_size": ("--batch-size", _positive_int, "mini-batch size"),
+    "lr": ("--lr", _positive_float, "Adam learning rate"),
+    "latent_dim": ("--latent-dim", _positive_int, "size of z"),
+    "hidden": ("--hidden", _hidden, "hidden widths, comma-separated (e.g. 256,256)"),
+    "seed": ("--seed", _non_negative_int, "seed for initialisation and training"),
+    "warmup": ("--warmup", _non_negative_int, "KL warm-up epochs (0: none)"),
+    "beta": ("--beta", _positive_float, "final KL weight (1: the ELBO)"),
+    "patience": ("--patience", _positive_int, "early-stopping patience in epochs"),
+    "particles": ("--particles", _positive_int, "samples per point in the objective (IWAE k)"),
+    "split_seed": ("--split-seed", _non_negative_int, "seed of the train/val/test split"),
+    "limit": ("--limit", _positive_int, "use at most this many points per split"),
+}
+CHOICE_FLAGS = {
+    "likelihood": ("--likelihood", ["auto", "bernoulli", "gaussian"], "observation model"),
+    "binarize": ("--binarize", ["auto", "none", "static", "dynamic"], "binarisation of [0,1] data"),
+    "arch": ("--arch", ["mlp", "conv"], "encoder/decoder architecture"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pyromix", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    fit = commands.add_parser("fit", help="train a model and write a run directory")
+    fit.add_argument("model", choices=list(RECIPES), metavar="MODEL",
+                     help=f"one of: {', '.join(RECIPES)}")
+    fit.add_argument("--data", default="digits",
+                     help=f"dataset name ({', '.join(DATASETS)}) or a .npy/.npz/.csv path")
+    fit.add_argument("--labels", help="labels for a user data file (.npy or .csv)")
+    fit.add_argument("--data-dir", help="folder with IDX files (mnist, fashion-mnist)")
+    fit.add_argument("--out", help="run directory (default runs/MODEL-DATA)")
+    fit.add_argument("--device", default="cpu", help="cpu or cuda")
+    fit.add_argument("--samples", type=_positive_int, default=1000,
+                     help="importance samples for the test log-likelihood")
+    fit.add_argument("--mc-kl", action="store_true", help="Monte-Carlo KL instead of analytic")
+    fit.add_argument("--gated", action="store_true", help="gated dense hidden layers")
+    fit.add_argument("--resume", action="store_true", help="continue the run in --out")
+    fit.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    for key, (flag, kind, text) in RECIPE_FLAGS.items():
+        fit.add_argument(flag, dest=key, type=kind, help=text)
+    for key, (flag, choices, text) in CHOICE_FLAGS.items():
+        fit.add_argument(flag, dest=key, choices=choices, help=text)
+
+    evaluate = commands.add_parser("evaluate", help="re-evaluate a run on its test split")
+    evaluate.add_argument("run", metavar="DIR")
+    evaluate.add_argument("--samples", type=_positive_int, default=1000)
+    evaluate.add_argument("--device", default="cpu")
+
+    sample = commands.add_parser("sample", help="draw samples from a trained run")
+    sample.add_argument("run", metavar="DIR")
+    sample.add_argument("--n", type=_positive_int, default=64, help="number of samples")
+    sample.add_argument("--out", required=True, help="image file to write (e.g. samples.png)")
+    sample.add_argument("--seed", type=_non_negative_int, default=0)
+
+    commands.add_parser("list", help="models and datasets, one line each")
+    return parser
+
+
+def _fit(ns: argparse.Namespace) -> int:
+    from .runs import evaluate_run, prepare_recipe, train_run, write_report
+    from .train import TrainingDiverged
+
+    data_name = Path(ns.data).stem if Path(ns.data).suffix else ns.data
+    out = Path(ns.out or f"runs/{ns.model}-{data_name}")
+    if (out / "checkpoint.pt").exists() and not (ns.resume or ns.force):
+        raise ValueError(f"out: {str(out)!r} already holds a run; pass --resume or --force")
+    overrides = {k: getattr(ns, k) for k in (*RECIPE_FLAGS, *CHOICE_FLAGS) if getattr(ns, k) is not None}
+    if ns.mc_kl:
+        overrides["analytic_kl"] = False
+    if ns.gated:
+        overrides["gated"] = True
+    run = prepare_recipe(
+        ns.model, ns.data, out=out, resume=ns.resume, labels=ns.labels, device=ns.device,
+        data_dir=ns.data_dir, **overrides,
+    )
+    try:
+        train_run(run, out=out, resume=ns.resume, progress=not ns.quiet)
+    except TrainingDiverged as e:
+        print(f"pyromix: {e}; last good checkpoint in {out}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"pyromix: interrupted; continue with --resume --out {out}", file=sys.stderr)
+        return 130
+    metrics = evaluate_run(run, ns.samples)
+    write_report(run, metrics, out)
+    print((out / "metrics.json").read_text(), end="")
+    print(f"wrote {out}/", file=sys.stderr)
+    return 0
+
+
+def _evaluate(ns: argparse.Namespace) -> int:
+    from .runs import evaluate_run, load_run, write_json
+
+    run = load_run(ns.run, device=ns.device)
+    metrics_path = Path(ns.run) / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    metrics.update(evaluate_run(run, ns.samples))
+    write_json(metrics_path, metrics)
+    print(metrics_path.read_text(), end="")
+    return 0
+
+
+def _sample(ns: argparse.Namespace) -> int:
+    import pyro
+
+    from . import plots
+    from .runs import generate, load_run
+
+    run = load_run(ns.run)
+    pyro.set_rng_seed(ns.seed)
+    means, binarized = generate(run, ns.n)
+    shape = run.dataset.image_shape
+    path = plots.plot_samples(means, ns.out, image_shape=shape, binarized=binarized,
+                              data=None if shape else run.dataset.test.x,
+                              title=f"{run.name} samples")
+    print(path)
+    return 0
+
+
+def _list(ns: argparse.Namespace) -> int:
+    print("models:")
+    for name, recipe in RECIPES.items():
+        print(f"  {name:<16} {recipe.description}")
+    print("datasets:")
+    for name, text in DATASETS.items():
+        print(f"  {name:<16} {text}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``pyromix`` command; returns the exit status."""
+    try:
+        ns = build_parser().parse_args(argv)
+    except SystemExit as e:  # argparse: --help (0) or a usage error (2), already printed
+        return int(e.code or 0)
+    command = {"fit": _fit, "evaluate": _evaluate, "sample": _sample, "list": _list}[ns.command]
+    try:
+        return command(ns)
+    except USAGE_ERRORS as e:
+        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"pyromix {ns.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,332 @@
+"""Train, reload, evaluate and report a named recipe: the layer the CLI and estimators share.
+
+A run directory holds ``checkpoint.pt`` (weights, optimiser, history and the recipe's plain-data
+arguments, including how to reload the data), ``metrics.json`` and the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyro
+import torch
+from torch import nn
+
+from . import plots
+from .data import Dataset, load_dataset
+from .evaluate import bits_per_dim, clustering_scores, latent_gmm, log_likelihood
+from .infer.schedules import KLWarmup
+from .recipes import COMMON_DEFAULTS, get_recipe
+from .train import History, fit, load_checkpoint, resolve_device
+
+__all__ = ["Run", "prepare_recipe", "train_run", "train_recipe", "load_run", "evaluate_run", "write_report", "generate"]
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.json"
+DATA_KEYS = {
+    "data": "digits", "labels": None, "data_dir": None, "binarize": "auto", "split_seed": 0, "limit": None,
+}
+# Per-dataset defaults from the papers: seed 004 uses a 2-D latent on OneHot.
+DATASET_DEFAULTS = {"onehot": {"latent_dim": 2}}
+
+
+@dataclass
+class Run:
+    """A trained (or reloaded) recipe: its name, arguments, networks, data and history."""
+
+    name: str
+    args: dict[str, Any]
+    model: nn.Module
+    guide: nn.Module
+    dataset: Dataset
+    history: History
+
+
+def _check_args(args: dict[str, Any]) -> None:
+    def need(ok: bool, key: str, expected: str) -> None:
+        if not ok:
+            raise ValueError(f"{key}: expected {expected}, got {args[key]!r}")
+
+    positive_ints = ("latent_dim", "epochs", "batch_size", "particles")
+    for key in positive_ints:
+        need(isinstance(args[key], int) and args[key] >= 1, key, "an integer >= 1")
+    need(
+        isinstance(args["hidden"], (list, tuple)) and len(args["hidden"]) > 0
+        and all(isinstance(h, int) and h >= 1 for h in args["hidden"]),
+        "hidden", "a non-empty list of integers >= 1",
+    )
+    need(args["arch"] in ("mlp", "conv"), "arch", "'mlp' or 'conv'")
+    need(args["likelihood"] in ("auto", "bernoulli", "gaussian"), "likelihood",
+         "'auto', 'bernoulli' or 'gaussian'")
+    need(args["binarize"] in ("auto", "none", "static", "dynamic"), "binarize",
+         "'auto', 'none', 'static' or 'dynamic'")
+    need(isinstance(args["lr"], (int, float)) and args["lr"] > 0, "lr", "a number > 0")
+    need(isinstance(args["warmup"], int) and args["warmup"] >= 0, "warmup", "an integer >= 0")
+    need(isinstance(args["beta"], (int, float)) and args["beta"] >= 0, "beta", "a number >= 0")
+    need(args["std_min"] > 0, "std_min", "a number > 0")
+    need(args["patience"] is None or (isinstance(args["patience"], int) and args["patience"] >= 1),
+         "patience", "an integer >= 1 or None")
+
+
+def _load_data(args: dict[str, Any], source: Any, labels=None) -> Dataset:
+    """Load ``source`` as ``args`` say, resolving ``likelihood`` and ``binarize`` in ``args``."""
+    labels = labels if labels is not None else args["labels"]
+    options = dict(seed=args["split_seed"], data_dir=args["data_dir"], labels=labels, limit=args["limit"])
+    dataset = load_dataset(source, binarize="none", **options)
+    if args["likelihood"] == "auto":
+        # Bernoulli for binary data and for [0, 1] images (binarised); Gaussian otherwise.
+        in_unit = bool(dataset.train.x.min() >= 0 and dataset.train.x.max() <= 1)
+        image = dataset.image_shape is not None and in_unit
+        args["likelihood"] = "bernoulli" if dataset.is_binary or image else "gaussian"
+    if args["binarize"] == "auto":
+        needs = args["likelihood"] == "bernoulli" and not dataset.is_binary
+        args["binarize"] = "dynamic" if needs else "none"
+    if args["binarize"] != "none":
+        dataset = load_dataset(source, binarize=args["binarize"], **options)
+    if args["likelihood"] == "bernoulli" and not dataset.is_binary:
+        raise ValueError(
+            "likelihood: 'bernoulli' needs data in {0, 1}; this data is not binary "
+            "(use --binarize dynamic|static for [0, 1] intensities, or --likelihood gaussian)"
+        )
+    return dataset
+
+
+def prepare_recipe(
+    name: str,
+    data: Any = "digits",
+    *,
+    out: str | os.PathLike | None = None,
+    resume: bool = False,
+    labels=None,
+    device: str = "cpu",
+    **overrides: Any,
+) -> Run:
+    """Validate the arguments, load the data and build the untrained model and guide.
+
+    Every bad input (unknown recipe or argument, bad value, missing or unsuitable data) raises
+    here, before any training. Arguments are those of :func:`train_recipe`.
+    """
+    recipe = get_recipe(name)
+    dataset_name = data if isinstance(data, str) else None
+    defaults = {**COMMON_DEFAULTS, **DATA_KEYS, **DATASET_DEFAULTS.get(dataset_name, {}), **recipe.defaults}
+    unknown = sorted(set(overrides) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown argument(s) {unknown}; valid: {', '.join(sorted(defaults))}")
+    checkpoint = Path(out) / CHECKPOINT if out is not None else None
+    history = History()
+    if resume and checkpoint is not None and checkpoint.exists():
+        saved = load_checkpoint(checkpoint)
+        if saved["recipe"].get("name") != name:
+            raise ValueError(
+                f"resume: {checkpoint} holds a {saved['recipe'].get('name')!r} run, not {name!r}"
+            )
+        args = {**saved["recipe"]["args"], **{k: v for k, v in overrides.items() if k == "epochs"}}
+        history = History.from_dict(saved["history"])
+    else:
+        args = {**defaults, **overrides}
+        args["data"] = str(data) if isinstance(data, (str, os.PathLike)) else "array"
+        if isinstance(labels, (str, os.PathLike)):
+            args["labels"] = str(labels)  # a path is kept so the run can reload its data
+    _check_args(args)
+    if not recipe.kl_weighted and (args["warmup"] or args["beta"] != 1):
+        raise ValueError(f"warmup/beta: the {name} objective has no KL term to weight; leave them at 0/1")
+    args["device"] = str(resolve_device(device))
+    dataset = _load_data(args, data if args["data"] == "array" else args["data"], labels)
+    if args["arch"] == "conv" and dataset.image_shape is None:
+        raise ValueError("arch: 'conv' needs image data (H, W); this dataset has none")
+    args.update(data_dim=dataset.data_dim, image_shape=dataset.image_shape, dataset=dataset.name)
+    pyro.set_rng_seed(args["seed"])
+    model, guide = recipe.build(args)
+    return Run(name, args, model, guide, dataset, history)
+
+
+def train_run(
+    run: Run, *, out: str | os.PathLike | None = None, resume: bool = False, progress: bool = True
+) -> Run:
+    """Train a prepared run in place (checkpointing to ``out/checkpoint.pt``) and return it."""
+    recipe, args = get_recipe(run.name), run.args
+    run.history = fit(
+        run.model, run.guide, run.dataset, recipe.objective(args),
+        epochs=args["epochs"], batch_size=args["batch_size"], lr=args["lr"],
+        kl_weight=KLWarmup(args["warmup"], args["beta"]),
+        schedules=recipe.schedules(run.model, run.guide, args),
+        patience=args["patience"], seed=args["seed"], device=args["device"],
+        checkpoint=None if out is None else Path(out) / CHECKPOINT, resume=resume,
+        recipe={"name": run.name, "args": args}, progress=progress,
+    )
+    return run
+
+
+def train_recipe(
+    name: str,
+    data: Any = "digits",
+    *,
+    out: str | os.PathLike | None = None,
+    resume: bool = False,
+    labels=None,
+    device: str = "cpu",
+    progress: bool = True,
+    **overrides: Any,
+) -> Run:
+    """Build the recipe ``name`` with its paper defaults and train it.
+
+    Arguments:
+        name: a key of :data:`pyromix.recipes.RECIPES`.
+        data: a dataset name, a path to .npy/.npz/.csv, or an array (see
+            :func:`pyromix.data.load_dataset`).
+        out: run directory; the checkpoint is written there after every epoch.
+        resume: continue from ``out/checkpoint.pt`` when it exists (its arguments are reused;
+            ``epochs`` may be raised).
+        labels: labels for user data.
+        device: ``"cpu"`` or ``"cuda"``.
+        progress: show a progress bar.
+        **overrides: recipe arguments (``latent_dim``, ``hidden``, ``epochs``, ``lr``, ``warmup``,
+            ``likelihood``, ``binarize``, ``split_seed``, ``limit``, ...); unknown names raise.
+
+    Returns:
+        The trained :class:`Run` (weights of the best validation epoch).
+
+    Example:
+        >>> run = train_recipe("vae", "digits", epochs=5, progress=False)  # doctest: +SKIP
+        >>> evaluate_run(run)["test_log_likelihood"]  # doctest: +SKIP
+    """
+    run = prepare_recipe(name, data, out=out, resume=resume, labels=labels, device=device, **overrides)
+    return train_run(run, out=out, resume=resume, progress=progress)
+
+
+def load_run(path: str | os.PathLike, *, device: str = "cpu", data: Any = None) -> Run:
+    """Rebuild a run from its directory (or checkpoint file) with its best weights.
+
+    Arguments:
+        path: run directory or checkpoint file.
+        device: where to put the networks and data.
+        data: the data, for runs trained on an in-memory array.
+    """
+    path = Path(path)
+    checkpoint = path / CHECKPOINT if path.is_dir() else path
+    if path.is_dir() and not checkpoint.exists():
+        raise FileNotFoundError(f"run: {str(path)!r} has no {CHECKPOINT}; is it a pyromix fit --out DIR?")
+    saved = load_checkpoint(checkpoint)
+    name, args = saved["recipe"]["name"], dict(saved["recipe"]["args"])
+    if args["data"] == "array" and data is None:
+        raise ValueError("data: this run was trained on an in-memory array; pass it as data=")
+    dataset = _load_data(args, data if data is not None else args["data"])
+    model, guide = get_recipe(name).build(args)
+    weights = saved["best"] or saved["state"]
+    model.load_state_dict(weights["model"])
+    guide.load_state_dict(weights["guide"])
+    device = resolve_device(device)
+    model.to(device), guide.to(device)
+    history = History.from_dict(saved["history"])
+    return Run(name, args, model, guide, dataset.to(device), history)
+
+
+def evaluate_run(run: Run, num_samples: int = 1000) -> dict[str, Any]:
+    """The test-split metrics of ``metrics.json``; repeatable (seeded by the run's seed).
+
+    Log-likelihood and ELBO are in nats per data point, averaged over the test split; the ELBO
+    is estimated from the same S importance samples. ``bits_per_dim`` is given for binary data.
+    With labels, ``gmm_acc``/``gmm_nmi``/``gmm_ari`` score a GMM on the test latent means with as
+    many components as classes (seed 000, 4.2).
+    """
+    pyro.set_rng_seed(run.args["seed"])
+    test = run.dataset.test
+    ll = log_likelihood(run.model, run.guide, test.x, num_samples)
+    summary = ll.summary()
+    history = run.history
+    metrics: dict[str, Any] = {
+        "model": run.name,
+        "dataset": run.args["dataset"],
+        "seed": run.args["seed"],
+        "split_seed": run.args["split_seed"],
+        "epochs": history.epochs,
+        "best_epoch": None if history.best_epoch is None else history.best_epoch + 1,
+        "stopped": history.stopped,
+        "train_seconds": sum(history.seconds),
+        "test_points": len(test),
+        "test_elbo": summary["elbo"],
+        "test_log_likelihood": summary["log_likelihood"],
+        "is_samples": num_samples,
+        "pareto_k_max": summary["pareto_k_max"],
+        "pareto_k_share_above_0.7": summary["pareto_k_share_above_0.7"],
+        "likelihood": run.args["likelihood"],
+        "binarize": run.args["binarize"],
+    }
+    if run.dataset.is_binary:
+        metrics["bits_per_dim"] = bits_per_dim(summary["log_likelihood"], run.dataset.data_dim)
+    classes = run.dataset.num_classes
+    if test.y is not None and classes and classes > 1 and hasattr(run.guide, "latent_mean"):
+        with torch.no_grad():
+            z = run.guide.latent_mean(test.x)
+        labels = latent_gmm(z, classes, seed=run.args["seed"])
+        metrics.update(clustering_scores(test.y.cpu().numpy(), labels, prefix="gmm_"))
+    return metrics
+
+
+def generate(run: Run, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``n`` decoder means from the prior, and their binarised draws for a Bernoulli likelihood."""
+    if n < 1:
+        raise ValueError(f"n: expected an integer >= 1, got {n}")
+    means = run.model.generate(n)
+    binarized = torch.bernoulli(means) if run.args["likelihood"] == "bernoulli" else None
+    return means.cpu(), None if binarized is None else binarized.cpu()
+
+
+def _finite_or_none(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def write_json(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    """Write JSON atomically (temporary file + rename).
+
+    Non-finite numbers become ``null`` so any JSON reader accepts the file; for example the
+    Pareto k is not estimable (infinite) with fewer than about 25 importance samples.
+    """
+    path = Path(path)
+    payload = {k: _finite_or_none(v) for k, v in payload.items()}
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(payload, f, indent=2, allow_nan=False)
+        f.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def write_report(run: Run, metrics: dict[str, Any], out: str | os.PathLike, *, n: int = 64) -> list[Path]:
+    """Write ``metrics.json``, ``samples.png``, ``curves.png`` and, where they apply,
+    ``reconstructions.png``, ``latents.png`` and ``manifold.png`` (2-D latent, image data)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    shape = run.dataset.image_shape
+    pyro.set_rng_seed(run.args["seed"])
+    means, binarized = generate(run, n)
+    test = run.dataset.test
+    written = [
+        write_json(out / METRICS, metrics),
+        plots.plot_samples(means, out / "samples.png", image_shape=shape, binarized=binarized,
+                           data=None if shape else test.x.cpu(), title=f"{run.name} samples"),
+        plots.plot_curves(
+            {"train_loss": run.history.train_loss, "val_loss": run.history.val_loss},
+            out / "curves.png", title=f"{run.name}: negative objective, nats per data point",
+        ),
+    ]
+    with torch.no_grad():
+        z = run.guide.latent_mean(test.x) if hasattr(run.guide, "latent_mean") else None
+        if shape is not None and z is not None:
+            recon = run.model.likelihood.mean(z)
+            written.append(plots.plot_reconstructions(test.x.cpu(), recon.cpu(), shape,
+                                                      out / "reconstructions.png"))
+        if z is not None:
+            labels = None if test.y is None else test.y.cpu()
+            written.append(plots.plot_latents(z.cpu(), out / "latents.png", labels=labels))
+        if shape is not None and run.args["latent_dim"] == 2:
+            device = next(run.model.parameters()).device
+            written.append(plots.plot_manifold(run.model.likelihood.mean, out / "manifold.png",
+                                               image_shape=shape, device=device))
+    return written
