@@ -37,6 +37,9 @@ __all__ = [
 ]
 
 PARETO_K_THRESHOLD = 0.7
+# PSIS fits a generalised Pareto to the largest min(S/5, 3 sqrt(S)) weights; it needs more than
+# four of them, so S >= 25.
+MIN_PSIS_SAMPLES = 25
 
 
 @contextlib.contextmanager
@@ -89,7 +92,8 @@ class LogLikelihood:
     Attributes:
         log_px: importance-sampled estimate of log p(x), shape (N,).
         elbo: the ELBO estimated from the same samples (mean log weight), shape (N,).
-        pareto_k: PSIS Pareto shape of each point's weights; above 0.7 the estimate is unreliable.
+        pareto_k: PSIS Pareto shape of each point's weights; above 0.7 the estimate is unreliable;
+            NaN where S is too small to estimate it (fewer than about 25).
         num_samples: S.
     """
 
@@ -99,23 +103,33 @@ class LogLikelihood:
     num_samples: int
 
     def summary(self) -> dict[str, float]:
-        """Means over points, the worst Pareto k and the share of points above 0.7."""
+        """Means over points, the worst Pareto k and the share of points above 0.7.
+
+        The k entries are NaN when k is not estimable (fewer than about 25 samples).
+        """
+        estimable = not torch.isnan(self.pareto_k).any()
+        above = (self.pareto_k > PARETO_K_THRESHOLD).float().mean()
         return {
             "log_likelihood": float(self.log_px.mean()),
             "elbo": float(self.elbo.mean()),
-            "pareto_k_max": float(self.pareto_k.max()),
-            "pareto_k_share_above_0.7": float((self.pareto_k > PARETO_K_THRESHOLD).float().mean()),
+            "pareto_k_max": float(self.pareto_k.max()) if estimable else math.nan,
+            "pareto_k_share_above_0.7": float(above) if estimable else math.nan,
         }
 
 
 def _pareto_k(log_weights: torch.Tensor) -> torch.Tensor:
+    if log_weights.shape[0] < MIN_PSIS_SAMPLES:
+        return torch.full(log_weights.shape[1:], torch.nan, dtype=log_weights.dtype)
     with warnings.catch_warnings():
         # arviz announces its refactor on import and warns when k > 0.7: we report k instead.
         warnings.simplefilter("ignore")
         import arviz
 
         _, k = arviz.psislw(log_weights.T.double().cpu().numpy())
-    return torch.as_tensor(np.asarray(k), dtype=log_weights.dtype)
+    k = torch.as_tensor(np.asarray(k), dtype=log_weights.dtype)
+    # arviz returns inf when the tail is too short to fit (fewer than about 25 samples): that is
+    # "not estimable", not "unreliable", so it is reported as NaN.
+    return torch.where(torch.isinf(k), torch.nan, k)
 
 
 def log_likelihood(
@@ -136,7 +150,8 @@ def log_likelihood(
     Arguments:
         model, guide: Pyro programs; the guide is the proposal.
         x: data, shape (N, D).
-        num_samples: S importance samples per point (the papers use 1000 to 5000).
+        num_samples: S importance samples per point (the papers use 1000 to 5000; S = 1 gives
+            a one-sample ELBO estimate).
         max_elements: memory budget in tensor elements.
         max_plate_nesting: plates the model nests (1: the data plate).
 
@@ -147,8 +162,8 @@ def log_likelihood(
         >>> ll = log_likelihood(model, guide, data.test.x, 1000)  # doctest: +SKIP
         >>> ll.summary()["log_likelihood"]  # doctest: +SKIP
     """
-    if num_samples < 2:
-        raise ValueError(f"num_samples: expected an integer >= 2, got {num_samples}")
+    if num_samples < 1:
+        raise ValueError(f"num_samples: expected an integer >= 1, got {num_samples}")
     if x.ndim != 2 or x.shape[0] == 0:
         raise ValueError(f"x: expected a non-empty (N, D) tensor, got shape {tuple(x.shape)}")
     data_dim = x.shape[1]

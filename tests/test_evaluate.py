@@ -112,10 +112,20 @@ def test_pareto_k_flags_a_poor_proposal():
     assert log_likelihood(model, guide, x, 2000).pareto_k.min() > 0.7
 
 
+def test_pareto_k_is_nan_not_infinite_when_too_few_samples():
+    model, guide, x, _ = linear_gaussian()
+    result = log_likelihood(model, guide, x, 10)
+    assert torch.isnan(result.pareto_k).all()
+    summary = result.summary()
+    assert math.isnan(summary["pareto_k_max"]) and math.isnan(summary["pareto_k_share_above_0.7"])
+    single = log_likelihood(model, guide, x, 1)  # one sample: the estimate is the ELBO estimate
+    assert torch.allclose(single.log_px, single.elbo)
+
+
 def test_log_likelihood_rejects_bad_arguments():
     model, guide, x, _ = linear_gaussian()
     with pytest.raises(ValueError, match="num_samples"):
-        log_likelihood(model, guide, x, 1)
+        log_likelihood(model, guide, x, 0)
     with pytest.raises(ValueError, match=r"x: expected a non-empty \(N, D\)"):
         log_likelihood(model, guide, x[0], 10)
 
