@@ -1,0 +1,29 @@
+"""The README's commands and example stay in step with the code."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def code_blocks(language):
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    install, test = code_blocks("bash")
+    assert "pip install torch==2.13.0" in install and "pyromix fit vae --data digits" in install
+    ci_commands = [line.strip() for line in (ROOT / ".ci/run").read_text().splitlines()]
+    assert test.strip() in ci_commands
+
+
+def test_readme_example_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (example,) = code_blocks("python")
+    namespace = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    metrics = namespace["metrics"]
+    assert metrics["test_elbo"] <= metrics["test_log_likelihood"] < 0
+    assert (tmp_path / "runs/example/manifold.png").is_file()
+    assert namespace["z"].shape[1] == 2 and namespace["samples"].shape == (16, 64)
