@@ -285,6 +285,7 @@ def save_checkpoint(
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": CHECKPOINT_FORMAT,
+        "epoch": history.epochs,
         "state": state,
         "best": best,
         "history": history.as_dict(),
@@ -305,8 +306,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read a checkpoint written by :func:`fit`, with a clear error for missing or corrupt files.
 
     Returns:
-        dict with ``state`` (last epoch: model, guide, optimizer, RNG), ``best`` (weights of the
-        best validation epoch, or None), ``history`` and ``recipe``.
+        dict with ``epoch`` (epochs completed), ``state`` (last epoch: model, guide, optimizer,
+        RNG), ``best`` (weights of the best validation epoch, or None), ``history`` and
+        ``recipe``.
     """
     path = Path(path)
     if not path.is_file():

@@ -69,7 +69,7 @@ def test_checkpoint_holds_best_weights_and_recipe(digits, tmp_path):
     history = fit(model, guide, digits, TraceMeanField_ELBO(), epochs=3, progress=False,
                   checkpoint=tmp_path / "c.pt", recipe={"name": "vae", "args": {"x": 1}})
     saved = load_checkpoint(tmp_path / "c.pt")
-    assert saved["recipe"] == {"name": "vae", "args": {"x": 1}}
+    assert saved["recipe"] == {"name": "vae", "args": {"x": 1}} and saved["epoch"] == 3
     assert saved["history"]["train_loss"] == history.train_loss
     assert all(torch.equal(saved["best"]["model"][k], v) for k, v in model.state_dict().items())
 
