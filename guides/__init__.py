@@ -1,5 +1,6 @@
 """Pyro guide programs: the amortised posteriors."""
 
 from .gaussian import GaussianGuide
+from .mixture import MixtureGuide
 
-__all__ = ["GaussianGuide"]
+__all__ = ["GaussianGuide", "MixtureGuide"]

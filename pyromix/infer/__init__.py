@@ -1,6 +1,7 @@
 """Objectives Pyro lacks, the latent-site scale handler, and training schedules."""
 
 from .scale import LatentScaleMessenger, scale_latents
-from .schedules import KLWarmup, constant, weight_at
+from .schedules import KLWarmup, StdAnnealing, constant, weight_at
+from .vimco import VIMCO
 
-__all__ = ["LatentScaleMessenger", "scale_latents", "KLWarmup", "constant", "weight_at"]
+__all__ = ["LatentScaleMessenger", "scale_latents", "KLWarmup", "StdAnnealing", "constant", "weight_at", "VIMCO"]

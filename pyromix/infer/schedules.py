@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Callable, Union
+from typing import Any, Callable, Sequence, Union
 
-__all__ = ["KLWarmup", "constant", "Weight", "weight_at"]
+__all__ = ["KLWarmup", "StdAnnealing", "constant", "Weight", "weight_at"]
 
 Weight = Union[float, Callable[[int], float]]
 
@@ -46,3 +46,55 @@ def constant(value: float) -> Callable[[int], float]:
 def weight_at(weight: Weight, epoch: int) -> float:
     """Evaluate a number-or-schedule at ``epoch``."""
     return float(weight(epoch)) if callable(weight) else float(weight)
+
+
+class StdAnnealing:
+    r"""Std annealing (seed 002, II-D): lower bounds on Gaussian stds that start large and shrink.
+
+    ``eps(epoch) = start * factor ** (epoch // every)``, never below ``final``, and ``final`` for
+    the last ``every`` epochs of a run of ``epochs`` (the paper: start 1, halve every 100 epochs,
+    1e-4 at the end). Calling the schedule with an epoch sets ``std_min`` on every target (the
+    Gaussian likelihood's eps_x, the guide's eps_z), so it plugs into the trainer's ``schedules``.
+
+    Arguments:
+        targets: objects with a ``std_min`` attribute.
+        epochs: length of the run.
+        every: epochs between halvings; default ``max(1, epochs // 10)`` scales the paper's
+            schedule to the run length.
+        start, factor, final: as above.
+    """
+
+    def __init__(
+        self,
+        targets: Sequence[Any],
+        epochs: int,
+        every: int | None = None,
+        start: float = 1.0,
+        factor: float = 0.5,
+        final: float = 1e-4,
+    ) -> None:
+        if epochs < 1:
+            raise ValueError(f"epochs: expected an integer >= 1, got {epochs}")
+        if not 0 < factor < 1 or not 0 < final <= start:
+            raise ValueError(
+                f"expected 0 < factor < 1 and 0 < final <= start, got factor={factor}, "
+                f"final={final}, start={start}"
+            )
+        missing = [t for t in targets if not hasattr(t, "std_min")]
+        if missing:
+            raise ValueError(f"targets: {missing[0]!r} has no std_min attribute to anneal")
+        self.targets = list(targets)
+        self.epochs = int(epochs)
+        self.every = int(every) if every is not None else max(1, epochs // 10)
+        self.start, self.factor, self.final = start, factor, final
+
+    def value(self, epoch: int) -> float:
+        if epoch >= self.epochs - self.every:
+            return self.final
+        return max(self.final, self.start * self.factor ** (epoch // self.every))
+
+    def __call__(self, epoch: int) -> float:
+        eps = self.value(epoch)
+        for target in self.targets:
+            target.std_min = eps
+        return eps

@@ -1,0 +1,106 @@
+"""Guides for the Gaussian-mixture VAE: q(y | x) with q(z | x, y), or the mean-field q(z | x)."""
+
+from __future__ import annotations
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro.nn import PyroModule
+from pyro.ops.indexing import Vindex
+from torch import nn
+
+from pyromix.nn import positive
+from pyromix.sites import DATA_PLATE, Y, Z
+
+__all__ = ["MixtureGuide", "Y_MODES"]
+
+Y_MODES = ("enumerate", "sample")
+
+
+class MixtureGuide(PyroModule):
+    r"""``q(y, z | x) = q(y | x) q(z | x, y)`` (seed 002, eq. 3-4), or mean field ``q(y | x) q(z | x)``.
+
+    A shared body maps x to features h. ``q(y | x) = Cat(softmax(W_y h))``. The structured
+    ``q(z | x, y)`` has mean ``A h + a + B_y h + b_y`` and std ``softplus(C_y h + c_y) + std_min``:
+    a shared linear map plus one per cluster, which equals a linear layer on ``h (x) one_hot(y)``
+    but evaluates all K clusters in one matrix product. The per-cluster offsets start at zero, so
+    autoencoder pretraining of the shared map initialises every cluster (seed 002, III-B).
+    With ``mean_field`` z ignores y (the ablation of seed 002, Table II).
+
+    ``y_mode="enumerate"`` marks y for parallel enumeration (EnumY, with ``TraceEnum_ELBO``,
+    eq. 5); ``"sample"`` draws it (VIMCO, eq. 7, or NVIL with ``baseline``, eq. 6).
+
+    Arguments:
+        body: network mapping x to features, with an ``out_features`` attribute.
+        latent_dim: size of z.
+        num_clusters: K.
+        y_mode: ``"enumerate"`` or ``"sample"``.
+        mean_field: q(z | x) instead of q(z | x, y).
+        std_min: lower bound on the std of q(z | ...) (seed 002's eps_z; std annealing lowers it).
+        baseline: optional NVIL baseline network x -> (N,) used by ``TraceGraph_ELBO`` for y.
+    """
+
+    def __init__(
+        self,
+        body: nn.Module,
+        latent_dim: int,
+        num_clusters: int,
+        *,
+        y_mode: str = "enumerate",
+        mean_field: bool = False,
+        std_min: float = 0.0,
+        baseline: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        if y_mode not in Y_MODES:
+            raise ValueError(f"y_mode: expected one of {Y_MODES}, got {y_mode!r}")
+        if baseline is not None and y_mode != "sample":
+            raise ValueError("baseline: an NVIL baseline needs y_mode='sample'")
+        width = body.out_features
+        self.body = body
+        self.latent_dim, self.num_clusters = latent_dim, num_clusters
+        self.y_mode, self.mean_field, self.std_min = y_mode, mean_field, std_min
+        self.baseline = baseline
+        per_cluster = 1 if mean_field else num_clusters
+        self.y_logits = nn.Linear(width, num_clusters)
+        self.loc = nn.Linear(width, latent_dim)
+        self.loc_offset = nn.Linear(width, per_cluster * latent_dim)
+        self.raw_scale = nn.Linear(width, per_cluster * latent_dim)
+        nn.init.zeros_(self.loc_offset.weight), nn.init.zeros_(self.loc_offset.bias)
+
+    def _heads(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Means and stds for every cluster, shape (..., K or 1, latent_dim)."""
+        shape = (*h.shape[:-1], -1, self.latent_dim)
+        loc = self.loc(h).unsqueeze(-2) + self.loc_offset(h).reshape(shape)
+        return loc, positive(self.raw_scale(h).reshape(shape), self.std_min)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.body(x)
+        loc, scale = self._heads(h)
+        infer = {"enumerate": "parallel"} if self.y_mode == "enumerate" else {}
+        if self.baseline is not None:
+            infer = {"baseline": {"nn_baseline": self.baseline, "nn_baseline_input": x}}
+        with pyro.plate(DATA_PLATE, x.shape[0]):
+            y = pyro.sample(Y, dist.Categorical(logits=self.y_logits(h)), infer=infer)
+            if self.mean_field:
+                loc, scale = loc.squeeze(-2), scale.squeeze(-2)
+            else:  # pick cluster y's head; y may carry enumeration or particle dims on the left
+                loc, scale = Vindex(loc)[..., y, :], Vindex(scale)[..., y, :]
+            return pyro.sample(Z, dist.Normal(loc, scale).to_event(1))
+
+    @torch.no_grad()
+    def cluster_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """q(y | x), shape (N, K): the clustering readout (argmax is the cluster)."""
+        return torch.softmax(self.y_logits(self.body(x)), -1)
+
+    @torch.no_grad()
+    def latent_mean(self, x: torch.Tensor) -> torch.Tensor:
+        """E_q[z | x] = sum_y q(y | x) mu(x, y): the representation clustered by the latent GMM."""
+        h = self.body(x)
+        loc, _ = self._heads(h)
+        weights = torch.softmax(self.y_logits(h), -1)
+        return loc.squeeze(-2) if self.mean_field else (weights.unsqueeze(-1) * loc).sum(-2)
+
+    def autoencoder(self, x: torch.Tensor) -> torch.Tensor:
+        """The deterministic encoder ``A h(x) + a`` trained by autoencoder pretraining."""
+        return self.loc(self.body(x))

@@ -1,0 +1,123 @@
+"""The Gaussian-mixture VAE: a categorical cluster y above the continuous latent z."""
+
+from __future__ import annotations
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro.nn import PyroModule, PyroParam
+from torch import nn
+from torch.nn import functional as F
+
+from pyromix.nn import positive
+from pyromix.sites import DATA_PLATE, X, Y, Z
+
+__all__ = ["GaussianMixtureVAE"]
+
+
+class GaussianMixtureVAE(PyroModule):
+    r"""The generative story of the Gaussian-mixture VAE (seed 002, eq. 1-2; seed 000, VaDE)::
+
+        y ~ Cat(pi)                          (uniform unless ``learn_weights``)
+        z | y ~ N(mu_y, diag sigma_y^2)      (mu, sigma learned; sigma = softplus(.) + prior_std_min)
+        x | z ~ p(x | z)                     (or x | z, y when ``decoder_sees_y``)
+
+    With ``marginalize_y`` the model sums y out exactly, ``z ~ sum_y pi_y N(mu_y, sigma_y)``, and
+    has no ``"y"`` site: the VaDE form, trained with a z-only guide; the cluster posterior is then
+    :meth:`cluster_posterior` (seed 000, eq. 16-17). Otherwise ``"y"`` is a latent site that a
+    guide either enumerates (EnumY, with ``TraceEnum_ELBO``) or samples (NVIL, VIMCO).
+
+    Arguments:
+        likelihood: maps z (or ``[z, one_hot(y)]``) to a distribution over x, with ``mean``.
+        latent_dim: size of z.
+        num_clusters: K.
+        learn_weights: learn the mixture weights pi instead of keeping them uniform.
+        prior_std_min: lower bound on sigma_y (NVISA uses 1: the prior at least a unit Gaussian).
+        decoder_sees_y: the decoder reads ``[z, one_hot(y)]`` (the CP-VAE decoder, seed 001).
+        marginalize_y: sum y out in the model (VaDE).
+
+    References:
+        Li et al., NVISA (seed 002), eq. 1-2 and II-A. Jiang et al. 2017, VaDE.
+    """
+
+    def __init__(
+        self,
+        likelihood: nn.Module,
+        latent_dim: int,
+        num_clusters: int,
+        *,
+        learn_weights: bool = False,
+        prior_std_min: float = 0.0,
+        decoder_sees_y: bool = False,
+        marginalize_y: bool = False,
+    ) -> None:
+        super().__init__()
+        if num_clusters < 1:
+            raise ValueError(f"num_clusters: expected an integer >= 1, got {num_clusters}")
+        if decoder_sees_y and marginalize_y:
+            raise ValueError("decoder_sees_y needs a y site; it cannot be combined with marginalize_y")
+        self.likelihood = likelihood
+        self.latent_dim, self.num_clusters = latent_dim, num_clusters
+        self.prior_std_min, self.learn_weights = prior_std_min, learn_weights
+        self.decoder_sees_y, self.marginalize_y = decoder_sees_y, marginalize_y
+        self.loc = PyroParam(torch.randn(num_clusters, latent_dim))
+        self.raw_scale = PyroParam(torch.zeros(num_clusters, latent_dim))
+        if learn_weights:
+            self.logits = PyroParam(torch.zeros(num_clusters))
+        else:
+            self.register_buffer("logits", torch.zeros(num_clusters))
+
+    @property
+    def scale(self) -> torch.Tensor:
+        return positive(self.raw_scale, self.prior_std_min)
+
+    def cluster_prior(self) -> dist.Categorical:
+        """p(y) = Cat(pi)."""
+        return dist.Categorical(logits=self.logits)
+
+    def component(self, y: torch.Tensor) -> dist.Independent:
+        """p(z | y) for cluster indices of any shape (enumerated, sampled or per particle)."""
+        return dist.Normal(self.loc[y], self.scale[y]).to_event(1)
+
+    def prior(self) -> dist.MixtureSameFamily:
+        """p(z) with y summed out."""
+        components = dist.Normal(self.loc, self.scale).to_event(1)
+        return dist.MixtureSameFamily(self.cluster_prior(), components)
+
+    def decoder_input(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        if not self.decoder_sees_y:
+            return z
+        one_hot = F.one_hot(y, self.num_clusters).to(z.dtype)
+        batch = torch.broadcast_shapes(z.shape[:-1], one_hot.shape[:-1])
+        return torch.cat([z.expand(*batch, -1), one_hot.expand(*batch, -1)], -1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        with pyro.plate(DATA_PLATE, x.shape[0]):
+            if self.marginalize_y:
+                z = pyro.sample(Z, self.prior())
+            else:
+                y = pyro.sample(Y, self.cluster_prior(), obs=y)
+                z = pyro.sample(Z, self.component(y))
+            return pyro.sample(X, self.likelihood(self.decoder_input(z, y)), obs=x)
+
+    def cluster_posterior(self, z: torch.Tensor) -> torch.Tensor:
+        r"""p(y | z) = pi_y N(z; mu_y, sigma_y) / sum_k pi_k N(z; mu_k, sigma_k), shape (..., K).
+
+        The VaDE cluster readout (seed 000, eq. 16-17), computed in log space.
+        """
+        components = dist.Normal(self.loc, self.scale).to_event(1)
+        log_joint = components.log_prob(z.unsqueeze(-2)) + self.cluster_prior().logits
+        return torch.softmax(log_joint, -1)
+
+    @torch.no_grad()
+    def generate(self, n: int, *, mean: bool = True, cluster: int | None = None) -> torch.Tensor:
+        """Ancestral samples, from the whole mixture or from one ``cluster``."""
+        if cluster is None:
+            y = self.cluster_prior().sample((n,))
+        else:
+            if not 0 <= cluster < self.num_clusters:
+                raise ValueError(f"cluster: expected 0 <= cluster < {self.num_clusters}, got {cluster}")
+            y = torch.full((n,), cluster, dtype=torch.long, device=self.logits.device)
+        z = self.component(y).sample()
+        h = self.decoder_input(z, y)
+        return self.likelihood.mean(h) if mean else self.likelihood(h).sample()

@@ -1,0 +1,121 @@
+"""Initialisation by autoencoder pretraining, then a GMM on the codes (seed 002, III-B; VaDE).
+
+The networks are first trained as a deterministic autoencoder, ``x -> encode(x) -> p(x | z)``;
+a Gaussian mixture fitted to the codes then sets the mixture prior's means, stds and weights.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from sklearn.mixture import GaussianMixture
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data import Dataset, batches
+
+__all__ = ["pretrain_autoencoder", "init_mixture_prior", "fit_cluster_head"]
+
+
+def pretrain_autoencoder(
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    decode: Callable[[torch.Tensor], torch.distributions.Distribution],
+    modules: Sequence[nn.Module],
+    data: Dataset,
+    *,
+    epochs: int,
+    batch_size: int = 100,
+    lr: float = 1e-3,
+    seed: int = 0,
+    progress: bool = False,
+) -> list[float]:
+    """Train ``encode`` and ``decode`` as an autoencoder minimising ``-log p(x | z = encode(x))``.
+
+    Arguments:
+        encode: deterministic encoder x -> z.
+        decode: z -> the likelihood's distribution over x.
+        modules: the modules whose parameters are trained (encoder and decoder).
+        data: dataset; its train split is used (dynamically binarised if it says so).
+        epochs, batch_size, lr, seed: as in :func:`pyromix.train.fit`.
+
+    Returns:
+        The mean reconstruction loss of each epoch (nats per data point).
+    """
+    params = list({id(p): p for m in modules for p in m.parameters()}.values())
+    optimizer = torch.optim.Adam(params, lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    losses = []
+    for _ in tqdm(range(epochs), desc="pretrain", unit="epoch", disable=not progress):
+        total = 0.0
+        for x, _ in data.train_batches(batch_size, generator):
+            optimizer.zero_grad(set_to_none=True)
+            loss = -decode(encode(x)).log_prob(x).sum()
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+        losses.append(total / len(data.train))
+        if not math.isfinite(losses[-1]):
+            raise RuntimeError(f"autoencoder pretraining diverged at epoch {len(losses)}")
+    return losses
+
+
+@torch.no_grad()
+def init_mixture_prior(model: nn.Module, codes: torch.Tensor, *, seed: int = 0) -> GaussianMixture:
+    """Fit a diagonal GMM with ``model.num_clusters`` components to ``codes`` and copy it into the
+    model's prior: means, stds (above the model's ``prior_std_min``) and, if learned, weights.
+
+    Returns:
+        The fitted scikit-learn GaussianMixture.
+    """
+    k = model.num_clusters
+    if codes.shape[0] < k:
+        raise ValueError(f"codes: need at least {k} points to fit {k} components, got {codes.shape[0]}")
+    gmm = GaussianMixture(k, covariance_type="diag", n_init=3, random_state=seed)
+    gmm.fit(codes.detach().cpu().double().numpy())
+    like = model.loc
+    model.loc = torch.as_tensor(gmm.means_, dtype=like.dtype, device=like.device)
+    std = np.sqrt(gmm.covariances_) - model.prior_std_min
+    raw = np.log(np.expm1(np.maximum(std, 1e-3)))  # inverse softplus
+    model.raw_scale = torch.as_tensor(raw, dtype=like.dtype, device=like.device)
+    if model.learn_weights:
+        model.logits = torch.as_tensor(np.log(gmm.weights_), dtype=like.dtype, device=like.device)
+    return gmm
+
+
+def fit_cluster_head(
+    logits: Callable[[torch.Tensor], torch.Tensor],
+    modules: Sequence[nn.Module],
+    x: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int = 100,
+    lr: float = 1e-3,
+    seed: int = 0,
+) -> list[float]:
+    """Fit q(y | x) to target cluster probabilities (the GMM's responsibilities on the codes).
+
+    Minimises the cross-entropy ``-sum_k t_k log softmax(logits(x))_k``, so the guide's cluster
+    readout starts where the GMM initialisation of the prior put the clusters.
+
+    Returns:
+        The mean cross-entropy of each epoch.
+    """
+    params = list({id(p): p for m in modules for p in m.parameters()}.values())
+    optimizer = torch.optim.Adam(params, lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    losses = []
+    for _ in range(epochs):
+        total = 0.0
+        for index in torch.randperm(x.shape[0], generator=generator).split(batch_size):
+            optimizer.zero_grad(set_to_none=True)
+            index = index.to(x.device)
+            loss = -(targets[index] * torch.log_softmax(logits(x[index]), -1)).sum()
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+        losses.append(total / x.shape[0])
+    return losses
