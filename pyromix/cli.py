@@ -80,6 +80,9 @@ RECIPE_FLAGS = {
     "particles": ("--particles", _positive_int, "samples per point in the objective (IWAE k)"),
     "split_seed": ("--split-seed", _non_negative_int, "seed of the train/val/test split"),
     "limit": ("--limit", _positive_int, "use at most this many points per split"),
+    "clusters": ("--clusters", _positive_int, "number of clusters K (mixture models; default: classes)"),
+    "pretrain_epochs": ("--pretrain-epochs", _non_negative_int, "autoencoder pretraining epochs (0: none)"),
+    "anneal_every": ("--anneal-every", _positive_int, "epochs between std-floor halvings"),
 }
 CHOICE_FLAGS = {
     "likelihood": ("--likelihood", ["auto", "bernoulli", "gaussian"], "observation model"),
@@ -105,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="importance samples for the test log-likelihood")
     fit.add_argument("--mc-kl", action="store_true", help="Monte-Carlo KL instead of analytic")
     fit.add_argument("--gated", action="store_true", help="gated dense hidden layers")
+    fit.add_argument("--learn-weights", action="store_true", help="learn the mixture weights pi")
+    fit.add_argument("--std-annealing", action=argparse.BooleanOptionalAction, default=None,
+                     help="anneal the Gaussian std floors (seed 002, II-D)")
     fit.add_argument("--resume", action="store_true", help="continue the run in --out")
     fit.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -141,6 +147,10 @@ def _fit(ns: argparse.Namespace) -> int:
         overrides["analytic_kl"] = False
     if ns.gated:
         overrides["gated"] = True
+    if ns.learn_weights:
+        overrides["learn_weights"] = True
+    if ns.std_annealing is not None:
+        overrides["std_annealing"] = ns.std_annealing
     run = prepare_recipe(
         ns.model, ns.data, out=out, resume=ns.resume, labels=ns.labels, device=ns.device,
         data_dir=ns.data_dir, **overrides,

@@ -9,16 +9,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from pyro.infer import ELBO, RenyiELBO, Trace_ELBO, TraceMeanField_ELBO
+import torch
+from pyro.infer import ELBO, RenyiELBO, Trace_ELBO, TraceEnum_ELBO, TraceGraph_ELBO, TraceMeanField_ELBO
 from torch import nn
 
-from pyromix.guides import GaussianGuide
-from pyromix.models import VAE
+from pyromix.guides import GaussianGuide, MixtureGuide
+from pyromix.models import VAE, GaussianMixtureVAE
 
+from .data import Dataset
+from .infer.schedules import StdAnnealing
 from .likelihoods import LIKELIHOODS
 from .nn import ConvDecoder, ConvEncoder, NormalHead, glorot_init_, mlp
+from .pretrain import fit_cluster_head, init_mixture_prior, pretrain_autoencoder
 
-__all__ = ["Recipe", "RECIPES", "COMMON_DEFAULTS", "get_recipe", "build_encoder", "build_likelihood"]
+__all__ = [
+    "Recipe", "RECIPES", "COMMON_DEFAULTS", "MIXTURE_DEFAULTS", "get_recipe", "build_body",
+    "build_encoder", "build_likelihood",
+]
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "latent_dim": 10,
@@ -50,6 +57,8 @@ class Recipe:
         defaults: overrides of :data:`COMMON_DEFAULTS`.
         kl_weighted: whether warm-up and beta apply (the IWAE bound has no KL term to weight).
         schedules: ``(model, guide, args) -> [callable(epoch)]`` run by the trainer each epoch.
+        initialize: ``(model, guide, dataset, args) -> None`` run once before training (not on
+            resume), e.g. autoencoder pretraining.
     """
 
     description: str
@@ -58,15 +67,19 @@ class Recipe:
     defaults: dict[str, Any] = field(default_factory=dict)
     kl_weighted: bool = True
     schedules: Callable[[nn.Module, nn.Module, dict], list] = lambda model, guide, args: []
+    initialize: Callable[[nn.Module, nn.Module, Dataset, dict], None] | None = None
+
+
+def build_body(args: dict) -> nn.Module:
+    """x -> features from the recipe's ``arch``, ``hidden`` and ``gated`` arguments."""
+    if args["arch"] == "conv":
+        return glorot_init_(ConvEncoder(args["image_shape"], args["hidden"][-1]))
+    return glorot_init_(mlp(args["data_dim"], args["hidden"], gated=args["gated"]))
 
 
 def build_encoder(args: dict, out_dim: int) -> NormalHead:
-    """x -> q(z | x) from the recipe's ``arch``, ``hidden`` and ``gated`` arguments."""
-    if args["arch"] == "conv":
-        body = ConvEncoder(args["image_shape"], args["hidden"][-1])
-    else:
-        body = mlp(args["data_dim"], args["hidden"], gated=args["gated"])
-    return glorot_init_(NormalHead(body, out_dim))
+    """x -> q(z | x)."""
+    return glorot_init_(NormalHead(build_body(args), out_dim))
 
 
 def build_likelihood(args: dict, in_dim: int) -> nn.Module:
@@ -98,6 +111,90 @@ def _iwae_bound(args: dict) -> ELBO:
     )
 
 
+# Arguments shared by the Gaussian-mixture recipes: K clusters (default: the number of classes,
+# else 10) and NVISA's training choices for the whole family, which seed 002 (II-D, III-B) reports
+# help EnumY as well as VIMCO: a Gaussian decoder, std annealing, AE pretraining + GMM
+# initialisation. Annealing changes the objective every few epochs, so no early stopping.
+MIXTURE_DEFAULTS: dict[str, Any] = {
+    "clusters": None,
+    "learn_weights": False,
+    "prior_std_min": 0.0,
+    "pretrain_epochs": 100,
+    "std_annealing": True,
+    "anneal_every": None,
+    "likelihood": "gaussian",
+    "patience": None,
+}
+
+
+def _build_mixture(args: dict, *, y_mode: str = "enumerate", mean_field: bool = False,
+                   baseline: bool = False, marginalize_y: bool = False) -> tuple[nn.Module, nn.Module]:
+    k, d = args["clusters"], args["latent_dim"]
+    model = GaussianMixtureVAE(
+        build_likelihood(args, d), d, k, learn_weights=args["learn_weights"],
+        prior_std_min=args["prior_std_min"], marginalize_y=marginalize_y,
+    )
+    if marginalize_y:
+        return model, GaussianGuide(build_encoder(args, d))
+    nvil_baseline = None
+    if baseline:  # C_psi(x) + c of NVIL (seed 002, eq. 6): an MLP with a scalar output
+        nvil_baseline = nn.Sequential(build_body(args), nn.Linear(args["hidden"][-1], 1), nn.Flatten(0))
+    guide = MixtureGuide(build_body(args), d, k, y_mode=y_mode, mean_field=mean_field,
+                         baseline=nvil_baseline)
+    return model, guide
+
+
+def _std_annealing(model: nn.Module, guide: nn.Module, args: dict) -> list:
+    if not args["std_annealing"]:
+        return []
+    targets = [t for t in (model.likelihood, guide, getattr(guide, "encoder", None))
+               if hasattr(t, "std_min")]
+    return [StdAnnealing(targets, args["epochs"], args["anneal_every"])]
+
+
+def _pretrain_mixture(model: nn.Module, guide: nn.Module, data: Dataset, args: dict) -> None:
+    """AE pretraining of encoder and decoder, then a GMM on the codes sets the prior (and the
+    guide's q(y | x) is fitted to the GMM's responsibilities, keeping the body fixed)."""
+    if not args["pretrain_epochs"]:
+        return
+    if hasattr(guide, "autoencoder"):
+        encode = guide.autoencoder
+    else:
+        encode = lambda x: guide.encoder(x).mean  # noqa: E731 - the z-only (VaDE) guide
+    pretrain_autoencoder(
+        encode, model.likelihood, [guide, model.likelihood], data, epochs=args["pretrain_epochs"],
+        batch_size=args["batch_size"], lr=args["lr"], seed=args["seed"],
+    )
+    codes = encode(data.train.x).detach()
+    gmm = init_mixture_prior(model, codes, seed=args["seed"])
+    if hasattr(guide, "y_logits"):  # start q(y | x) at the GMM's responsibilities
+        targets = torch.as_tensor(gmm.predict_proba(codes.cpu().double().numpy()), dtype=codes.dtype)
+        fit_cluster_head(lambda x: guide.y_logits(guide.body(x)), [guide.y_logits], data.train.x,
+                         targets.to(codes.device), epochs=args["pretrain_epochs"],
+                         batch_size=args["batch_size"], lr=args["lr"], seed=args["seed"])
+
+
+def _vimco(args: dict) -> ELBO:
+    from .infer.vimco import VIMCO
+
+    return VIMCO(num_particles=args["particles"], max_plate_nesting=1)
+
+
+def _mixture_recipe(description: str, objective, defaults=None, **build_options) -> Recipe:
+    return Recipe(
+        description,
+        build=lambda args: _build_mixture(args, **build_options),
+        objective=objective,
+        defaults={**MIXTURE_DEFAULTS, **(defaults or {})},
+        schedules=_std_annealing,
+        initialize=_pretrain_mixture,
+    )
+
+
+def _enum_elbo(args: dict) -> ELBO:
+    return TraceEnum_ELBO(num_particles=args["particles"], max_plate_nesting=1)
+
+
 RECIPES: dict[str, Recipe] = {
     "vae": Recipe(
         "VAE: z ~ N(0, I), Gaussian encoder, ELBO with analytic or Monte-Carlo KL",
@@ -110,6 +207,32 @@ RECIPES: dict[str, Recipe] = {
         objective=_iwae_bound,
         defaults={"particles": 5},
         kl_weighted=False,
+    ),
+    "gmvae": _mixture_recipe(
+        "Gaussian-mixture VAE, q(y|x) q(z|x,y) with y enumerated (EnumY, TraceEnum_ELBO)",
+        _enum_elbo,
+    ),
+    "nvisa": _mixture_recipe(
+        "NVISA: mixture VAE, y sampled, VIMCO with M=15, Gaussian decoder, std annealing",
+        _vimco,
+        defaults={"particles": 15, "prior_std_min": 1.0},
+        y_mode="sample",
+    ),
+    "nvil": _mixture_recipe(
+        "mixture VAE, y sampled, NVIL: TraceGraph_ELBO with a learned baseline network",
+        lambda args: TraceGraph_ELBO(num_particles=args["particles"]),
+        y_mode="sample",
+        baseline=True,
+    ),
+    "gmvae-meanfield": _mixture_recipe(
+        "mixture VAE with the mean-field guide q(y|x) q(z|x), y enumerated",
+        _enum_elbo,
+        mean_field=True,
+    ),
+    "vade": _mixture_recipe(
+        "VaDE: y summed out in the model, z-only guide, cluster readout p(y|z)",
+        lambda args: Trace_ELBO(num_particles=args["particles"]),
+        marginalize_y=True,
     ),
 }
 

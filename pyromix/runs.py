@@ -25,7 +25,10 @@ from .infer.schedules import KLWarmup
 from .recipes import COMMON_DEFAULTS, get_recipe
 from .train import History, fit, load_checkpoint, resolve_device
 
-__all__ = ["Run", "prepare_recipe", "train_run", "train_recipe", "load_run", "evaluate_run", "write_report", "generate"]
+__all__ = [
+    "Run", "prepare_recipe", "train_run", "train_recipe", "load_run", "evaluate_run",
+    "cluster_probabilities", "write_report", "generate",
+]
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
@@ -141,6 +144,10 @@ def prepare_recipe(
     if args["arch"] == "conv" and dataset.image_shape is None:
         raise ValueError("arch: 'conv' needs image data (H, W); this dataset has none")
     args.update(data_dim=dataset.data_dim, image_shape=dataset.image_shape, dataset=dataset.name)
+    if "clusters" in args and args["clusters"] is None:
+        args["clusters"] = dataset.num_classes or 10
+    if "clusters" in args and not (isinstance(args["clusters"], int) and args["clusters"] >= 1):
+        raise ValueError(f"clusters: expected an integer >= 1, got {args['clusters']!r}")
     pyro.set_rng_seed(args["seed"])
     model, guide = recipe.build(args)
     return Run(name, args, model, guide, dataset, history)
@@ -151,6 +158,9 @@ def train_run(
 ) -> Run:
     """Train a prepared run in place (checkpointing to ``out/checkpoint.pt``) and return it."""
     recipe, args = get_recipe(run.name), run.args
+    if recipe.initialize is not None and run.history.epochs == 0 and not _has_checkpoint(out, resume):
+        run.model.to(args["device"]), run.guide.to(args["device"])
+        recipe.initialize(run.model, run.guide, run.dataset.to(args["device"]), args)
     run.history = fit(
         run.model, run.guide, run.dataset, recipe.objective(args),
         epochs=args["epochs"], batch_size=args["batch_size"], lr=args["lr"],
@@ -161,6 +171,10 @@ def train_run(
         recipe={"name": run.name, "args": args}, progress=progress,
     )
     return run
+
+
+def _has_checkpoint(out, resume: bool) -> bool:
+    return resume and out is not None and (Path(out) / CHECKPOINT).exists()
 
 
 def train_recipe(
@@ -221,10 +235,26 @@ def load_run(path: str | os.PathLike, *, device: str = "cpu", data: Any = None) 
     weights = saved["best"] or saved["state"]
     model.load_state_dict(weights["model"])
     guide.load_state_dict(weights["guide"])
+    history = History.from_dict(saved["history"])
+    for schedule in get_recipe(name).schedules(model, guide, args):
+        schedule(history.epochs - 1)  # state the schedules left, e.g. annealed std floors
     device = resolve_device(device)
     model.to(device), guide.to(device)
-    history = History.from_dict(saved["history"])
     return Run(name, args, model, guide, dataset.to(device), history)
+
+
+@torch.no_grad()
+def cluster_probabilities(run: Run, x: torch.Tensor) -> torch.Tensor | None:
+    """The run's cluster readout for ``x``, shape (N, K), or None for models without clusters.
+
+    q(y | x) from guides that have one; p(y | z) at the posterior mean for models that sum y out
+    (VaDE, seed 000 eq. 16-17).
+    """
+    if hasattr(run.guide, "cluster_probs"):
+        return run.guide.cluster_probs(x)
+    if hasattr(run.model, "cluster_posterior") and hasattr(run.guide, "latent_mean"):
+        return run.model.cluster_posterior(run.guide.latent_mean(x))
+    return None
 
 
 def evaluate_run(run: Run, num_samples: int = 1000) -> dict[str, Any]:
@@ -233,7 +263,8 @@ def evaluate_run(run: Run, num_samples: int = 1000) -> dict[str, Any]:
     Log-likelihood and ELBO are in nats per data point, averaged over the test split; the ELBO
     is estimated from the same S importance samples. ``bits_per_dim`` is given for binary data.
     With labels, ``gmm_acc``/``gmm_nmi``/``gmm_ari`` score a GMM on the test latent means with as
-    many components as classes (seed 000, 4.2).
+    many components as classes (seed 000, 4.2), and for clustering models ``acc``/``nmi``/``ari``
+    score :func:`cluster_probabilities`' argmax.
     """
     pyro.set_rng_seed(run.args["seed"])
     test = run.dataset.test
@@ -260,6 +291,12 @@ def evaluate_run(run: Run, num_samples: int = 1000) -> dict[str, Any]:
     }
     if run.dataset.is_binary:
         metrics["bits_per_dim"] = bits_per_dim(summary["log_likelihood"], run.dataset.data_dim)
+    probs = cluster_probabilities(run, test.x)
+    if probs is not None:
+        metrics["clusters"] = probs.shape[-1]
+        metrics["clusters_used"] = int(probs.argmax(-1).unique().numel())
+        if test.y is not None:
+            metrics.update(clustering_scores(test.y.cpu().numpy(), probs.argmax(-1).cpu().numpy()))
     classes = run.dataset.num_classes
     if test.y is not None and classes and classes > 1 and hasattr(run.guide, "latent_mean"):
         with torch.no_grad():
@@ -269,11 +306,18 @@ def evaluate_run(run: Run, num_samples: int = 1000) -> dict[str, Any]:
     return metrics
 
 
-def generate(run: Run, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``n`` decoder means from the prior, and their binarised draws for a Bernoulli likelihood."""
+def generate(run: Run, n: int, *, clusters=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``n`` decoder means from the prior, and their binarised draws for a Bernoulli likelihood.
+
+    With ``clusters`` (an iterable of cluster indices) ``n`` samples are drawn from each cluster
+    in turn, for models with clusters.
+    """
     if n < 1:
         raise ValueError(f"n: expected an integer >= 1, got {n}")
-    means = run.model.generate(n)
+    if clusters is None:
+        means = run.model.generate(n)
+    else:
+        means = torch.cat([run.model.generate(n, cluster=k) for k in clusters])
     binarized = torch.bernoulli(means) if run.args["likelihood"] == "bernoulli" else None
     return means.cpu(), None if binarized is None else binarized.cpu()
 
@@ -305,12 +349,20 @@ def write_report(run: Run, metrics: dict[str, Any], out: str | os.PathLike, *, n
     out.mkdir(parents=True, exist_ok=True)
     shape = run.dataset.image_shape
     pyro.set_rng_seed(run.args["seed"])
-    means, binarized = generate(run, n)
+    clusters = getattr(run.model, "num_clusters", None)
+    row_labels = None
+    if clusters and shape is not None:  # one row of generations per cluster
+        per_row = max(1, min(16, n // clusters))
+        means, binarized = generate(run, per_row, clusters=range(clusters))
+        row_labels = [f"y={k}" for k in range(clusters)]
+    else:
+        means, binarized = generate(run, n)
     test = run.dataset.test
     written = [
         write_json(out / METRICS, metrics),
         plots.plot_samples(means, out / "samples.png", image_shape=shape, binarized=binarized,
-                           data=None if shape else test.x.cpu(), title=f"{run.name} samples"),
+                           data=None if shape else test.x.cpu(), row_labels=row_labels,
+                           title=f"{run.name} samples"),
         plots.plot_curves(
             {"train_loss": run.history.train_loss, "val_loss": run.history.val_loss},
             out / "curves.png", title=f"{run.name}: negative objective, nats per data point",

@@ -88,7 +88,7 @@ def test_fit_on_user_data_with_labels(tmp_path):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["fit", "nope"], "invalid choice: 'nope' (choose from 'vae', 'iwae')"),
+        (["fit", "nope"], "invalid choice: 'nope' (choose from 'vae', 'iwae', 'gmvae'"),
         (["fit", "vae", "--data", "nosuch"], "unknown dataset 'nosuch'; expected one of digits"),
         (["fit", "vae", "--data", "/no/such/file.npy"], "not found"),
         (["fit", "vae", "--epochs", "0"], "--epochs: expected an integer >= 1, got '0'"),
@@ -126,3 +126,25 @@ def test_installed_entry_point_lists_models_and_datasets():
     out = subprocess.run([exe, "list"], capture_output=True, text=True, check=True).stdout
     for name in ("vae", "iwae", "digits", "mnist", "fashion-mnist", "onehot", "mixture1d"):
         assert f"  {name} " in out
+
+
+@pytest.mark.parametrize("model", ["gmvae", "nvisa", "nvil", "gmvae-meanfield", "vade"])
+def test_fit_clustering_recipes_report_clustering_metrics(model, tmp_path):
+    out = tmp_path / model
+    argv = ["fit", model, "--out", str(out), "--clusters", "4", "--pretrain-epochs", "1",
+            "--limit", "200", *FAST]
+    if model == "nvisa":
+        argv += ["--particles", "3"]
+    assert main(argv) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["clusters"] == 4 and 1 <= metrics["clusters_used"] <= 4
+    for key in ("acc", "nmi", "ari", "gmm_acc", "gmm_nmi", "gmm_ari"):
+        assert -1 <= metrics[key] <= 1, key
+    assert math.isfinite(metrics["test_log_likelihood"])
+    image = read_png(out / "samples.png")
+    assert image.shape[0] < image.shape[1] / 2  # four labelled rows of 16, not the square 8 x 8 grid
+
+
+def test_mixture_flags_are_refused_for_models_without_clusters(tmp_path, capsys):
+    assert main(["fit", "vae", "--clusters", "3", "--out", str(tmp_path / "v")]) == 2
+    assert "unknown argument(s) ['clusters']" in capsys.readouterr().err
