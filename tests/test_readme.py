@@ -20,10 +20,19 @@ def test_ci_runs_exactly_the_readme_test_command():
 
 def test_readme_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (example,) = code_blocks("python")
+    example, _ = code_blocks("python")
     namespace = {}
     exec(compile(example, "README.md", "exec"), namespace)
     metrics = namespace["metrics"]
     assert metrics["test_elbo"] <= metrics["test_log_likelihood"] < 0
     assert (tmp_path / "runs/example/manifold.png").is_file()
     assert namespace["z"].shape[1] == 2 and namespace["samples"].shape == (16, 64)
+
+
+def test_readme_clustering_example_runs(monkeypatch):
+    _, example = code_blocks("python")
+    example = example.replace("epochs=20", "epochs=2, pretrain_epochs=2, hidden=(32,)")  # fast
+    namespace = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    assert namespace["labels"].shape == (1797,) and namespace["probs"].shape == (1797, 10)
+    assert (namespace["clusters"] == 3).all() and namespace["images"].shape == (10, 64)
