@@ -84,10 +84,10 @@ def main() -> None:
             rows.setdefault(recipe, []).append(metrics)
             print(f"  {recipe} seed {seed}: " + ", ".join(f"{k} {metrics[k]:.3f}" for k in KEYS), flush=True)
 
-    print(f"\n{'method':<18}" + "".join(f"{k:>17}" for k in KEYS))
+    print(f"\n{'method':<18}" + "".join(f"{k:>20}" for k in KEYS))
     for method, runs in rows.items():
         cells = [summarise([r[k] for r in runs]) if k in runs[0] else "-" for k in KEYS]
-        print(f"{method:<18}" + "".join(f"{c:>17}" for c in cells))
+        print(f"{method:<18}" + "".join(f"{c:>20}" for c in cells))
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "runs": rows}, indent=2))
 
