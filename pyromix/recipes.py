@@ -124,6 +124,7 @@ MIXTURE_DEFAULTS: dict[str, Any] = {
     "anneal_every": None,
     "likelihood": "gaussian",
     "patience": None,
+    "std_min": 1e-4,  # the final std floor of std annealing (seed 002, II-D)
 }
 
 
@@ -140,7 +141,7 @@ def _build_mixture(args: dict, *, y_mode: str = "enumerate", mean_field: bool = 
     if baseline:  # C_psi(x) + c of NVIL (seed 002, eq. 6): an MLP with a scalar output
         nvil_baseline = nn.Sequential(build_body(args), nn.Linear(args["hidden"][-1], 1), nn.Flatten(0))
     guide = MixtureGuide(build_body(args), d, k, y_mode=y_mode, mean_field=mean_field,
-                         baseline=nvil_baseline)
+                         std_min=args["std_min"], baseline=nvil_baseline)
     return model, guide
 
 
@@ -149,7 +150,7 @@ def _std_annealing(model: nn.Module, guide: nn.Module, args: dict) -> list:
         return []
     targets = [t for t in (model.likelihood, guide, getattr(guide, "encoder", None))
                if hasattr(t, "std_min")]
-    return [StdAnnealing(targets, args["epochs"], args["anneal_every"])]
+    return [StdAnnealing(targets, args["epochs"], args["anneal_every"], final=args["std_min"])]
 
 
 def _pretrain_mixture(model: nn.Module, guide: nn.Module, data: Dataset, args: dict) -> None:

@@ -169,3 +169,18 @@ def test_cluster_head_learns_the_target_responsibilities():
     losses = fit_cluster_head(lambda v: guide.y_logits(guide.body(v)), [guide], x, targets, epochs=150, lr=1e-2)
     agreement = (guide.cluster_probs(x).argmax(-1) == targets.argmax(-1)).float().mean()
     assert losses[-1] < losses[0] and agreement > 0.9 > before
+
+
+def test_mixture_recipes_floor_both_stds_at_std_min_and_anneal_down_to_it():
+    from pyromix.recipes import RECIPES, _std_annealing
+    from pyromix.runs import prepare_recipe
+
+    run = prepare_recipe("gmvae", "digits", limit=30, std_min=1e-3, std_annealing=False)
+    assert run.guide.std_min == run.model.likelihood.std_min == 1e-3
+    assert _std_annealing(run.model, run.guide, run.args) == []
+    run = prepare_recipe("gmvae", "digits", limit=30, epochs=20)
+    (schedule,) = _std_annealing(run.model, run.guide, run.args)
+    schedule(0)
+    assert run.guide.std_min == run.model.likelihood.std_min == 1.0
+    schedule(19)
+    assert run.guide.std_min == run.model.likelihood.std_min == RECIPES["gmvae"].defaults["std_min"] == 1e-4
