@@ -38,7 +38,9 @@ def ensure_fashion_mnist() -> None:
     if Path("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz").exists():
         return
     if shutil.which("apt-get") is None:
-        raise SystemExit("fashion-mnist: install Debian's dataset-fashion-mnist or pass PYROMIX_DATA")
+        raise SystemExit(
+            "fashion-mnist: install Debian's dataset-fashion-mnist or pass PYROMIX_DATA"
+        )
     subprocess.run(["apt-get", "update", "-qq"], check=True)
     subprocess.run(["apt-get", "install", "-y", "-qq", "dataset-fashion-mnist"], check=True)
 
@@ -57,11 +59,18 @@ def summarise(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipes", nargs="+", default=["gmvae", "nvisa", "nvil", "gmvae-meanfield", "vade"])
+    parser.add_argument(
+        "--recipes", nargs="+", default=["gmvae", "nvisa", "nvil", "gmvae-meanfield", "vade"]
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--data", default="digits")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="recipe arguments for every run, e.g. epochs=100 std_annealing=true")
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="recipe arguments for every run, e.g. epochs=100 std_annealing=true",
+    )
     parser.add_argument("--samples", type=int, default=100, help="importance samples (log p(x))")
     parser.add_argument("--json", help="also write every run's metrics here")
     args = parser.parse_args()
@@ -70,19 +79,26 @@ def main() -> None:
     if args.data == "fashion-mnist":
         ensure_fashion_mnist()
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads); data {args.data}; seeds {args.seeds}; {overrides}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads); data {args.data}; seeds {args.seeds}; {overrides}"
+    )
     test = load_dataset(args.data).test
     rows: dict[str, list[dict]] = {}
     for seed in args.seeds:
-        labels = KMeans(int(test.y.max()) + 1, n_init=10, random_state=seed).fit_predict(test.x.numpy())
+        labels = KMeans(int(test.y.max()) + 1, n_init=10, random_state=seed).fit_predict(
+            test.x.numpy()
+        )
         rows.setdefault("k-means (pixels)", []).append(clustering_scores(test.y.numpy(), labels))
     for recipe in args.recipes:
         for seed in args.seeds:
             run = train_recipe(recipe, args.data, seed=seed, progress=False, **overrides)
             metrics = evaluate_run(run, args.samples)
             rows.setdefault(recipe, []).append(metrics)
-            print(f"  {recipe} seed {seed}: " + ", ".join(f"{k} {metrics[k]:.3f}" for k in KEYS), flush=True)
+            print(
+                f"  {recipe} seed {seed}: " + ", ".join(f"{k} {metrics[k]:.3f}" for k in KEYS),
+                flush=True,
+            )
 
     print(f"\n{'method':<18}" + "".join(f"{k:>20}" for k in KEYS))
     for method, runs in rows.items():

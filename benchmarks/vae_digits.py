@@ -6,7 +6,7 @@ seeds of the test log-likelihood, ELBO, bits/dim, the share of test points with 
 the GMM-on-latents ACC, epochs run and training seconds. All runs share split seed 0, so they are
 scored on the same test points.
 
-    python benchmarks/vae_digits.py [--models vae iwae] [--seeds 0 1 2] [--samples 1000] [--json PATH]
+    python benchmarks/vae_digits.py [--models vae iwae] [--seeds 0 1 2] [--samples S] [--json PATH]
 """
 
 from __future__ import annotations
@@ -40,8 +40,10 @@ def main() -> None:
     parser.add_argument("--json", help="also write every run's metrics here")
     args = parser.parse_args()
 
-    print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    )
     results = {}
     for model in args.models:
         results[model] = [

@@ -18,7 +18,7 @@ Y_MODES = ("enumerate", "sample")
 
 
 class MixtureGuide(PyroModule):
-    r"""``q(y, z | x) = q(y | x) q(z | x, y)`` (seed 002, eq. 3-4), or mean field ``q(y | x) q(z | x)``.
+    r"""``q(y, z | x) = q(y | x) q(z | x, y)`` (seed 002, eq. 3-4), or mean field q(y | x) q(z | x).
 
     A shared body maps x to features h. ``q(y | x) = Cat(softmax(W_y h))``. The structured
     ``q(z | x, y)`` has mean ``A h + a + B_y h + b_y`` and std ``softplus(C_y h + c_y) + std_min``:

@@ -19,7 +19,7 @@ class GaussianMixtureVAE(PyroModule):
     r"""The generative story of the Gaussian-mixture VAE (seed 002, eq. 1-2; seed 000, VaDE)::
 
         y ~ Cat(pi)                          (uniform unless ``learn_weights``)
-        z | y ~ N(mu_y, diag sigma_y^2)      (mu, sigma learned; sigma = softplus(.) + prior_std_min)
+        z | y ~ N(mu_y, diag sigma_y^2)      (learned; sigma = softplus(.) + prior_std_min)
         x | z ~ p(x | z)                     (or x | z, y when ``decoder_sees_y``)
 
     With ``marginalize_y`` the model sums y out exactly, ``z ~ sum_y pi_y N(mu_y, sigma_y)``, and
@@ -55,7 +55,9 @@ class GaussianMixtureVAE(PyroModule):
         if num_clusters < 1:
             raise ValueError(f"num_clusters: expected an integer >= 1, got {num_clusters}")
         if decoder_sees_y and marginalize_y:
-            raise ValueError("decoder_sees_y needs a y site; it cannot be combined with marginalize_y")
+            raise ValueError(
+                "decoder_sees_y needs a y site; it cannot be combined with marginalize_y"
+            )
         self.likelihood = likelihood
         self.latent_dim, self.num_clusters = latent_dim, num_clusters
         self.prior_std_min, self.learn_weights = prior_std_min, learn_weights
@@ -116,7 +118,9 @@ class GaussianMixtureVAE(PyroModule):
             y = self.cluster_prior().sample((n,))
         else:
             if not 0 <= cluster < self.num_clusters:
-                raise ValueError(f"cluster: expected 0 <= cluster < {self.num_clusters}, got {cluster}")
+                raise ValueError(
+                    f"cluster: expected 0 <= cluster < {self.num_clusters}, got {cluster}"
+                )
             y = torch.full((n,), cluster, dtype=torch.long, device=self.logits.device)
         z = self.component(y).sample()
         h = self.decoder_input(z, y)

@@ -48,6 +48,6 @@ class VAE(PyroModule):
 
     @torch.no_grad()
     def generate(self, n: int, *, mean: bool = True) -> torch.Tensor:
-        """Ancestral samples: ``n`` draws of z from the prior, decoded to means or to samples of x."""
+        """Ancestral samples: ``n`` draws of z from the prior, decoded to means or samples of x."""
         z = self.prior().sample((n,))
         return self.likelihood.mean(z) if mean else self.likelihood(z).sample()

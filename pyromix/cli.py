@@ -27,24 +27,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
+def _int_at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum``, with a message saying so."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+_positive_int, _non_negative_int = _int_at_least(1), _int_at_least(0)
 
 
 def _positive_float(text: str) -> float:
@@ -80,8 +78,16 @@ RECIPE_FLAGS = {
     "particles": ("--particles", _positive_int, "samples per point in the objective (IWAE k)"),
     "split_seed": ("--split-seed", _non_negative_int, "seed of the train/val/test split"),
     "limit": ("--limit", _positive_int, "use at most this many points per split"),
-    "clusters": ("--clusters", _positive_int, "number of clusters K (mixture models; default: classes)"),
-    "pretrain_epochs": ("--pretrain-epochs", _non_negative_int, "autoencoder pretraining epochs (0: none)"),
+    "clusters": (
+        "--clusters",
+        _positive_int,
+        "number of clusters K (mixture models; default: classes)",
+    ),
+    "pretrain_epochs": (
+        "--pretrain-epochs",
+        _non_negative_int,
+        "autoencoder pretraining epochs (0: none)",
+    ),
     "anneal_every": ("--anneal-every", _positive_int, "epochs between std-floor halvings"),
 }
 CHOICE_FLAGS = {
@@ -96,21 +102,33 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     fit = commands.add_parser("fit", help="train a model and write a run directory")
-    fit.add_argument("model", choices=list(RECIPES), metavar="MODEL",
-                     help=f"one of: {', '.join(RECIPES)}")
-    fit.add_argument("--data", default="digits",
-                     help=f"dataset name ({', '.join(DATASETS)}) or a .npy/.npz/.csv path")
+    fit.add_argument(
+        "model", choices=list(RECIPES), metavar="MODEL", help=f"one of: {', '.join(RECIPES)}"
+    )
+    fit.add_argument(
+        "--data",
+        default="digits",
+        help=f"dataset name ({', '.join(DATASETS)}) or a .npy/.npz/.csv path",
+    )
     fit.add_argument("--labels", help="labels for a user data file (.npy or .csv)")
     fit.add_argument("--data-dir", help="folder with IDX files (mnist, fashion-mnist)")
     fit.add_argument("--out", help="run directory (default runs/MODEL-DATA)")
     fit.add_argument("--device", default="cpu", help="cpu or cuda")
-    fit.add_argument("--samples", type=_positive_int, default=1000,
-                     help="importance samples for the test log-likelihood")
+    fit.add_argument(
+        "--samples",
+        type=_positive_int,
+        default=1000,
+        help="importance samples for the test log-likelihood",
+    )
     fit.add_argument("--mc-kl", action="store_true", help="Monte-Carlo KL instead of analytic")
     fit.add_argument("--gated", action="store_true", help="gated dense hidden layers")
     fit.add_argument("--learn-weights", action="store_true", help="learn the mixture weights pi")
-    fit.add_argument("--std-annealing", action=argparse.BooleanOptionalAction, default=None,
-                     help="anneal the Gaussian std floors (seed 002, II-D)")
+    fit.add_argument(
+        "--std-annealing",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="anneal the Gaussian std floors (seed 002, II-D)",
+    )
     fit.add_argument("--resume", action="store_true", help="continue the run in --out")
     fit.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -142,7 +160,9 @@ def _fit(ns: argparse.Namespace) -> int:
     out = Path(ns.out or f"runs/{ns.model}-{data_name}")
     if (out / "checkpoint.pt").exists() and not (ns.resume or ns.force):
         raise ValueError(f"out: {str(out)!r} already holds a run; pass --resume or --force")
-    overrides = {k: getattr(ns, k) for k in (*RECIPE_FLAGS, *CHOICE_FLAGS) if getattr(ns, k) is not None}
+    overrides = {
+        k: getattr(ns, k) for k in (*RECIPE_FLAGS, *CHOICE_FLAGS) if getattr(ns, k) is not None
+    }
     if ns.mc_kl:
         overrides["analytic_kl"] = False
     if ns.gated:
@@ -152,8 +172,14 @@ def _fit(ns: argparse.Namespace) -> int:
     if ns.std_annealing is not None:
         overrides["std_annealing"] = ns.std_annealing
     run = prepare_recipe(
-        ns.model, ns.data, out=out, resume=ns.resume, labels=ns.labels, device=ns.device,
-        data_dir=ns.data_dir, **overrides,
+        ns.model,
+        ns.data,
+        out=out,
+        resume=ns.resume,
+        labels=ns.labels,
+        device=ns.device,
+        data_dir=ns.data_dir,
+        **overrides,
     )
     try:
         train_run(run, out=out, resume=ns.resume, progress=not ns.quiet)
@@ -192,9 +218,14 @@ def _sample(ns: argparse.Namespace) -> int:
     pyro.set_rng_seed(ns.seed)
     means, binarized = generate(run, ns.n)
     shape = run.dataset.image_shape
-    path = plots.plot_samples(means, ns.out, image_shape=shape, binarized=binarized,
-                              data=None if shape else run.dataset.test.x,
-                              title=f"{run.name} samples")
+    path = plots.plot_samples(
+        means,
+        ns.out,
+        image_shape=shape,
+        binarized=binarized,
+        data=None if shape else run.dataset.test.x,
+        title=f"{run.name} samples",
+    )
     print(path)
     return 0
 

@@ -331,7 +331,10 @@ def _fit_split(x: np.ndarray, args: dict[str, Any]) -> Dataset:
     """``x`` split into train and a ``VAL_FRACTION`` validation split (also the test split),
     binarised as the recipe's resolved ``args`` say."""
     dataset = load_dataset(
-        x, seed=args["split_seed"], binarize=args["binarize"], val_fraction=VAL_FRACTION,
+        x,
+        seed=args["split_seed"],
+        binarize=args["binarize"],
+        val_fraction=VAL_FRACTION,
         test_fraction=0.0,
     )
     return replace(dataset, test=dataset.val)

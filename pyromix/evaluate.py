@@ -174,7 +174,9 @@ def log_likelihood(
         for chunk in torch.split(x, points):
             log_w = torch.cat(
                 [
-                    log_importance_weights(model, guide, chunk, s, max_plate_nesting=max_plate_nesting)
+                    log_importance_weights(
+                        model, guide, chunk, s, max_plate_nesting=max_plate_nesting
+                    )
                     for s in _chunk_sizes(num_samples, samples)
                 ]
             ).cpu()

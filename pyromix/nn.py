@@ -13,7 +13,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["GatedDense", "mlp", "ConvEncoder", "ConvDecoder", "NormalHead", "positive", "glorot_init_"]
+__all__ = [
+    "GatedDense",
+    "mlp",
+    "ConvEncoder",
+    "ConvDecoder",
+    "NormalHead",
+    "positive",
+    "glorot_init_",
+]
 
 
 def positive(raw: torch.Tensor, minimum: float = 0.0) -> torch.Tensor:
@@ -103,11 +111,15 @@ class ConvEncoder(nn.Module):
         self.image_shape = _check_square(image_shape)
         h, w = self.image_shape
         self.conv = nn.Sequential(
-            nn.Conv2d(1, channels, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(channels, 2 * channels, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(1, channels, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, 2 * channels, 3, stride=2, padding=1),
+            nn.ReLU(),
             nn.Flatten(),
         )
-        self.dense = nn.Sequential(nn.Linear(2 * channels * (h // 4) * (w // 4), out_dim), nn.ReLU())
+        self.dense = nn.Sequential(
+            nn.Linear(2 * channels * (h // 4) * (w // 4), out_dim), nn.ReLU()
+        )
         self.out_features = out_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -126,7 +138,8 @@ class ConvDecoder(nn.Module):
         h, w = self.image_shape
         self.dense = nn.Sequential(nn.Linear(in_dim, 2 * channels * (h // 4) * (w // 4)), nn.ReLU())
         self.deconv = nn.Sequential(
-            nn.ConvTranspose2d(2 * channels, channels, 4, stride=2, padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(2 * channels, channels, 4, stride=2, padding=1),
+            nn.ReLU(),
             nn.ConvTranspose2d(channels, 1, 4, stride=2, padding=1),
         )
         self.out_features = h * w

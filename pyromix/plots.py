@@ -68,9 +68,7 @@ def _check_image_shape(image_shape: Any) -> tuple[int, int]:
     try:
         height, width = (int(s) for s in image_shape)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"image_shape: expected (height, width), got {image_shape!r}"
-        ) from None
+        raise ValueError(f"image_shape: expected (height, width), got {image_shape!r}") from None
     if height < 1 or width < 1:
         raise ValueError(f"image_shape: expected positive sizes, got {image_shape!r}")
     return height, width
@@ -99,8 +97,10 @@ def _as_rows(x: ArrayLike, name: str) -> np.ndarray:
         raise ValueError(f"{name}: expected shape (N,) or (N, D), got {tuple(arr.shape)}")
     arr = arr.astype(float)
     if not np.isfinite(arr).all():
-        raise ValueError(f"{name}: expected finite values, got {int((~np.isfinite(arr)).sum())} "
-                         "NaN or infinite entries")
+        raise ValueError(
+            f"{name}: expected finite values, got {int((~np.isfinite(arr)).sum())} "
+            "NaN or infinite entries"
+        )
     return arr
 
 
@@ -271,28 +271,35 @@ def plot_samples(
     if image_shape is None:
         for name, value in (("binarized", binarized), ("row_labels", row_labels)):
             if value is not None:
-                raise ValueError(f"{name}: expected None for non-image data (image_shape=None), "
-                                 f"got a {type(value).__name__}; pass image_shape for images")
+                raise ValueError(
+                    f"{name}: expected None for non-image data (image_shape=None), "
+                    f"got a {type(value).__name__}; pass image_shape for images"
+                )
         return _plot_vector_samples(_as_rows(means, "means"), data, path, title)
     if data is not None:
-        raise ValueError(f"data: expected None for image data (image_shape={image_shape!r}), "
-                         f"got a {type(data).__name__}; data is compared only for non-image data")
+        raise ValueError(
+            f"data: expected None for image data (image_shape={image_shape!r}), "
+            f"got a {type(data).__name__}; data is compared only for non-image data"
+        )
 
     images = _as_images(means, image_shape, "means")
     panels = [(images, "means")]
     if binarized is not None:
         binary = _as_images(binarized, image_shape, "binarized")
         if binary.shape != images.shape:
-            raise ValueError(f"binarized: expected the shape of means {images.shape}, "
-                             f"got {binary.shape}")
+            raise ValueError(
+                f"binarized: expected the shape of means {images.shape}, got {binary.shape}"
+            )
         panels.append((binary, "binarised samples"))
     if row_labels is None:
         ncol = math.ceil(math.sqrt(len(images)))
     else:
         nrows = len(row_labels)
         if nrows == 0 or len(images) % nrows:
-            raise ValueError(f"row_labels: expected a number of labels that divides the "
-                             f"{len(images)} images into equal rows, got {nrows} labels")
+            raise ValueError(
+                f"row_labels: expected a number of labels that divides the "
+                f"{len(images)} images into equal rows, got {nrows} labels"
+            )
         ncol = len(images) // nrows
         row_labels = [str(label) for label in row_labels]
 
@@ -332,8 +339,9 @@ def _plot_vector_samples(
     shown = samples[:64]
     image = axes[0].imshow(shown, aspect="auto", cmap="viridis", interpolation="nearest")
     fig.colorbar(image, ax=axes[0], label="value")
-    axes[0].set(xlabel="dimension", ylabel="sample",
-                title=f"{title}: first {len(shown)} of {len(samples)}")
+    axes[0].set(
+        xlabel="dimension", ylabel="sample", title=f"{title}: first {len(shown)} of {len(samples)}"
+    )
     axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0].yaxis.set_major_locator(MaxNLocator(integer=True))
     if data is not None:
@@ -387,13 +395,19 @@ def plot_reconstructions(
     npairs = math.ceil(count / ncol)
     # Pad to whole rows with grey tiles, then interleave: originals row, reconstruction row, ...
     blank = np.full((npairs * ncol - count, height, width), _PAD_VALUE)
-    rows = [np.concatenate([a, blank]).reshape(npairs, ncol, height, width)
-            for a in (originals, recons)]
+    rows = [
+        np.concatenate([a, blank]).reshape(npairs, ncol, height, width) for a in (originals, recons)
+    ]
     tiles = np.stack(rows, axis=1).reshape(-1, height, width)
 
     fig = _image_figure(_tile(tiles, ncol), panels=1, labelled=True, titled=True)
-    _image_panel(fig.add_subplot(), tiles, ncol, f"Reconstructions of the first {count} images",
-                 ["original", "reconstruction"] * npairs)
+    _image_panel(
+        fig.add_subplot(),
+        tiles,
+        ncol,
+        f"Reconstructions of the first {count} images",
+        ["original", "reconstruction"] * npairs,
+    )
     return _save(fig, path)
 
 
@@ -438,13 +452,17 @@ def plot_manifold(
     n = _check_positive_int(n, "n", minimum=2)
     quantiles = norm.ppf(np.linspace(0.05, 0.95, n))
     z2, z1 = np.meshgrid(quantiles[::-1], quantiles, indexing="ij")
-    z = torch.as_tensor(np.stack([z1.ravel(), z2.ravel()], axis=1), dtype=torch.float32,
-                        device=torch.device("cpu") if device is None else device)
+    z = torch.as_tensor(
+        np.stack([z1.ravel(), z2.ravel()], axis=1),
+        dtype=torch.float32,
+        device=torch.device("cpu") if device is None else device,
+    )
     with torch.no_grad():
         images = _as_images(decode(z), (height, width), "decode(z) output")
     if len(images) != n * n:
-        raise ValueError(f"decode(z) output: expected {n * n} images, one per latent point, "
-                         f"got {len(images)}")
+        raise ValueError(
+            f"decode(z) output: expected {n * n} images, one per latent point, got {len(images)}"
+        )
 
     fig = _image_figure(_tile(images, n), panels=1, labelled=True, titled=True)
     ax = fig.add_subplot()
@@ -503,8 +521,9 @@ def plot_latents(
     if labels is not None:
         labels = _to_numpy(labels, "labels")
         if labels.shape != (count,):
-            raise ValueError(f"labels: expected shape ({count},), one per row of z, "
-                             f"got {tuple(labels.shape)}")
+            raise ValueError(
+                f"labels: expected shape ({count},), one per row of z, got {tuple(labels.shape)}"
+            )
         classes, colour_values, categorical = _label_colours(labels)
 
     fig = Figure(figsize=(6.5, 5), layout="constrained")
@@ -516,8 +535,14 @@ def plot_latents(
             ax.hist(z[:, 0], bins=bins)
         else:
             for k, cls in enumerate(classes):
-                ax.hist(z[labels == cls, 0], bins=bins, histtype="step", linewidth=1.5,
-                        color=colormaps["tab10"](k), label=str(cls))
+                ax.hist(
+                    z[labels == cls, 0],
+                    bins=bins,
+                    histtype="step",
+                    linewidth=1.5,
+                    color=colormaps["tab10"](k),
+                    label=str(cls),
+                )
             ax.legend(title="label")
         ax.set(xlabel="$z_1$", ylabel="count")
         return _save(fig, path)
@@ -530,12 +555,15 @@ def plot_latents(
         from sklearn.decomposition import PCA
 
         if count < 2:
-            raise ValueError(f"z: expected at least 2 points for PCA of {dim}-D latents, "
-                             f"got {count}")
+            raise ValueError(
+                f"z: expected at least 2 points for PCA of {dim}-D latents, got {count}"
+            )
         pca = PCA(n_components=2).fit(z)
         xy = pca.transform(z)
-        axis_labels = tuple(f"PC {k + 1} of {dim}-D z ({ratio:.0%} of variance)"
-                            for k, ratio in enumerate(pca.explained_variance_ratio_))
+        axis_labels = tuple(
+            f"PC {k + 1} of {dim}-D z ({ratio:.0%} of variance)"
+            for k, ratio in enumerate(pca.explained_variance_ratio_)
+        )
     ax.set(xlabel=axis_labels[0], ylabel=axis_labels[1])
     style = dict(s=10, alpha=0.7, linewidths=0)
     if labels is None:
@@ -543,8 +571,9 @@ def plot_latents(
     elif categorical:
         for k, cls in enumerate(classes):
             chosen = labels == cls
-            ax.scatter(xy[chosen, 0], xy[chosen, 1], color=colormaps["tab10"](k), label=str(cls),
-                       **style)
+            ax.scatter(
+                xy[chosen, 0], xy[chosen, 1], color=colormaps["tab10"](k), label=str(cls), **style
+            )
         ax.legend(title="label", markerscale=2)
     else:
         norm = Normalize(colour_values.min(), colour_values.max())
@@ -603,14 +632,15 @@ def plot_curves(
     """
     path = _check_path(path)
     if not isinstance(history, Mapping):
-        raise ValueError(f"history: expected a dict of name -> list of numbers, "
-                         f"got a {type(history).__name__}")
+        raise ValueError(
+            f"history: expected a dict of name -> list of numbers, got a {type(history).__name__}"
+        )
     series = {str(name): _numeric_series(values) for name, values in history.items()}
-    series = {name: values for name, values in series.items()
-              if values is not None and len(values)}
+    series = {name: values for name, values in series.items() if values is not None and len(values)}
     if not series:
-        raise ValueError(f"history: expected at least one non-empty list of numbers, "
-                         f"got keys {list(history)}")
+        raise ValueError(
+            f"history: expected at least one non-empty list of numbers, got keys {list(history)}"
+        )
 
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.add_subplot()
@@ -619,8 +649,13 @@ def plot_curves(
     for name, values in series.items():
         # Markers keep a lone epoch (a 1-epoch run, a point between gaps) visible; on long runs
         # they would only clutter the line.
-        ax.plot(np.arange(1, len(values) + 1), values, label=name,
-                marker="o" if len(values) <= 50 else None, markersize=3)
+        ax.plot(
+            np.arange(1, len(values) + 1),
+            values,
+            label=name,
+            marker="o" if len(values) <= 50 else None,
+            markersize=3,
+        )
     ax.set(xlabel="epoch", ylabel="value", title=title)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)

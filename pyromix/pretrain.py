@@ -15,7 +15,7 @@ from sklearn.mixture import GaussianMixture
 from torch import nn
 from tqdm.auto import tqdm
 
-from .data import Dataset, batches
+from .data import Dataset
 
 __all__ = ["pretrain_autoencoder", "init_mixture_prior", "fit_cluster_head"]
 
@@ -72,7 +72,9 @@ def init_mixture_prior(model: nn.Module, codes: torch.Tensor, *, seed: int = 0) 
     """
     k = model.num_clusters
     if codes.shape[0] < k:
-        raise ValueError(f"codes: need at least {k} points to fit {k} components, got {codes.shape[0]}")
+        raise ValueError(
+            f"codes: need at least {k} points to fit {k} components, got {codes.shape[0]}"
+        )
     gmm = GaussianMixture(k, covariance_type="diag", n_init=3, random_state=seed)
     gmm.fit(codes.detach().cpu().double().numpy())
     like = model.loc

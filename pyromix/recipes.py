@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
-from pyro.infer import ELBO, RenyiELBO, Trace_ELBO, TraceEnum_ELBO, TraceGraph_ELBO, TraceMeanField_ELBO
+from pyro.infer import (
+    ELBO,
+    RenyiELBO,
+    Trace_ELBO,
+    TraceEnum_ELBO,
+    TraceGraph_ELBO,
+    TraceMeanField_ELBO,
+)
 from torch import nn
 
 from pyromix.guides import GaussianGuide, MixtureGuide
@@ -23,8 +30,14 @@ from .nn import ConvDecoder, ConvEncoder, NormalHead, glorot_init_, mlp
 from .pretrain import fit_cluster_head, init_mixture_prior, pretrain_autoencoder
 
 __all__ = [
-    "Recipe", "RECIPES", "COMMON_DEFAULTS", "MIXTURE_DEFAULTS", "get_recipe", "build_body",
-    "build_encoder", "build_likelihood",
+    "Recipe",
+    "RECIPES",
+    "COMMON_DEFAULTS",
+    "MIXTURE_DEFAULTS",
+    "get_recipe",
+    "build_body",
+    "build_encoder",
+    "build_likelihood",
 ]
 
 COMMON_DEFAULTS: dict[str, Any] = {
@@ -128,28 +141,50 @@ MIXTURE_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _build_mixture(args: dict, *, y_mode: str = "enumerate", mean_field: bool = False,
-                   baseline: bool = False, marginalize_y: bool = False) -> tuple[nn.Module, nn.Module]:
+def _build_mixture(
+    args: dict,
+    *,
+    y_mode: str = "enumerate",
+    mean_field: bool = False,
+    baseline: bool = False,
+    marginalize_y: bool = False,
+) -> tuple[nn.Module, nn.Module]:
     k, d = args["clusters"], args["latent_dim"]
     model = GaussianMixtureVAE(
-        build_likelihood(args, d), d, k, learn_weights=args["learn_weights"],
-        prior_std_min=args["prior_std_min"], marginalize_y=marginalize_y,
+        build_likelihood(args, d),
+        d,
+        k,
+        learn_weights=args["learn_weights"],
+        prior_std_min=args["prior_std_min"],
+        marginalize_y=marginalize_y,
     )
     if marginalize_y:
         return model, GaussianGuide(build_encoder(args, d))
     nvil_baseline = None
     if baseline:  # C_psi(x) + c of NVIL (seed 002, eq. 6): an MLP with a scalar output
-        nvil_baseline = nn.Sequential(build_body(args), nn.Linear(args["hidden"][-1], 1), nn.Flatten(0))
-    guide = MixtureGuide(build_body(args), d, k, y_mode=y_mode, mean_field=mean_field,
-                         std_min=args["std_min"], baseline=nvil_baseline)
+        nvil_baseline = nn.Sequential(
+            build_body(args), nn.Linear(args["hidden"][-1], 1), nn.Flatten(0)
+        )
+    guide = MixtureGuide(
+        build_body(args),
+        d,
+        k,
+        y_mode=y_mode,
+        mean_field=mean_field,
+        std_min=args["std_min"],
+        baseline=nvil_baseline,
+    )
     return model, guide
 
 
 def _std_annealing(model: nn.Module, guide: nn.Module, args: dict) -> list:
     if not args["std_annealing"]:
         return []
-    targets = [t for t in (model.likelihood, guide, getattr(guide, "encoder", None))
-               if hasattr(t, "std_min")]
+    targets = [
+        t
+        for t in (model.likelihood, guide, getattr(guide, "encoder", None))
+        if hasattr(t, "std_min")
+    ]
     return [StdAnnealing(targets, args["epochs"], args["anneal_every"], final=args["std_min"])]
 
 
@@ -163,16 +198,31 @@ def _pretrain_mixture(model: nn.Module, guide: nn.Module, data: Dataset, args: d
     else:
         encode = lambda x: guide.encoder(x).mean  # noqa: E731 - the z-only (VaDE) guide
     pretrain_autoencoder(
-        encode, model.likelihood, [guide, model.likelihood], data, epochs=args["pretrain_epochs"],
-        batch_size=args["batch_size"], lr=args["lr"], seed=args["seed"],
+        encode,
+        model.likelihood,
+        [guide, model.likelihood],
+        data,
+        epochs=args["pretrain_epochs"],
+        batch_size=args["batch_size"],
+        lr=args["lr"],
+        seed=args["seed"],
     )
     codes = encode(data.train.x).detach()
     gmm = init_mixture_prior(model, codes, seed=args["seed"])
     if hasattr(guide, "y_logits"):  # start q(y | x) at the GMM's responsibilities
-        targets = torch.as_tensor(gmm.predict_proba(codes.cpu().double().numpy()), dtype=codes.dtype)
-        fit_cluster_head(lambda x: guide.y_logits(guide.body(x)), [guide.y_logits], data.train.x,
-                         targets.to(codes.device), epochs=args["pretrain_epochs"],
-                         batch_size=args["batch_size"], lr=args["lr"], seed=args["seed"])
+        targets = torch.as_tensor(
+            gmm.predict_proba(codes.cpu().double().numpy()), dtype=codes.dtype
+        )
+        fit_cluster_head(
+            lambda x: guide.y_logits(guide.body(x)),
+            [guide.y_logits],
+            data.train.x,
+            targets.to(codes.device),
+            epochs=args["pretrain_epochs"],
+            batch_size=args["batch_size"],
+            lr=args["lr"],
+            seed=args["seed"],
+        )
 
 
 def _vimco(args: dict) -> ELBO:
@@ -243,4 +293,6 @@ def get_recipe(name: str) -> Recipe:
     try:
         return RECIPES[name]
     except KeyError:
-        raise ValueError(f"model: unknown recipe {name!r}; choose from {', '.join(RECIPES)}") from None
+        raise ValueError(
+            f"model: unknown recipe {name!r}; choose from {', '.join(RECIPES)}"
+        ) from None

@@ -26,14 +26,26 @@ from .recipes import COMMON_DEFAULTS, get_recipe
 from .train import History, fit, load_checkpoint, resolve_device
 
 __all__ = [
-    "Run", "prepare_recipe", "train_run", "train_recipe", "load_run", "evaluate_run",
-    "cluster_probabilities", "write_report", "generate",
+    "Run",
+    "prepare_recipe",
+    "train_run",
+    "train_recipe",
+    "load_run",
+    "evaluate_run",
+    "cluster_probabilities",
+    "write_report",
+    "generate",
 ]
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
 DATA_KEYS = {
-    "data": "digits", "labels": None, "data_dir": None, "binarize": "auto", "split_seed": 0, "limit": None,
+    "data": "digits",
+    "labels": None,
+    "data_dir": None,
+    "binarize": "auto",
+    "split_seed": 0,
+    "limit": None,
 }
 # Per-dataset defaults from the papers: seed 004 uses a 2-D latent on OneHot.
 DATASET_DEFAULTS = {"onehot": {"latent_dim": 2}}
@@ -60,27 +72,40 @@ def _check_args(args: dict[str, Any]) -> None:
     for key in positive_ints:
         need(isinstance(args[key], int) and args[key] >= 1, key, "an integer >= 1")
     need(
-        isinstance(args["hidden"], (list, tuple)) and len(args["hidden"]) > 0
+        isinstance(args["hidden"], (list, tuple))
+        and len(args["hidden"]) > 0
         and all(isinstance(h, int) and h >= 1 for h in args["hidden"]),
-        "hidden", "a non-empty list of integers >= 1",
+        "hidden",
+        "a non-empty list of integers >= 1",
     )
     need(args["arch"] in ("mlp", "conv"), "arch", "'mlp' or 'conv'")
-    need(args["likelihood"] in ("auto", "bernoulli", "gaussian"), "likelihood",
-         "'auto', 'bernoulli' or 'gaussian'")
-    need(args["binarize"] in ("auto", "none", "static", "dynamic"), "binarize",
-         "'auto', 'none', 'static' or 'dynamic'")
+    need(
+        args["likelihood"] in ("auto", "bernoulli", "gaussian"),
+        "likelihood",
+        "'auto', 'bernoulli' or 'gaussian'",
+    )
+    need(
+        args["binarize"] in ("auto", "none", "static", "dynamic"),
+        "binarize",
+        "'auto', 'none', 'static' or 'dynamic'",
+    )
     need(isinstance(args["lr"], (int, float)) and args["lr"] > 0, "lr", "a number > 0")
     need(isinstance(args["warmup"], int) and args["warmup"] >= 0, "warmup", "an integer >= 0")
     need(isinstance(args["beta"], (int, float)) and args["beta"] >= 0, "beta", "a number >= 0")
     need(args["std_min"] > 0, "std_min", "a number > 0")
-    need(args["patience"] is None or (isinstance(args["patience"], int) and args["patience"] >= 1),
-         "patience", "an integer >= 1 or None")
+    need(
+        args["patience"] is None or (isinstance(args["patience"], int) and args["patience"] >= 1),
+        "patience",
+        "an integer >= 1 or None",
+    )
 
 
 def _load_data(args: dict[str, Any], source: Any, labels=None) -> Dataset:
     """Load ``source`` as ``args`` say, resolving ``likelihood`` and ``binarize`` in ``args``."""
     labels = labels if labels is not None else args["labels"]
-    options = dict(seed=args["split_seed"], data_dir=args["data_dir"], labels=labels, limit=args["limit"])
+    options = dict(
+        seed=args["split_seed"], data_dir=args["data_dir"], labels=labels, limit=args["limit"]
+    )
     dataset = load_dataset(source, binarize="none", **options)
     if args["likelihood"] == "auto":
         # Bernoulli for binary data and for [0, 1] images (binarised); Gaussian otherwise.
@@ -117,7 +142,12 @@ def prepare_recipe(
     """
     recipe = get_recipe(name)
     dataset_name = data if isinstance(data, str) else None
-    defaults = {**COMMON_DEFAULTS, **DATA_KEYS, **DATASET_DEFAULTS.get(dataset_name, {}), **recipe.defaults}
+    defaults = {
+        **COMMON_DEFAULTS,
+        **DATA_KEYS,
+        **DATASET_DEFAULTS.get(dataset_name, {}),
+        **recipe.defaults,
+    }
     unknown = sorted(set(overrides) - set(defaults))
     if unknown:
         raise ValueError(f"unknown argument(s) {unknown}; valid: {', '.join(sorted(defaults))}")
@@ -138,7 +168,9 @@ def prepare_recipe(
             args["labels"] = str(labels)  # a path is kept so the run can reload its data
     _check_args(args)
     if not recipe.kl_weighted and (args["warmup"] or args["beta"] != 1):
-        raise ValueError(f"warmup/beta: the {name} objective has no KL term to weight; leave them at 0/1")
+        raise ValueError(
+            f"warmup/beta: the {name} objective has no KL term to weight; leave them at 0/1"
+        )
     args["device"] = str(resolve_device(device))
     dataset = _load_data(args, data if args["data"] == "array" else args["data"], labels)
     if args["arch"] == "conv" and dataset.image_shape is None:
@@ -158,17 +190,30 @@ def train_run(
 ) -> Run:
     """Train a prepared run in place (checkpointing to ``out/checkpoint.pt``) and return it."""
     recipe, args = get_recipe(run.name), run.args
-    if recipe.initialize is not None and run.history.epochs == 0 and not _has_checkpoint(out, resume):
+    if (
+        recipe.initialize is not None
+        and run.history.epochs == 0
+        and not _has_checkpoint(out, resume)
+    ):
         run.model.to(args["device"]), run.guide.to(args["device"])
         recipe.initialize(run.model, run.guide, run.dataset.to(args["device"]), args)
     run.history = fit(
-        run.model, run.guide, run.dataset, recipe.objective(args),
-        epochs=args["epochs"], batch_size=args["batch_size"], lr=args["lr"],
+        run.model,
+        run.guide,
+        run.dataset,
+        recipe.objective(args),
+        epochs=args["epochs"],
+        batch_size=args["batch_size"],
+        lr=args["lr"],
         kl_weight=KLWarmup(args["warmup"], args["beta"]),
         schedules=recipe.schedules(run.model, run.guide, args),
-        patience=args["patience"], seed=args["seed"], device=args["device"],
-        checkpoint=None if out is None else Path(out) / CHECKPOINT, resume=resume,
-        recipe={"name": run.name, "args": args}, progress=progress,
+        patience=args["patience"],
+        seed=args["seed"],
+        device=args["device"],
+        checkpoint=None if out is None else Path(out) / CHECKPOINT,
+        resume=resume,
+        recipe={"name": run.name, "args": args},
+        progress=progress,
     )
     return run
 
@@ -210,7 +255,9 @@ def train_recipe(
         >>> run = train_recipe("vae", "digits", epochs=5, progress=False)  # doctest: +SKIP
         >>> evaluate_run(run)["test_log_likelihood"]  # doctest: +SKIP
     """
-    run = prepare_recipe(name, data, out=out, resume=resume, labels=labels, device=device, **overrides)
+    run = prepare_recipe(
+        name, data, out=out, resume=resume, labels=labels, device=device, **overrides
+    )
     return train_run(run, out=out, resume=resume, progress=progress)
 
 
@@ -225,7 +272,9 @@ def load_run(path: str | os.PathLike, *, device: str = "cpu", data: Any = None) 
     path = Path(path)
     checkpoint = path / CHECKPOINT if path.is_dir() else path
     if path.is_dir() and not checkpoint.exists():
-        raise FileNotFoundError(f"run: {str(path)!r} has no {CHECKPOINT}; is it a pyromix fit --out DIR?")
+        raise FileNotFoundError(
+            f"run: {str(path)!r} has no {CHECKPOINT}; is it a pyromix fit --out DIR?"
+        )
     saved = load_checkpoint(checkpoint)
     name, args = saved["recipe"]["name"], dict(saved["recipe"]["args"])
     if args["data"] == "array" and data is None:
@@ -342,7 +391,9 @@ def write_json(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     return path
 
 
-def write_report(run: Run, metrics: dict[str, Any], out: str | os.PathLike, *, n: int = 64) -> list[Path]:
+def write_report(
+    run: Run, metrics: dict[str, Any], out: str | os.PathLike, *, n: int = 64
+) -> list[Path]:
     """Write ``metrics.json``, ``samples.png``, ``curves.png`` and, where they apply,
     ``reconstructions.png``, ``latents.png`` and ``manifold.png`` (2-D latent, image data)."""
     out = Path(out)
@@ -360,25 +411,41 @@ def write_report(run: Run, metrics: dict[str, Any], out: str | os.PathLike, *, n
     test = run.dataset.test
     written = [
         write_json(out / METRICS, metrics),
-        plots.plot_samples(means, out / "samples.png", image_shape=shape, binarized=binarized,
-                           data=None if shape else test.x.cpu(), row_labels=row_labels,
-                           title=f"{run.name} samples"),
+        plots.plot_samples(
+            means,
+            out / "samples.png",
+            image_shape=shape,
+            binarized=binarized,
+            data=None if shape else test.x.cpu(),
+            row_labels=row_labels,
+            title=f"{run.name} samples",
+        ),
         plots.plot_curves(
             {"train_loss": run.history.train_loss, "val_loss": run.history.val_loss},
-            out / "curves.png", title=f"{run.name}: negative objective, nats per data point",
+            out / "curves.png",
+            title=f"{run.name}: negative objective, nats per data point",
         ),
     ]
     with torch.no_grad():
         z = run.guide.latent_mean(test.x) if hasattr(run.guide, "latent_mean") else None
         if shape is not None and z is not None:
             recon = run.model.likelihood.mean(z)
-            written.append(plots.plot_reconstructions(test.x.cpu(), recon.cpu(), shape,
-                                                      out / "reconstructions.png"))
+            written.append(
+                plots.plot_reconstructions(
+                    test.x.cpu(), recon.cpu(), shape, out / "reconstructions.png"
+                )
+            )
         if z is not None:
             labels = None if test.y is None else test.y.cpu()
             written.append(plots.plot_latents(z.cpu(), out / "latents.png", labels=labels))
         if shape is not None and run.args["latent_dim"] == 2:
             device = next(run.model.parameters()).device
-            written.append(plots.plot_manifold(run.model.likelihood.mean, out / "manifold.png",
-                                               image_shape=shape, device=device))
+            written.append(
+                plots.plot_manifold(
+                    run.model.likelihood.mean,
+                    out / "manifold.png",
+                    image_shape=shape,
+                    device=device,
+                )
+            )
     return written

@@ -113,7 +113,11 @@ def evaluate_loss(model: nn.Module, guide: nn.Module, objective: ELBO, split: Sp
 
 def _snapshot(model, guide, optimizer) -> dict[str, Any]:
     return copy.deepcopy(
-        {"model": model.state_dict(), "guide": guide.state_dict(), "optimizer": optimizer.state_dict()}
+        {
+            "model": model.state_dict(),
+            "guide": guide.state_dict(),
+            "optimizer": optimizer.state_dict(),
+        }
     )
 
 
@@ -122,6 +126,14 @@ def _restore(snapshot, model, guide, optimizer=None) -> None:
     guide.load_state_dict(snapshot["guide"])
     if optimizer is not None:
         optimizer.load_state_dict(snapshot["optimizer"])
+
+
+def _diverged(what: str, where: str, epoch: int, history: History) -> TrainingDiverged:
+    return TrainingDiverged(
+        f"non-finite {what} at {where}; parameters restored to the end of epoch {epoch} "
+        "(try a lower learning rate)",
+        history,
+    )
 
 
 def _settled(kl_weight: Weight, epoch: int, epochs: int) -> bool:
@@ -187,7 +199,8 @@ def fit(
             the epoch (and leaving the last checkpoint as it was).
 
     Example:
-        >>> history = fit(model, guide, load_dataset("digits"), Trace_ELBO(), epochs=5)  # doctest: +SKIP
+        >>> data = load_dataset("digits", binarize="dynamic")  # doctest: +SKIP
+        >>> history = fit(model, guide, data, Trace_ELBO(), epochs=5)  # doctest: +SKIP
     """
     if epochs < 1 or batch_size < 1 or not lr > 0:
         raise ValueError(
@@ -231,21 +244,15 @@ def fit(
             loss = objective.loss_and_grads(train_model, train_guide, x)
             if not math.isfinite(loss):
                 _restore(good, model, guide, optimizer)
-                raise TrainingDiverged(
-                    f"non-finite training loss ({loss}) at epoch {epoch + 1}, step {step + 1}; "
-                    f"parameters restored to the end of epoch {epoch} (try a lower learning rate)",
-                    history,
+                raise _diverged(
+                    f"training loss ({loss})", f"epoch {epoch + 1}, step {step + 1}", epoch, history
                 )
             optimizer.step()
             total += loss
         val = evaluate_loss(model, guide, objective, data.val)
         if not math.isfinite(val):
             _restore(good, model, guide, optimizer)
-            raise TrainingDiverged(
-                f"non-finite validation loss ({val}) at epoch {epoch + 1}; parameters restored "
-                f"to the end of epoch {epoch} (try a lower learning rate)",
-                history,
-            )
+            raise _diverged(f"validation loss ({val})", f"epoch {epoch + 1}", epoch, history)
         history.train_loss.append(total / len(data.train))
         history.val_loss.append(val)
         history.kl_weight.append(weighting.weight)

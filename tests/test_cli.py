@@ -12,8 +12,18 @@ import pytest
 from pyromix.cli import main
 
 FAST = ["--epochs", "3", "--samples", "50", "--hidden", "32", "--quiet"]
-REQUIRED = ["model", "dataset", "seed", "epochs", "train_seconds", "test_elbo",
-            "test_log_likelihood", "is_samples", "pareto_k_max", "bits_per_dim"]
+REQUIRED = [
+    "model",
+    "dataset",
+    "seed",
+    "epochs",
+    "train_seconds",
+    "test_elbo",
+    "test_log_likelihood",
+    "is_samples",
+    "pareto_k_max",
+    "bits_per_dim",
+]
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +45,24 @@ def test_fit_writes_the_run_files_with_finite_numbers(run_dir):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     for key in REQUIRED:
         assert key in metrics, key
-    assert (metrics["model"], metrics["dataset"], metrics["epochs"], metrics["is_samples"]) == ("vae", "digits", 3, 50)
-    for key in ("train_seconds", "test_elbo", "test_log_likelihood", "pareto_k_max", "bits_per_dim"):
+    assert (metrics["model"], metrics["dataset"], metrics["epochs"], metrics["is_samples"]) == (
+        "vae",
+        "digits",
+        3,
+        50,
+    )
+    for key in (
+        "train_seconds",
+        "test_elbo",
+        "test_log_likelihood",
+        "pareto_k_max",
+        "bits_per_dim",
+    ):
         assert math.isfinite(metrics[key]), key
     assert metrics["test_elbo"] <= metrics["test_log_likelihood"] < 0
-    assert metrics["bits_per_dim"] == pytest.approx(-metrics["test_log_likelihood"] / (64 * math.log(2)))
+    assert metrics["bits_per_dim"] == pytest.approx(
+        -metrics["test_log_likelihood"] / (64 * math.log(2))
+    )
     read_png(run_dir / "samples.png"), read_png(run_dir / "curves.png")
 
 
@@ -67,8 +90,23 @@ def test_resume_extends_a_run_and_existing_runs_are_protected(run_dir, tmp_path,
     shutil.copytree(run_dir, copy)
     assert main(["fit", "vae", "--out", str(copy), *FAST]) == 2
     assert "already holds a run; pass --resume or --force" in capsys.readouterr().err
-    assert main(["fit", "vae", "--out", str(copy), "--resume", "--epochs", "5", "--samples", "50",
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "vae",
+                "--out",
+                str(copy),
+                "--resume",
+                "--epochs",
+                "5",
+                "--samples",
+                "50",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert json.loads((copy / "metrics.json").read_text())["epochs"] == 5
 
 
@@ -78,10 +116,30 @@ def test_fit_on_user_data_with_labels(tmp_path):
     np.save(tmp_path / "points.npy", x)
     np.save(tmp_path / "labels.npy", np.repeat([0, 1], 60))
     out = tmp_path / "user"
-    assert main(["fit", "vae", "--data", str(tmp_path / "points.npy"), "--labels",
-                 str(tmp_path / "labels.npy"), "--latent-dim", "2", "--out", str(out), *FAST]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "vae",
+                "--data",
+                str(tmp_path / "points.npy"),
+                "--labels",
+                str(tmp_path / "labels.npy"),
+                "--latent-dim",
+                "2",
+                "--out",
+                str(out),
+                *FAST,
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["likelihood"] == "gaussian" and "bits_per_dim" not in metrics and "gmm_acc" in metrics
+    assert (
+        metrics["likelihood"] == "gaussian"
+        and "bits_per_dim" not in metrics
+        and "gmm_acc" in metrics
+    )
     assert main(["evaluate", str(out), "--samples", "20"]) == 0  # the run reloads its own data
 
 
@@ -103,7 +161,9 @@ def test_fit_on_user_data_with_labels(tmp_path):
         (["sample", "/no/such/run"], "--out"),
     ],
 )
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, message, tmp_path, capsys, monkeypatch):
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(
+    argv, message, tmp_path, capsys, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -115,7 +175,9 @@ def test_bad_nan_data_file(tmp_path, capsys):
     x = np.ones((10, 2))
     x[3, 1] = np.nan
     np.save(tmp_path / "nan.npy", x)
-    assert main(["fit", "vae", "--data", str(tmp_path / "nan.npy"), "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(["fit", "vae", "--data", str(tmp_path / "nan.npy"), "--out", str(tmp_path / "o")]) == 2
+    )
     assert "NaN" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
@@ -131,8 +193,19 @@ def test_installed_entry_point_lists_models_and_datasets():
 @pytest.mark.parametrize("model", ["gmvae", "nvisa", "nvil", "gmvae-meanfield", "vade"])
 def test_fit_clustering_recipes_report_clustering_metrics(model, tmp_path):
     out = tmp_path / model
-    argv = ["fit", model, "--out", str(out), "--clusters", "4", "--pretrain-epochs", "1",
-            "--limit", "200", *FAST]
+    argv = [
+        "fit",
+        model,
+        "--out",
+        str(out),
+        "--clusters",
+        "4",
+        "--pretrain-epochs",
+        "1",
+        "--limit",
+        "200",
+        *FAST,
+    ]
     if model == "nvisa":
         argv += ["--particles", "3"]
     assert main(argv) == 0
@@ -142,7 +215,9 @@ def test_fit_clustering_recipes_report_clustering_metrics(model, tmp_path):
         assert -1 <= metrics[key] <= 1, key
     assert math.isfinite(metrics["test_log_likelihood"])
     image = read_png(out / "samples.png")
-    assert image.shape[0] < image.shape[1] / 2  # four labelled rows of 16, not the square 8 x 8 grid
+    assert (
+        image.shape[0] < image.shape[1] / 2
+    )  # four labelled rows of 16, not the square 8 x 8 grid
 
 
 def test_mixture_flags_are_refused_for_models_without_clusters(tmp_path, capsys):

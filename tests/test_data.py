@@ -1,4 +1,4 @@
-"""Tests of pyromix.data: built-in datasets, IDX files, user data, binarisation, batching, errors."""
+"""Tests of pyromix.data: datasets, IDX files, user data, binarisation, batching, errors."""
 
 import doctest
 import gzip
@@ -63,7 +63,7 @@ def rows_sorted(x: np.ndarray) -> np.ndarray:
 
 
 def indexed_data(n=40, d=6, seed=0):
-    """Intensities in [0, 1] labelled by their row index, so batches reveal which points they hold."""
+    """Intensities in [0, 1] labelled by row index, so batches reveal which points they hold."""
     x = np.random.default_rng(seed).random((n, d))
     return x, np.arange(n)
 

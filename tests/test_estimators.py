@@ -11,8 +11,15 @@ from pyromix.estimators import MixtureClustering, cluster_recipes
 from pyromix.recipes import COMMON_DEFAULTS, RECIPES
 
 K, LATENT, FEATURES = 3, 2, 6
-TINY = dict(n_clusters=K, latent_dim=LATENT, hidden=(16,), epochs=3, batch_size=20,
-            pretrain_epochs=2, num_samples=30)
+TINY = dict(
+    n_clusters=K,
+    latent_dim=LATENT,
+    hidden=(16,),
+    epochs=3,
+    batch_size=20,
+    pretrain_epochs=2,
+    num_samples=30,
+)
 
 
 def blobs(n_per_cluster, features, noise, seed=0):
@@ -191,7 +198,15 @@ def test_separated_blobs_are_clustered_nearly_perfectly():
     """
     x, y = blobs(100, 8, 0.05, seed=3)
     est = MixtureClustering(
-        "gmvae", n_clusters=K, latent_dim=2, hidden=(32,), epochs=5, batch_size=30, lr=3e-3,
-        pretrain_epochs=30, likelihood="gaussian", recipe_kwargs={"prior_std_min": 1.0},
+        "gmvae",
+        n_clusters=K,
+        latent_dim=2,
+        hidden=(32,),
+        epochs=5,
+        batch_size=30,
+        lr=3e-3,
+        pretrain_epochs=30,
+        likelihood="gaussian",
+        recipe_kwargs={"prior_std_min": 1.0},
     )
     assert adjusted_rand_score(y, est.fit_predict(x)) > 0.9

@@ -1,4 +1,4 @@
-"""Evaluation against exact answers: a linear-Gaussian VAE whose log p(x) is known in closed form."""
+"""Evaluation against exact answers: a linear-Gaussian VAE with log p(x) in closed form."""
 
 import itertools
 import math
@@ -26,7 +26,7 @@ LATENT, DATA, NOISE = 2, 3, 0.5
 
 
 class PosteriorProposal(nn.Module):
-    """q(z | x): the exact posterior mean, shifted by ``offset``, with ``inflate`` x its marginal stds."""
+    """q(z | x): the exact posterior mean, plus ``offset``, with ``inflate`` x its marginal stds."""
 
     def __init__(self, weight, bias, inflate=1.5, offset=0.0):
         super().__init__()
@@ -50,7 +50,9 @@ def linear_gaussian(inflate=1.5, offset=0.0):
     with torch.no_grad():  # softplus(raw) = NOISE
         likelihood.raw_scale.fill_(math.log(math.expm1(NOISE)))
     model = VAE(likelihood, LATENT)
-    guide = GaussianGuide(PosteriorProposal(decoder.weight.detach(), decoder.bias.detach(), inflate, offset))
+    guide = GaussianGuide(
+        PosteriorProposal(decoder.weight.detach(), decoder.bias.detach(), inflate, offset)
+    )
     W, b = decoder.weight.detach(), decoder.bias.detach()
     marginal = dist.MultivariateNormal(b, W @ W.T + NOISE**2 * torch.eye(DATA))
     x = marginal.sample((6,))
@@ -96,9 +98,9 @@ def test_renyi_elbo_alpha_zero_is_the_per_point_iwae_bound():
     model, guide, x, _ = linear_gaussian(inflate=2.0)
     k = 7
     torch.manual_seed(3)
-    loss = RenyiELBO(alpha=0.0, num_particles=k, vectorize_particles=True, max_plate_nesting=1).loss(
-        model, guide, x
-    )
+    loss = RenyiELBO(
+        alpha=0.0, num_particles=k, vectorize_particles=True, max_plate_nesting=1
+    ).loss(model, guide, x)
     torch.manual_seed(3)
     log_w = log_importance_weights(model, guide, x, k)
     per_point = torch.logsumexp(log_w, 0) - math.log(k)

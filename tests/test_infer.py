@@ -28,7 +28,9 @@ def test_scaled_monte_carlo_elbo_weights_only_the_kl_term(weight):
     model_trace = poutine.trace(poutine.replay(model, guide_trace)).get_trace(x)
     log_lik = model_trace.nodes["x"]["fn"].log_prob(x).sum()
     z = guide_trace.nodes["z"]["value"]
-    log_ratio = (model_trace.nodes["z"]["fn"].log_prob(z) - guide_trace.nodes["z"]["fn"].log_prob(z)).sum()
+    log_ratio = (
+        model_trace.nodes["z"]["fn"].log_prob(z) - guide_trace.nodes["z"]["fn"].log_prob(z)
+    ).sum()
     assert loss == pytest.approx(-(log_lik + weight * log_ratio).item(), rel=1e-5)
 
 

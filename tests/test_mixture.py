@@ -1,4 +1,4 @@
-"""The Gaussian-mixture VAE family against exact answers: eq. 5 by brute force, closed-form log p(x)."""
+"""The Gaussian-mixture VAE family vs exact answers: eq. 5 by brute force, closed-form log p(x)."""
 
 import math
 
@@ -22,8 +22,14 @@ K, LATENT, DATA = 3, 2, 5
 
 def small_pair(mean_field=False, decoder_sees_y=False):
     decoder_in = LATENT + (K if decoder_sees_y else 0)
-    model = GaussianMixtureVAE(BernoulliLikelihood(mlp(decoder_in, [8], DATA)), LATENT, K,
-                               learn_weights=True, prior_std_min=0.1, decoder_sees_y=decoder_sees_y)
+    model = GaussianMixtureVAE(
+        BernoulliLikelihood(mlp(decoder_in, [8], DATA)),
+        LATENT,
+        K,
+        learn_weights=True,
+        prior_std_min=0.1,
+        decoder_sees_y=decoder_sees_y,
+    )
     with torch.no_grad():
         model.logits = torch.tensor([0.2, -0.5, 0.1]).log_softmax(-1)
     guide = MixtureGuide(mlp(DATA, [8]), LATENT, K, mean_field=mean_field)
@@ -49,9 +55,14 @@ def test_enumerated_elbo_is_eq5_by_brute_force(mean_field, decoder_sees_y):
     for y in range(K):
         zy = z[0 if mean_field else y]
         ys = torch.full((x.shape[0],), y)
-        log_p = (model.cluster_prior().log_prob(ys) + model.component(ys).log_prob(zy)
-                 + model.likelihood(model.decoder_input(zy, ys)).log_prob(x))
-        log_q = log_qy[y] + dist.Normal(loc[0 if mean_field else y], scale[0 if mean_field else y]).to_event(1).log_prob(zy)
+        log_p = (
+            model.cluster_prior().log_prob(ys)
+            + model.component(ys).log_prob(zy)
+            + model.likelihood(model.decoder_input(zy, ys)).log_prob(x)
+        )
+        log_q = log_qy[y] + dist.Normal(
+            loc[0 if mean_field else y], scale[0 if mean_field else y]
+        ).to_event(1).log_prob(zy)
         total = total + (log_qy[y].exp() * (log_p - log_q)).sum()
     assert loss == pytest.approx(-total.item(), rel=1e-5)
 
@@ -60,8 +71,13 @@ def test_marginal_prior_and_cluster_posterior_are_bayes_rule():
     model, _, _ = small_pair()
     z = torch.randn(6, LATENT)
     log_joint = torch.stack(
-        [model.cluster_prior().log_prob(torch.tensor(y)) + model.component(torch.tensor(y)).log_prob(z)
-         for y in range(K)], -1)
+        [
+            model.cluster_prior().log_prob(torch.tensor(y))
+            + model.component(torch.tensor(y)).log_prob(z)
+            for y in range(K)
+        ],
+        -1,
+    )
     assert torch.allclose(model.prior().log_prob(z), torch.logsumexp(log_joint, -1), atol=1e-5)
     posterior = model.cluster_posterior(z)
     assert torch.allclose(posterior, torch.softmax(log_joint, -1), atol=1e-6)
@@ -73,7 +89,7 @@ def test_marginal_prior_and_cluster_posterior_are_bayes_rule():
 
 
 def linear_gaussian_mixture():
-    """z | y ~ N(mu_y, s_y^2 I), x = W z + b + N(0, 0.5^2): p(x) = sum_y pi_y N(x; W mu_y + b, ...)."""
+    """z | y ~ N(mu_y, s_y^2), x = W z + b + N(0, 0.25): p(x) = sum_y pi_y N(x; W mu_y + b, .)."""
     decoder = nn.Linear(LATENT, DATA)
     likelihood = GaussianLikelihood(decoder, DATA, std_min=0.0)
     with torch.no_grad():
@@ -85,7 +101,8 @@ def linear_gaussian_mixture():
         model.logits = torch.tensor([0.5, 0.3, 0.2]).log()
     W, b = decoder.weight.detach(), decoder.bias.detach()
     components = dist.MultivariateNormal(
-        model.loc @ W.T + b, W @ torch.diag_embed(model.scale**2) @ W.T + 0.25 * torch.eye(DATA))
+        model.loc @ W.T + b, W @ torch.diag_embed(model.scale**2) @ W.T + 0.25 * torch.eye(DATA)
+    )
     marginal = dist.MixtureSameFamily(dist.Categorical(logits=model.logits), components)
     return model, marginal
 
@@ -107,7 +124,9 @@ def test_importance_sampling_with_sampled_clusters_matches_closed_form():
     with torch.no_grad():
         wide.encoder.loc.weight.zero_(), wide.encoder.raw_scale.weight.zero_()
         wide.encoder.raw_scale.bias.fill_(math.log(math.expm1(1.5)))  # covers all three components
-    assert torch.allclose(log_likelihood(vade, wide, x, 50_000).log_px, marginal.log_prob(x), atol=0.05)
+    assert torch.allclose(
+        log_likelihood(vade, wide, x, 50_000).log_px, marginal.log_prob(x), atol=0.05
+    )
 
 
 def test_generate_from_one_cluster_uses_that_component():
@@ -147,16 +166,27 @@ def test_std_annealing_halves_then_ends_at_the_floor():
 
 def test_pretraining_lowers_reconstruction_and_gmm_sets_the_prior():
     data = load_dataset("digits", binarize="static", limit=120)
-    model = GaussianMixtureVAE(BernoulliLikelihood(mlp(LATENT, [32], 64)), LATENT, K,
-                               learn_weights=True, prior_std_min=0.05)
+    model = GaussianMixtureVAE(
+        BernoulliLikelihood(mlp(LATENT, [32], 64)),
+        LATENT,
+        K,
+        learn_weights=True,
+        prior_std_min=0.05,
+    )
     guide = MixtureGuide(mlp(64, [32]), LATENT, K)
-    losses = pretrain_autoencoder(guide.autoencoder, model.likelihood, [guide, model.likelihood], data, epochs=15)
+    losses = pretrain_autoencoder(
+        guide.autoencoder, model.likelihood, [guide, model.likelihood], data, epochs=15
+    )
     assert losses[-1] < losses[0]
     codes = guide.autoencoder(data.train.x).detach()
     gmm = init_mixture_prior(model, codes)
     assert torch.allclose(model.loc, torch.tensor(gmm.means_, dtype=torch.float32), atol=1e-5)
-    assert torch.allclose(model.scale, torch.tensor(gmm.covariances_, dtype=torch.float32).sqrt(), atol=1e-4)
-    assert torch.allclose(model.cluster_prior().probs, torch.tensor(gmm.weights_, dtype=torch.float32), atol=1e-5)
+    assert torch.allclose(
+        model.scale, torch.tensor(gmm.covariances_, dtype=torch.float32).sqrt(), atol=1e-4
+    )
+    assert torch.allclose(
+        model.cluster_prior().probs, torch.tensor(gmm.weights_, dtype=torch.float32), atol=1e-5
+    )
 
 
 def test_cluster_head_learns_the_target_responsibilities():
@@ -166,7 +196,9 @@ def test_cluster_head_learns_the_target_responsibilities():
     x = torch.randn(150, DATA)
     targets = torch.softmax(4 * x[:, :K], -1)  # a learnable function of x
     before = (guide.cluster_probs(x).argmax(-1) == targets.argmax(-1)).float().mean()
-    losses = fit_cluster_head(lambda v: guide.y_logits(guide.body(v)), [guide], x, targets, epochs=150, lr=1e-2)
+    losses = fit_cluster_head(
+        lambda v: guide.y_logits(guide.body(v)), [guide], x, targets, epochs=150, lr=1e-2
+    )
     agreement = (guide.cluster_probs(x).argmax(-1) == targets.argmax(-1)).float().mean()
     assert losses[-1] < losses[0] and agreement > 0.9 > before
 
@@ -183,4 +215,9 @@ def test_mixture_recipes_floor_both_stds_at_std_min_and_anneal_down_to_it():
     schedule(0)
     assert run.guide.std_min == run.model.likelihood.std_min == 1.0
     schedule(19)
-    assert run.guide.std_min == run.model.likelihood.std_min == RECIPES["gmvae"].defaults["std_min"] == 1e-4
+    assert (
+        run.guide.std_min
+        == run.model.likelihood.std_min
+        == RECIPES["gmvae"].defaults["std_min"]
+        == 1e-4
+    )

@@ -15,8 +15,11 @@ from pyromix.runs import prepare_recipe
 
 
 def latent_sites(trace):
-    return {n for n, s in trace.nodes.items()
-            if s["type"] == "sample" and not s["is_observed"] and not site_is_subsample(s)}
+    return {
+        n
+        for n, s in trace.nodes.items()
+        if s["type"] == "sample" and not s["is_observed"] and not site_is_subsample(s)
+    }
 
 
 @pytest.mark.parametrize("arch", ["mlp", "conv"])
@@ -47,7 +50,10 @@ def test_recipe_contract(name, arch):
     expected = objective.loss(model, guide, x)
     pyro.set_rng_seed(4)
     assert objective.loss(rebuilt.model, rebuilt.guide, x) == pytest.approx(expected, rel=1e-6)
-    assert all(torch.equal(state[k], v) for k, v in {**rebuilt.model.state_dict(), **rebuilt.guide.state_dict()}.items())
+    assert all(
+        torch.equal(state[k], v)
+        for k, v in {**rebuilt.model.state_dict(), **rebuilt.guide.state_dict()}.items()
+    )
 
     samples = model.generate(5)
     assert samples.shape == (5, 64) and torch.isfinite(samples).all()
@@ -110,7 +116,11 @@ def test_recipe_arguments_are_validated_before_any_work():
 
 @pytest.mark.parametrize(
     "data, likelihood, binarize",
-    [("digits", "bernoulli", "dynamic"), ("onehot", "bernoulli", "none"), ("mixture1d", "gaussian", "none")],
+    [
+        ("digits", "bernoulli", "dynamic"),
+        ("onehot", "bernoulli", "none"),
+        ("mixture1d", "gaussian", "none"),
+    ],
 )
 def test_automatic_likelihood_and_binarisation(data, likelihood, binarize):
     run = prepare_recipe("vae", data, limit=50)

@@ -151,8 +151,9 @@ def test_bad_extension_is_refused_before_writing(tmp_path):
 def test_plot_samples_draws_means_then_binarised(tmp_path):
     means, binary = torch.zeros(16, 64), torch.ones(16, 64)
     one = _read(plots.plot_samples(means, tmp_path / "one.png", image_shape=(8, 8)))
-    rgb = _read(plots.plot_samples(means, tmp_path / "two.png", image_shape=(8, 8),
-                                   binarized=binary))
+    rgb = _read(
+        plots.plot_samples(means, tmp_path / "two.png", image_shape=(8, 8), binarized=binary)
+    )
     assert rgb.shape[1] > 1.6 * one.shape[1]
     half = rgb.shape[1] // 2
     black = (rgb < 0.05).all(-1)
@@ -161,8 +162,14 @@ def test_plot_samples_draws_means_then_binarised(tmp_path):
 
 
 def test_plot_samples_row_labels_make_equal_rows(tmp_path, digits):
-    rgb = _read(plots.plot_samples(digits[:8], tmp_path / "rows.png", image_shape=(8, 8),
-                                   row_labels=["cluster 0", "cluster 1"]))
+    rgb = _read(
+        plots.plot_samples(
+            digits[:8],
+            tmp_path / "rows.png",
+            image_shape=(8, 8),
+            row_labels=["cluster 0", "cluster 1"],
+        )
+    )
     top, bottom, left, right = _grid_box(rgb)
     # 2 rows of 4, where the default layout would be 3 x 3.
     assert (bottom - top) / (right - left) == pytest.approx(19 / 37, rel=0.05)
@@ -173,8 +180,11 @@ def test_plot_samples_row_labels_make_equal_rows(tmp_path, digits):
 def test_plot_samples_of_1d_data_overlays_model_and_data(tmp_path):
     rng = np.random.default_rng(0)
     model_only = _read(plots.plot_samples(rng.normal(size=(500, 1)), tmp_path / "m.png"))
-    both = _read(plots.plot_samples(torch.randn(500), tmp_path / "md.png",
-                                    data=rng.normal(1.0, 1.0, size=300)))
+    both = _read(
+        plots.plot_samples(
+            torch.randn(500), tmp_path / "md.png", data=rng.normal(1.0, 1.0, size=300)
+        )
+    )
     # The model's bars are blue (C0); the data's orange (C1) bars appear only when given.
     orange = _on_white(C1, 0.6)
     assert _count(model_only, _on_white(C0, 0.6)) > 500
@@ -196,12 +206,18 @@ def test_plot_samples_of_one_hot_data_shows_heat_map_and_means(tmp_path):
     "kwargs, words",
     [
         ({"means": np.zeros((5, 63)), "image_shape": (8, 8)}, ["means", "(N, 64)", "(5, 63)"]),
-        ({"means": np.zeros((5, 64)), "image_shape": (8, 8), "binarized": np.zeros((4, 64))},
-         ["binarized", "(5, 8, 8)", "(4, 8, 8)"]),
-        ({"means": np.zeros((5, 64)), "image_shape": (8, 8), "row_labels": ["a", "b"]},
-         ["row_labels", "5 images", "2 labels"]),
-        ({"means": np.zeros((5, 64)), "image_shape": (8, 8), "data": np.zeros((5, 64))},
-         ["data", "image data"]),
+        (
+            {"means": np.zeros((5, 64)), "image_shape": (8, 8), "binarized": np.zeros((4, 64))},
+            ["binarized", "(5, 8, 8)", "(4, 8, 8)"],
+        ),
+        (
+            {"means": np.zeros((5, 64)), "image_shape": (8, 8), "row_labels": ["a", "b"]},
+            ["row_labels", "5 images", "2 labels"],
+        ),
+        (
+            {"means": np.zeros((5, 64)), "image_shape": (8, 8), "data": np.zeros((5, 64))},
+            ["data", "image data"],
+        ),
         ({"means": np.zeros((5, 4)), "binarized": np.zeros((5, 4))}, ["binarized", "non-image"]),
         ({"means": np.zeros((5, 4)), "data": np.zeros((5, 3))}, ["data", "4 column", "(5, 3)"]),
         ({"means": np.zeros((5, 4, 4))}, ["means", "(N, D)", "(5, 4, 4)"]),
@@ -236,8 +252,9 @@ def test_plot_reconstructions_puts_originals_above_reconstructions(tmp_path):
 
 def test_plot_reconstructions_of_digits_with_fewer_than_n(tmp_path, digits):
     noisy = np.clip(digits + 0.1 * np.random.default_rng(0).normal(size=digits.shape), 0, 1)
-    rgb = _read(plots.plot_reconstructions(torch.tensor(digits[:5]), noisy[:5], (8, 8),
-                                           tmp_path / "r.png"))
+    rgb = _read(
+        plots.plot_reconstructions(torch.tensor(digits[:5]), noisy[:5], (8, 8), tmp_path / "r.png")
+    )
     top, bottom, left, right = _grid_box(rgb)
     assert (bottom - top) / (right - left) == pytest.approx(19 / 46, rel=0.05)  # 2 rows of 5
 
@@ -246,8 +263,9 @@ def test_plot_reconstructions_rejects_mismatched_shapes(tmp_path):
     with pytest.raises(ValueError, match=r"x_recon: expected the shape of x \(4, 2, 2\)"):
         plots.plot_reconstructions(np.zeros((4, 4)), np.zeros((3, 4)), (2, 2), tmp_path / "r.png")
     with pytest.raises(ValueError, match="n: expected an integer >= 1, got 0"):
-        plots.plot_reconstructions(np.zeros((4, 4)), np.zeros((4, 4)), (2, 2), tmp_path / "r.png",
-                                   n=0)
+        plots.plot_reconstructions(
+            np.zeros((4, 4)), np.zeros((4, 4)), (2, 2), tmp_path / "r.png", n=0
+        )
 
 
 # ------------------------------------------------------------------------------ plot_manifold
@@ -289,13 +307,15 @@ def test_plot_manifold_of_digits_looks_like_a_grid(tmp_path, digits):
 
 def test_plot_manifold_checks_the_decoder_output(tmp_path):
     with pytest.raises(ValueError) as error:
-        plots.plot_manifold(lambda z: torch.zeros(len(z), 63), tmp_path / "m.png",
-                            image_shape=(8, 8), n=3)
+        plots.plot_manifold(
+            lambda z: torch.zeros(len(z), 63), tmp_path / "m.png", image_shape=(8, 8), n=3
+        )
     assert "decode(z) output" in str(error.value) and "(N, 64)" in str(error.value)
     assert "(9, 63)" in str(error.value)
     with pytest.raises(ValueError, match="expected 9 images, one per latent point, got 1"):
-        plots.plot_manifold(lambda z: torch.zeros(1, 64), tmp_path / "m.png",
-                            image_shape=(8, 8), n=3)
+        plots.plot_manifold(
+            lambda z: torch.zeros(1, 64), tmp_path / "m.png", image_shape=(8, 8), n=3
+        )
     with pytest.raises(ValueError, match="n: expected an integer >= 2, got 1"):
         plots.plot_manifold(lambda z: z, tmp_path / "m.png", image_shape=(8, 8), n=1)
 
@@ -335,8 +355,9 @@ def test_plot_latents_projects_high_dimensional_z_with_pca(tmp_path, spy_pca):
     rng = np.random.default_rng(0)
     labels = np.repeat([0, 1], 100)
     z = rng.normal(size=(200, 5)) + 6.0 * labels[:, None]
-    rgb = _read(plots.plot_latents(torch.tensor(z), tmp_path / "pca.png",
-                                   labels=torch.tensor(labels)))
+    rgb = _read(
+        plots.plot_latents(torch.tensor(z), tmp_path / "pca.png", labels=torch.tensor(labels))
+    )
     assert spy_pca == [(2, (200, 5))]
     # Points of both tab10 class colours (drawn at alpha 0.7).
     assert _count(rgb, _on_white(C0, 0.7), 0.05) > 100
@@ -344,8 +365,9 @@ def test_plot_latents_projects_high_dimensional_z_with_pca(tmp_path, spy_pca):
 
 
 def test_plot_latents_2d_uses_the_coordinates_themselves(tmp_path, spy_pca):
-    rgb = _read(plots.plot_latents(np.random.default_rng(0).normal(size=(300, 2)),
-                                   tmp_path / "two.png"))
+    rgb = _read(
+        plots.plot_latents(np.random.default_rng(0).normal(size=(300, 2)), tmp_path / "two.png")
+    )
     assert spy_pca == []
     assert _count(rgb, _on_white(C0, 0.7), 0.05) > 100
     assert _count(rgb, _on_white(C1, 0.7), 0.05) == 0
@@ -359,8 +381,9 @@ def test_plot_latents_1d_histograms_per_label(tmp_path):
 
 
 def test_plot_latents_many_classes_get_a_colour_bar(tmp_path, digits):
-    rgb = _read(plots.plot_latents(digits[:, 20:22], tmp_path / "bar.png",
-                                   labels=np.arange(len(digits))))
+    rgb = _read(
+        plots.plot_latents(digits[:, 20:22], tmp_path / "bar.png", labels=np.arange(len(digits)))
+    )
     viridis_top = (0.993, 0.906, 0.144)
     assert _count(rgb, viridis_top, 0.05) > 100  # the colour bar's top end
 
@@ -399,8 +422,9 @@ def test_plot_curves_skips_non_finite_values_and_non_numeric_keys(tmp_path):
 
 
 def test_plot_curves_all_nan_series_does_not_crash(tmp_path):
-    out = plots.plot_curves({"loss": [math.nan, math.nan], "kl": np.array([1.0, 0.5])},
-                            tmp_path / "nan.png")
+    out = plots.plot_curves(
+        {"loss": [math.nan, math.nan], "kl": np.array([1.0, 0.5])}, tmp_path / "nan.png"
+    )
     _read(out)
 
 
@@ -432,11 +456,22 @@ def test_cuda_tensors_and_devices(tmp_path):
 
     x = torch.rand(8, 16, device="cuda", requires_grad=True)
     _read(plots.image_grid(x, (4, 4), tmp_path / "g.png"))
-    _read(plots.plot_samples(x.to(torch.bfloat16), tmp_path / "s.png", image_shape=(4, 4),
-                             binarized=torch.bernoulli(x.detach())))
+    _read(
+        plots.plot_samples(
+            x.to(torch.bfloat16),
+            tmp_path / "s.png",
+            image_shape=(4, 4),
+            binarized=torch.bernoulli(x.detach()),
+        )
+    )
     _read(plots.plot_reconstructions(x, x * 0.5, (4, 4), tmp_path / "r.png"))
     _read(plots.plot_manifold(decode, tmp_path / "m.png", image_shape=(4, 4), n=5, device="cuda"))
-    _read(plots.plot_latents(torch.randn(50, 3, device="cuda"), tmp_path / "l.png",
-                             labels=torch.arange(50, device="cuda") % 3))
+    _read(
+        plots.plot_latents(
+            torch.randn(50, 3, device="cuda"),
+            tmp_path / "l.png",
+            labels=torch.arange(50, device="cuda") % 3,
+        )
+    )
     _read(plots.plot_curves({"loss": torch.tensor([3.0, 2.0], device="cuda")}, tmp_path / "c.png"))
     assert seen == ["cuda"]

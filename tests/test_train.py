@@ -21,7 +21,13 @@ def digits():
 
 def build(seed=0, hidden=(32,)):
     torch.manual_seed(seed)
-    args = {**COMMON_DEFAULTS, "hidden": list(hidden), "latent_dim": 4, "data_dim": 64, "image_shape": (8, 8)}
+    args = {
+        **COMMON_DEFAULTS,
+        "hidden": list(hidden),
+        "latent_dim": 4,
+        "data_dim": 64,
+        "image_shape": (8, 8),
+    }
     return RECIPES["vae"].build(args)
 
 
@@ -42,7 +48,12 @@ def test_same_seed_same_run(digits):
     runs = []
     for _ in range(2):
         model, guide = build()
-        runs.append((fit(model, guide, digits, Trace_ELBO(), epochs=2, seed=5, progress=False), params(model, guide)))
+        runs.append(
+            (
+                fit(model, guide, digits, Trace_ELBO(), epochs=2, seed=5, progress=False),
+                params(model, guide),
+            )
+        )
     assert runs[0][0].train_loss == runs[1][0].train_loss
     assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
 
@@ -53,9 +64,13 @@ def test_resume_continues_exactly_where_an_uninterrupted_run_would_be(digits, tm
     straight = fit(model, guide, digits, Trace_ELBO(), checkpoint=tmp_path / "a.pt", **options)
 
     model, guide = build()
-    fit(model, guide, digits, Trace_ELBO(), checkpoint=tmp_path / "b.pt", **{**options, "epochs": 2})
+    fit(
+        model, guide, digits, Trace_ELBO(), checkpoint=tmp_path / "b.pt", **{**options, "epochs": 2}
+    )
     model, guide = build(seed=123)  # fresh weights: everything must come from the checkpoint
-    resumed = fit(model, guide, digits, Trace_ELBO(), checkpoint=tmp_path / "b.pt", resume=True, **options)
+    resumed = fit(
+        model, guide, digits, Trace_ELBO(), checkpoint=tmp_path / "b.pt", resume=True, **options
+    )
 
     assert resumed.train_loss == pytest.approx(straight.train_loss, rel=1e-6)
     assert resumed.kl_weight == straight.kl_weight == [0.0, 1 / 3, 2 / 3, 1.0]
@@ -66,8 +81,16 @@ def test_resume_continues_exactly_where_an_uninterrupted_run_would_be(digits, tm
 
 def test_checkpoint_holds_best_weights_and_recipe(digits, tmp_path):
     model, guide = build()
-    history = fit(model, guide, digits, TraceMeanField_ELBO(), epochs=3, progress=False,
-                  checkpoint=tmp_path / "c.pt", recipe={"name": "vae", "args": {"x": 1}})
+    history = fit(
+        model,
+        guide,
+        digits,
+        TraceMeanField_ELBO(),
+        epochs=3,
+        progress=False,
+        checkpoint=tmp_path / "c.pt",
+        recipe={"name": "vae", "args": {"x": 1}},
+    )
     saved = load_checkpoint(tmp_path / "c.pt")
     assert saved["recipe"] == {"name": "vae", "args": {"x": 1}} and saved["epoch"] == 3
     assert saved["history"]["train_loss"] == history.train_loss
@@ -94,10 +117,21 @@ def test_nan_loss_stops_with_the_epoch_and_keeps_the_last_good_state(digits, tmp
     model, guide = build()
     assert steps_per_epoch >= 2  # fail after a step of epoch 3 has already moved the parameters
     with pytest.raises(TrainingDiverged, match=r"epoch 3, step 2.*end of epoch 2") as error:
-        fit(model, guide, digits, FailsAt(2 * steps_per_epoch + 2), epochs=5, progress=False,
-            checkpoint=tmp_path / "n.pt", restore_best=False)
+        fit(
+            model,
+            guide,
+            digits,
+            FailsAt(2 * steps_per_epoch + 2),
+            epochs=5,
+            progress=False,
+            checkpoint=tmp_path / "n.pt",
+            restore_best=False,
+        )
     saved = load_checkpoint(tmp_path / "n.pt")
-    assert error.value.history.epochs == 2 and saved["history"]["train_loss"] == error.value.history.train_loss
+    assert (
+        error.value.history.epochs == 2
+        and saved["history"]["train_loss"] == error.value.history.train_loss
+    )
     assert all(torch.equal(saved["state"]["model"][k], v) for k, v in model.state_dict().items())
 
 
@@ -120,8 +154,16 @@ def test_early_stopping_waits_for_patience_and_for_the_end_of_warmup(digits):
     history = fit(model, guide, digits, RisingValidation(), epochs=20, patience=2, progress=False)
     assert history.epochs == 3 and history.best_epoch == 0 and "early stopping" in history.stopped
     model, guide = build()
-    history = fit(model, guide, digits, RisingValidation(), epochs=20, patience=2,
-                  kl_weight=KLWarmup(5), progress=False)
+    history = fit(
+        model,
+        guide,
+        digits,
+        RisingValidation(),
+        epochs=20,
+        patience=2,
+        kl_weight=KLWarmup(5),
+        progress=False,
+    )
     assert history.epochs == 6  # epochs 0-4 are warm-up; epoch 5 is the first counted
 
 
@@ -139,7 +181,15 @@ def test_validation_leaves_parameters_and_modes_alone(digits):
 
 def test_a_crash_while_writing_keeps_the_previous_checkpoint(digits, tmp_path, monkeypatch):
     model, guide = build()
-    fit(model, guide, digits, TraceMeanField_ELBO(), epochs=1, progress=False, checkpoint=tmp_path / "k.pt")
+    fit(
+        model,
+        guide,
+        digits,
+        TraceMeanField_ELBO(),
+        epochs=1,
+        progress=False,
+        checkpoint=tmp_path / "k.pt",
+    )
 
     def crash(payload, f):
         f.write(b"partial")
@@ -147,8 +197,16 @@ def test_a_crash_while_writing_keeps_the_previous_checkpoint(digits, tmp_path, m
 
     monkeypatch.setattr(pyromix.train.torch, "save", crash)
     with pytest.raises(OSError, match="disk full"):
-        fit(model, guide, digits, TraceMeanField_ELBO(), epochs=3, progress=False,
-            checkpoint=tmp_path / "k.pt", resume=True)
+        fit(
+            model,
+            guide,
+            digits,
+            TraceMeanField_ELBO(),
+            epochs=3,
+            progress=False,
+            checkpoint=tmp_path / "k.pt",
+            resume=True,
+        )
     monkeypatch.undo()
     assert load_checkpoint(tmp_path / "k.pt")["history"]["train_loss"].__len__() == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["k.pt"]
@@ -176,5 +234,7 @@ def test_bad_checkpoints_and_arguments_get_clear_errors(digits, tmp_path):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_fit_on_cuda_moves_modules_and_data(digits):
     model, guide = build()
-    history = fit(model, guide, digits, TraceMeanField_ELBO(), epochs=2, device="cuda", progress=False)
+    history = fit(
+        model, guide, digits, TraceMeanField_ELBO(), epochs=2, device="cuda", progress=False
+    )
     assert next(model.parameters()).is_cuda and math.isfinite(history.val_loss[-1])

@@ -4,4 +4,12 @@ from .scale import LatentScaleMessenger, scale_latents
 from .schedules import KLWarmup, StdAnnealing, constant, weight_at
 from .vimco import VIMCO
 
-__all__ = ["LatentScaleMessenger", "scale_latents", "KLWarmup", "StdAnnealing", "constant", "weight_at", "VIMCO"]
+__all__ = [
+    "LatentScaleMessenger",
+    "scale_latents",
+    "KLWarmup",
+    "StdAnnealing",
+    "constant",
+    "weight_at",
+    "VIMCO",
+]
