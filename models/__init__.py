@@ -1,7 +1,13 @@
 """Pyro model programs: the generative stories."""
 
 from .mixture import GaussianMixtureVAE
-from .priors import StandardNormalPrior
+from .priors import MixtureOfGaussiansPrior, StandardNormalPrior, VampPrior
 from .vae import VAE
 
-__all__ = ["VAE", "GaussianMixtureVAE", "StandardNormalPrior"]
+__all__ = [
+    "VAE",
+    "GaussianMixtureVAE",
+    "StandardNormalPrior",
+    "MixtureOfGaussiansPrior",
+    "VampPrior",
+]

@@ -88,12 +88,14 @@ RECIPE_FLAGS = {
         _non_negative_int,
         "autoencoder pretraining epochs (0: none)",
     ),
+    "components": ("--components", _positive_int, "prior components K (mog, vampprior)"),
     "anneal_every": ("--anneal-every", _positive_int, "epochs between std-floor halvings"),
 }
 CHOICE_FLAGS = {
     "likelihood": ("--likelihood", ["auto", "bernoulli", "gaussian"], "observation model"),
     "binarize": ("--binarize", ["auto", "none", "static", "dynamic"], "binarisation of [0,1] data"),
     "arch": ("--arch", ["mlp", "conv"], "encoder/decoder architecture"),
+    "pseudo_init": ("--pseudo-init", ["random", "data"], "VampPrior pseudo-input initialisation"),
 }
 
 

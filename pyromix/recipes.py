@@ -21,7 +21,7 @@ from pyro.infer import (
 from torch import nn
 
 from pyromix.guides import GaussianGuide, MixtureGuide
-from pyromix.models import VAE, GaussianMixtureVAE
+from pyromix.models import VAE, GaussianMixtureVAE, MixtureOfGaussiansPrior, VampPrior
 
 from .data import Dataset
 from .infer.schedules import StdAnnealing
@@ -122,6 +122,28 @@ def _iwae_bound(args: dict) -> ELBO:
     return RenyiELBO(
         alpha=0.0, num_particles=args["particles"], vectorize_particles=True, max_plate_nesting=1
     )
+
+
+def _build_learned_prior(args: dict, *, vamp: bool) -> tuple[nn.Module, nn.Module]:
+    """A VAE whose prior is a learned mixture: MG (seed 001) or the VampPrior (seed 004, eq. 9)."""
+    d, k = args["latent_dim"], args["components"]
+    guide = GaussianGuide(build_encoder(args, d))
+    if vamp:  # pseudo-inputs stay in [0, 1] for data in that range (seed 004, 5.2)
+        unit = args["likelihood"] == "bernoulli" or args["image_shape"] is not None
+        prior = VampPrior(guide.encoder, k, args["data_dim"], bounds=(0.0, 1.0) if unit else None)
+    else:
+        prior = MixtureOfGaussiansPrior(d, k)
+    return VAE(build_likelihood(args, d), d, prior=prior), guide
+
+
+def _pseudo_inputs_from_data(model: nn.Module, guide: nn.Module, data: Dataset, args: dict) -> None:
+    """Start the VampPrior's pseudo-inputs at random training points (``pseudo_init="data"``)."""
+    if args["pseudo_init"] != "data":
+        return
+    generator = torch.Generator().manual_seed(args["seed"])
+    index = torch.randint(len(data.train), (args["components"],), generator=generator)
+    with torch.no_grad():
+        model.prior.pseudo_inputs.copy_(data.train.x[index.to(data.train.x.device)])
 
 
 # Arguments shared by the Gaussian-mixture recipes: K clusters (default: the number of classes,
@@ -258,6 +280,19 @@ RECIPES: dict[str, Recipe] = {
         objective=_iwae_bound,
         defaults={"particles": 5},
         kl_weighted=False,
+    ),
+    "mog": Recipe(
+        "VAE with a learned mixture-of-Gaussians prior (K = --components), MG of seed 001",
+        build=lambda args: _build_learned_prior(args, vamp=False),
+        objective=_elbo,
+        defaults={"components": 10},
+    ),
+    "vampprior": Recipe(
+        "VAE with the VampPrior: encoder mixture at K learned pseudo-inputs (seed 004, eq. 9)",
+        build=lambda args: _build_learned_prior(args, vamp=True),
+        objective=_elbo,
+        defaults={"components": 50, "pseudo_init": "random"},
+        initialize=_pseudo_inputs_from_data,
     ),
     "gmvae": _mixture_recipe(
         "Gaussian-mixture VAE, q(y|x) q(z|x,y) with y enumerated (EnumY, TraceEnum_ELBO)",

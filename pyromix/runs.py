@@ -178,8 +178,11 @@ def prepare_recipe(
     args.update(data_dim=dataset.data_dim, image_shape=dataset.image_shape, dataset=dataset.name)
     if "clusters" in args and args["clusters"] is None:
         args["clusters"] = dataset.num_classes or 10
-    if "clusters" in args and not (isinstance(args["clusters"], int) and args["clusters"] >= 1):
-        raise ValueError(f"clusters: expected an integer >= 1, got {args['clusters']!r}")
+    for key in ("clusters", "components"):
+        if key in args and not (isinstance(args[key], int) and args[key] >= 1):
+            raise ValueError(f"{key}: expected an integer >= 1, got {args[key]!r}")
+    if args.get("pseudo_init", "random") not in ("random", "data"):
+        raise ValueError(f"pseudo_init: expected 'random' or 'data', got {args['pseudo_init']!r}")
     pyro.set_rng_seed(args["seed"])
     model, guide = recipe.build(args)
     return Run(name, args, model, guide, dataset, history)

@@ -146,7 +146,7 @@ def test_fit_on_user_data_with_labels(tmp_path):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["fit", "nope"], "invalid choice: 'nope' (choose from 'vae', 'iwae', 'gmvae'"),
+        (["fit", "nope"], "invalid choice: 'nope' (choose from 'vae', 'iwae', "),
         (["fit", "vae", "--data", "nosuch"], "unknown dataset 'nosuch'; expected one of digits"),
         (["fit", "vae", "--data", "/no/such/file.npy"], "not found"),
         (["fit", "vae", "--epochs", "0"], "--epochs: expected an integer >= 1, got '0'"),
@@ -223,3 +223,13 @@ def test_fit_clustering_recipes_report_clustering_metrics(model, tmp_path):
 def test_mixture_flags_are_refused_for_models_without_clusters(tmp_path, capsys):
     assert main(["fit", "vae", "--clusters", "3", "--out", str(tmp_path / "v")]) == 2
     assert "unknown argument(s) ['clusters']" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model, extra", [("mog", []), ("vampprior", ["--pseudo-init", "data"])])
+def test_fit_learned_prior_recipes(model, extra, tmp_path):
+    out = tmp_path / model
+    argv = ["fit", model, "--out", str(out), "--components", "5", "--limit", "200", *FAST, *extra]
+    assert main(argv) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_elbo"] <= metrics["test_log_likelihood"] < 0
+    assert main(["sample", str(out), "--n", "9", "--out", str(tmp_path / "s.png")]) == 0

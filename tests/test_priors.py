@@ -1,0 +1,57 @@
+"""Learned priors against direct computations: the MG prior and the VampPrior."""
+
+import math
+
+import pytest
+import torch
+
+from pyromix.guides import GaussianGuide
+from pyromix.models import MixtureOfGaussiansPrior, VampPrior
+from pyromix.nn import NormalHead, mlp
+from pyromix.recipes import get_recipe
+from pyromix.runs import prepare_recipe
+
+
+def test_mixture_of_gaussians_prior_is_the_uniform_mixture():
+    prior = MixtureOfGaussiansPrior(3, 4)
+    with torch.no_grad():
+        prior.raw_scale.normal_()
+    z = torch.randn(7, 3)
+    components = prior.components()
+    direct = torch.logsumexp(
+        torch.stack([components.log_prob(z[:, None])[:, k] for k in range(4)], -1), -1
+    ) - math.log(4)
+    assert torch.allclose(prior().log_prob(z), direct, atol=1e-5)
+    prior().log_prob(z).sum().backward()
+    assert prior.loc.grad.abs().sum() > 0 and prior.raw_scale.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="num_components"):
+        MixtureOfGaussiansPrior(3, 0)
+
+
+def test_vampprior_is_the_mean_of_encoder_densities_at_clipped_pseudo_inputs():
+    encoder = NormalHead(mlp(5, [8]), 2)
+    init = torch.tensor([[-1.0, 0.5, 2.0, 0.2, 0.9]] * 2 + [[0.1] * 5])  # some outside [0, 1]
+    prior = VampPrior(encoder, 3, 5, init=init)
+    u = init.clamp(0, 1)
+    assert torch.equal(prior.inputs(), u)
+    z = torch.randn(6, 2)
+    per_input = torch.stack([encoder(u[k]).log_prob(z) for k in range(3)], -1)
+    direct = torch.logsumexp(per_input, -1) - math.log(3)
+    assert torch.allclose(prior().log_prob(z), direct, atol=1e-5)
+    prior().log_prob(z).sum().backward()
+    assert prior.pseudo_inputs.grad[2].abs().sum() > 0  # inside the bounds: gradient flows
+    assert any(p.grad is not None for p in encoder.parameters())
+    with pytest.raises(ValueError, match=r"init: expected shape \(3, 5\)"):
+        VampPrior(encoder, 3, 5, init=torch.zeros(2, 5))
+
+
+def test_vampprior_recipe_shares_the_guides_encoder_and_can_start_from_data():
+    run = prepare_recipe("vampprior", "digits", components=7, pseudo_init="data", limit=40)
+    assert isinstance(run.guide, GaussianGuide) and run.model.prior.encoder is run.guide.encoder
+    get_recipe("vampprior").initialize(run.model, run.guide, run.dataset, run.args)
+    train = run.dataset.train.x
+    for u in run.model.prior.pseudo_inputs:
+        assert (train == u).all(-1).any()  # every pseudo-input is a training point
+    assert run.model.generate(4).shape == (4, 64)
+    with pytest.raises(ValueError, match="pseudo_init"):
+        prepare_recipe("vampprior", "digits", pseudo_init="zeros", limit=40)
