@@ -112,16 +112,16 @@ class GaussianMixtureVAE(PyroModule):
         return torch.softmax(log_joint, -1)
 
     @torch.no_grad()
-    def generate(self, n: int, *, mean: bool = True, cluster: int | None = None) -> torch.Tensor:
-        """Ancestral samples, from the whole mixture or from one ``cluster``."""
-        if cluster is None:
+    def generate(self, n: int, *, mean: bool = True, component: int | None = None) -> torch.Tensor:
+        """Ancestral samples, from the whole mixture or from one cluster ``component``."""
+        if component is None:
             y = self.cluster_prior().sample((n,))
         else:
-            if not 0 <= cluster < self.num_clusters:
+            if not 0 <= component < self.num_clusters:
                 raise ValueError(
-                    f"cluster: expected 0 <= cluster < {self.num_clusters}, got {cluster}"
+                    f"component: expected 0 <= component < {self.num_clusters}, got {component}"
                 )
-            y = torch.full((n,), cluster, dtype=torch.long, device=self.logits.device)
+            y = torch.full((n,), component, dtype=torch.long, device=self.logits.device)
         z = self.component(y).sample()
         h = self.decoder_input(z, y)
         return self.likelihood.mean(h) if mean else self.likelihood(h).sample()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyro
+import pyro.distributions as dist
 import torch
 from pyro.nn import PyroModule
 from torch import nn
@@ -46,8 +47,27 @@ class VAE(PyroModule):
             z = pyro.sample(Z, self.prior())
             return pyro.sample(X, self.likelihood(z), obs=x)
 
+    @property
+    def num_components(self) -> int | None:
+        """K for a mixture prior (MG, VampPrior), else None."""
+        return getattr(self.prior, "num_components", None)
+
     @torch.no_grad()
-    def generate(self, n: int, *, mean: bool = True) -> torch.Tensor:
-        """Ancestral samples: ``n`` draws of z from the prior, decoded to means or samples of x."""
-        z = self.prior().sample((n,))
+    def generate(self, n: int, *, mean: bool = True, component: int | None = None) -> torch.Tensor:
+        """Ancestral samples: ``n`` draws of z from the prior, decoded to means or samples of x.
+
+        With ``component=k`` z comes from the k-th component of a mixture prior (an MG
+        Gaussian, or q(z | u_k) for a VampPrior pseudo-input).
+        """
+        if component is None:
+            z = self.prior().sample((n,))
+        else:
+            if not self.num_components:
+                raise ValueError("component: this model's prior is not a mixture; leave it None")
+            if not 0 <= component < self.num_components:
+                raise ValueError(
+                    f"component: expected 0 <= component < {self.num_components}, got {component}"
+                )
+            base = self.prior.components().base_dist
+            z = dist.Normal(base.loc[component], base.scale[component]).to_event(1).sample((n,))
         return self.likelihood.mean(z) if mean else self.likelihood(z).sample()

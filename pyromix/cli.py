@@ -149,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--n", type=_positive_int, default=64, help="number of samples")
     sample.add_argument("--out", required=True, help="image file to write (e.g. samples.png)")
     sample.add_argument("--seed", type=_non_negative_int, default=0)
+    sample.add_argument(
+        "--component", type=_non_negative_int, help="draw from one cluster or prior component only"
+    )
 
     commands.add_parser("list", help="models and datasets, one line each")
     return parser
@@ -218,7 +221,8 @@ def _sample(ns: argparse.Namespace) -> int:
 
     run = load_run(ns.run)
     pyro.set_rng_seed(ns.seed)
-    means, binarized = generate(run, ns.n)
+    components = None if ns.component is None else [ns.component]
+    means, binarized = generate(run, ns.n, components=components)
     shape = run.dataset.image_shape
     path = plots.plot_samples(
         means,

@@ -237,7 +237,7 @@ class MixtureClustering(ClusterMixin, BaseEstimator):
                 counts = torch.bincount(y, minlength=k).tolist()
             else:
                 counts = [n_samples if j == cluster else 0 for j in range(k)]
-            x = torch.cat([model.generate(c, cluster=j) for j, c in enumerate(counts) if c])
+            x = torch.cat([model.generate(c, component=j) for j, c in enumerate(counts) if c])
         labels = np.repeat(np.arange(k), counts)
         return x.cpu().numpy(), labels
 

@@ -39,6 +39,7 @@ __all__ = [
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
+MAX_SAMPLE_ROWS = 10
 DATA_KEYS = {
     "data": "digits",
     "labels": None,
@@ -102,7 +103,7 @@ def _check_args(args: dict[str, Any]) -> None:
 
 def _load_data(args: dict[str, Any], source: Any, labels=None) -> Dataset:
     """Load ``source`` as ``args`` say, resolving ``likelihood`` and ``binarize`` in ``args``."""
-    labels = labels if labels is not None else args["labels"]
+    labels = labels if labels is not None else args.get("labels")
     options = dict(
         seed=args["split_seed"], data_dir=args["data_dir"], labels=labels, limit=args["limit"]
     )
@@ -358,18 +359,18 @@ def evaluate_run(run: Run, num_samples: int = 1000) -> dict[str, Any]:
     return metrics
 
 
-def generate(run: Run, n: int, *, clusters=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def generate(run: Run, n: int, *, components=None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``n`` decoder means from the prior, and their binarised draws for a Bernoulli likelihood.
 
-    With ``clusters`` (an iterable of cluster indices) ``n`` samples are drawn from each cluster
-    in turn, for models with clusters.
+    With ``components`` (an iterable of indices) ``n`` samples are drawn from each component in
+    turn: the clusters of a mixture model, or the components of a mixture prior.
     """
     if n < 1:
         raise ValueError(f"n: expected an integer >= 1, got {n}")
-    if clusters is None:
+    if components is None:
         means = run.model.generate(n)
     else:
-        means = torch.cat([run.model.generate(n, cluster=k) for k in clusters])
+        means = torch.cat([run.model.generate(n, component=k) for k in components])
     binarized = torch.bernoulli(means) if run.args["likelihood"] == "bernoulli" else None
     return means.cpu(), None if binarized is None else binarized.cpu()
 
@@ -404,11 +405,13 @@ def write_report(
     shape = run.dataset.image_shape
     pyro.set_rng_seed(run.args["seed"])
     clusters = getattr(run.model, "num_clusters", None)
+    components = clusters or getattr(run.model, "num_components", None)
     row_labels = None
-    if clusters and shape is not None:  # one row of generations per cluster
-        per_row = max(1, min(16, n // clusters))
-        means, binarized = generate(run, per_row, clusters=range(clusters))
-        row_labels = [f"y={k}" for k in range(clusters)]
+    if components and shape is not None:  # one row per cluster or prior component (first 10)
+        rows = min(components, MAX_SAMPLE_ROWS)
+        per_row = max(1, min(16, n // rows))
+        means, binarized = generate(run, per_row, components=range(rows))
+        row_labels = [f"{'y' if clusters else 'component'}={k}" for k in range(rows)]
     else:
         means, binarized = generate(run, n)
     test = run.dataset.test

@@ -233,3 +233,14 @@ def test_fit_learned_prior_recipes(model, extra, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test_elbo"] <= metrics["test_log_likelihood"] < 0
     assert main(["sample", str(out), "--n", "9", "--out", str(tmp_path / "s.png")]) == 0
+
+
+def test_sample_one_component(tmp_path, capsys):
+    out = tmp_path / "mog"
+    assert (
+        main(["fit", "mog", "--out", str(out), "--components", "3", "--limit", "100", *FAST]) == 0
+    )
+    assert main(["sample", str(out), "--component", "1", "--out", str(tmp_path / "c.png")]) == 0
+    read_png(tmp_path / "c.png")
+    assert main(["sample", str(out), "--component", "3", "--out", str(tmp_path / "d.png")]) == 2
+    assert "0 <= component < 3" in capsys.readouterr().err

@@ -134,9 +134,9 @@ def test_generate_from_one_cluster_uses_that_component():
     with torch.no_grad():
         model.raw_scale = torch.full((K, LATENT), -30.0)  # near-deterministic z = mu_y
     expected = model.likelihood.mean(model.loc[2]).expand(4, DATA)
-    assert torch.allclose(model.generate(4, cluster=2), expected, atol=1e-4)
-    with pytest.raises(ValueError, match="cluster"):
-        model.generate(2, cluster=K)
+    assert torch.allclose(model.generate(4, component=2), expected, atol=1e-4)
+    with pytest.raises(ValueError, match="component"):
+        model.generate(2, component=K)
 
 
 def test_guide_readouts():

@@ -55,3 +55,25 @@ def test_vampprior_recipe_shares_the_guides_encoder_and_can_start_from_data():
     assert run.model.generate(4).shape == (4, 64)
     with pytest.raises(ValueError, match="pseudo_init"):
         prepare_recipe("vampprior", "digits", pseudo_init="zeros", limit=40)
+
+
+@pytest.mark.parametrize("name", ["mog", "vampprior"])
+def test_generation_from_one_prior_component(name):
+    run = prepare_recipe(name, "digits", components=4, limit=40)
+    model = run.model
+    base = model.prior.components().base_dist
+    with torch.no_grad():  # make component 2 (nearly) a point: its samples decode to one image
+        if name == "mog":
+            model.prior.raw_scale[2] = -30.0
+        else:
+            (
+                run.guide.encoder.raw_scale.weight.zero_(),
+                run.guide.encoder.raw_scale.bias.fill_(-30.0),
+            )
+    base = model.prior.components().base_dist
+    expected = model.likelihood.mean(base.loc[2]).expand(3, -1)
+    assert torch.allclose(model.generate(3, component=2), expected, atol=1e-4)
+    with pytest.raises(ValueError, match=r"component: expected 0 <= component < 4"):
+        model.generate(1, component=4)
+    with pytest.raises(ValueError, match="not a mixture"):
+        prepare_recipe("vae", "digits", limit=40).model.generate(1, component=0)
