@@ -130,6 +130,26 @@ class Dataset:
             return True
         return all(bool(((s.x == 0) | (s.x == 1)).all()) for s in self._splits())
 
+    def binarized(self, mode: str, seed: int = 0) -> Dataset:
+        """This dataset of [0, 1] intensities binarised as ``mode`` says (see ``binarize``).
+
+        Val and test are drawn before train, from one generator seeded with ``seed``, so
+        ``"static"`` and ``"dynamic"`` evaluate on the very same binarised held-out points.
+        """
+        _check_binarize(mode)
+        if mode == "none":
+            return self
+        if self.binarize != "none":
+            raise DataError(f"binarize: this dataset is already binarised ({self.binarize!r})")
+        generator = torch.Generator().manual_seed(int(seed))
+        val, test = (Split(binarize(s.x, generator), s.y) for s in (self.val, self.test))
+        train = (
+            Split(binarize(self.train.x, generator), self.train.y)
+            if mode == "static"
+            else self.train
+        )
+        return replace(self, train=train, val=val, test=test, binarize=mode)
+
     def to(self, device: torch.device | str) -> Dataset:
         """This dataset with every split on ``device``."""
         return replace(self, **{k: getattr(self, k).to(device) for k in ("train", "val", "test")})
@@ -316,14 +336,7 @@ def load_dataset(
         return Split(x, y)
 
     train, val, test = (split(index) for index in source.parts)
-    # Val and test are drawn before train so that "static" and "dynamic" evaluate on the very
-    # same binarised held-out points.
-    generator = torch.Generator().manual_seed(int(seed))
-    if binarize != "none":
-        val, test = (Split(_bernoulli(s.x, generator), s.y) for s in (val, test))
-    if binarize == "static":
-        train = Split(_bernoulli(train.x, generator), train.y)
-    return Dataset(source.name, train, val, test, source.image_shape, binarize)
+    return Dataset(source.name, train, val, test, source.image_shape).binarized(binarize, seed)
 
 
 class _Source(NamedTuple):

@@ -117,7 +117,7 @@ def _load_data(args: dict[str, Any], source: Any, labels=None) -> Dataset:
         needs = args["likelihood"] == "bernoulli" and not dataset.is_binary
         args["binarize"] = "dynamic" if needs else "none"
     if args["binarize"] != "none":
-        dataset = load_dataset(source, binarize=args["binarize"], **options)
+        dataset = dataset.binarized(args["binarize"], args["split_seed"])
     if args["likelihood"] == "bernoulli" and not dataset.is_binary:
         raise ValueError(
             "likelihood: 'bernoulli' needs data in {0, 1}; this data is not binary "
