@@ -231,13 +231,15 @@ def fit(
         generator.set_state(saved["state"]["generator"])
 
     model.train(), guide.train()
+    # One deep copy per epoch: the state at the end of the last epoch is this epoch's fallback on
+    # a non-finite loss, the checkpoint's state and, when validation improved, the best weights.
+    good = _snapshot(model, guide, optimizer)
     bar = tqdm(range(history.epochs, epochs), desc="fit", unit="epoch", disable=not progress)
     for epoch in bar:
         started = time.perf_counter()
         weighting.weight = weight_at(kl_weight, epoch)
         for schedule in schedules:
             schedule(epoch)
-        good = _snapshot(model, guide, optimizer)
         total = 0.0
         for step, (x, _) in enumerate(data.train_batches(batch_size, generator)):
             optimizer.zero_grad(set_to_none=True)
@@ -257,16 +259,16 @@ def fit(
         history.val_loss.append(val)
         history.kl_weight.append(weighting.weight)
         history.seconds.append(time.perf_counter() - started)
+        good = _snapshot(model, guide, optimizer)
         if history.best_epoch is None or val < history.val_loss[history.best_epoch]:
             history.best_epoch = epoch
-            best = copy.deepcopy({"model": model.state_dict(), "guide": guide.state_dict()})
+            best = {"model": good["model"], "guide": good["guide"]}
         bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", val=f"{val:.3f}", kl=weighting.weight)
         waited = epoch - history.best_epoch
         if patience is not None and _settled(kl_weight, epoch, epochs) and waited >= patience:
             history.stopped = f"early stopping: no validation improvement for {waited} epochs"
         if checkpoint is not None:
-            state = _snapshot(model, guide, optimizer)
-            state.update(torch_rng=torch.get_rng_state(), generator=generator.get_state())
+            state = {**good, "torch_rng": torch.get_rng_state(), "generator": generator.get_state()}
             save_checkpoint(checkpoint, state=state, best=best, history=history, recipe=recipe)
         if history.stopped:
             break
