@@ -16,6 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .data import Dataset
+from .train import unique_parameters
 
 __all__ = ["pretrain_autoencoder", "init_mixture_prior", "fit_cluster_head"]
 
@@ -44,8 +45,7 @@ def pretrain_autoencoder(
     Returns:
         The mean reconstruction loss of each epoch (nats per data point).
     """
-    params = list({id(p): p for m in modules for p in m.parameters()}.values())
-    optimizer = torch.optim.Adam(params, lr=lr)
+    optimizer = torch.optim.Adam(unique_parameters(*modules), lr=lr)
     generator = torch.Generator().manual_seed(seed)
     losses = []
     for _ in tqdm(range(epochs), desc="pretrain", unit="epoch", disable=not progress):
@@ -106,8 +106,7 @@ def fit_cluster_head(
     Returns:
         The mean cross-entropy of each epoch.
     """
-    params = list({id(p): p for m in modules for p in m.parameters()}.values())
-    optimizer = torch.optim.Adam(params, lr=lr)
+    optimizer = torch.optim.Adam(unique_parameters(*modules), lr=lr)
     generator = torch.Generator().manual_seed(seed)
     losses = []
     for _ in range(epochs):

@@ -28,6 +28,7 @@ __all__ = [
     "fit",
     "evaluate_loss",
     "resolve_device",
+    "unique_parameters",
     "save_checkpoint",
     "load_checkpoint",
     "CHECKPOINT_FORMAT",
@@ -90,9 +91,12 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return device
 
 
-def _parameters(*modules: nn.Module) -> list[nn.Parameter]:
-    # A guide may share networks with its model (the MVAE guide calls the model's decoder):
-    # each parameter must reach the optimiser once.
+def unique_parameters(*modules: nn.Module) -> list[nn.Parameter]:
+    """The parameters of ``modules``, each once, in order.
+
+    A guide may share networks with its model (the VampPrior uses the guide's encoder): each
+    parameter must reach an optimiser once.
+    """
     unique: dict[int, nn.Parameter] = {}
     for module in modules:
         for p in module.parameters():
@@ -214,7 +218,7 @@ def fit(
     device = resolve_device(device)
     model.to(device), guide.to(device)
     data = data.to(device)
-    optimizer = torch.optim.Adam(_parameters(model, guide), lr=lr)
+    optimizer = torch.optim.Adam(unique_parameters(model, guide), lr=lr)
     weighting = LatentScaleMessenger(weight_at(kl_weight, 0))
     train_model, train_guide = weighting(model), weighting(guide)
     generator = torch.Generator()
