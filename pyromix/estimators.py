@@ -171,7 +171,7 @@ class MixtureClustering(ClusterMixin, BaseEstimator):
         self.n_features_in_ = x.shape[1]
         model = self.run_.model
         self.cluster_centers_ = model.loc.detach().cpu().numpy()
-        self.weights_ = torch.softmax(model.logits.detach(), -1).cpu().numpy()
+        self.weights_ = model.cluster_prior().probs.detach().cpu().numpy()
         self.labels_ = self.predict(x)
         return self
 
