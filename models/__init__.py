@@ -1,5 +1,6 @@
 """Pyro model programs: the generative stories."""
 
+from .cpvae import ConditionalPriorVAE
 from .mixture import GaussianMixtureVAE
 from .priors import MixtureOfGaussiansPrior, StandardNormalPrior, VampPrior
 from .vae import VAE
@@ -7,6 +8,7 @@ from .vae import VAE
 __all__ = [
     "VAE",
     "GaussianMixtureVAE",
+    "ConditionalPriorVAE",
     "StandardNormalPrior",
     "MixtureOfGaussiansPrior",
     "VampPrior",

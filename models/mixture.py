@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from pyromix.nn import positive
 from pyromix.sites import DATA_PLATE, X, Y, Z
 
-__all__ = ["GaussianMixtureVAE"]
+__all__ = ["GaussianMixtureVAE", "check_weights"]
 
 
 class GaussianMixtureVAE(PyroModule):
@@ -87,11 +87,16 @@ class GaussianMixtureVAE(PyroModule):
         return dist.MixtureSameFamily(self.cluster_prior(), components)
 
     def decoder_input(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """What the decoder reads: z, or ``[z, one_hot(y)]`` when ``decoder_sees_y``."""
         if not self.decoder_sees_y:
             return z
-        one_hot = F.one_hot(y, self.num_clusters).to(z.dtype)
+        one_hot = self.one_hot(y).to(z.dtype)
         batch = torch.broadcast_shapes(z.shape[:-1], one_hot.shape[:-1])
         return torch.cat([z.expand(*batch, -1), one_hot.expand(*batch, -1)], -1)
+
+    def one_hot(self, y: torch.Tensor) -> torch.Tensor:
+        """The one-hot vector of a ``"y"`` site value (here an index)."""
+        return F.one_hot(y, self.num_clusters)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         with pyro.plate(DATA_PLATE, x.shape[0]):
@@ -111,17 +116,56 @@ class GaussianMixtureVAE(PyroModule):
         log_joint = components.log_prob(z.unsqueeze(-2)) + self.cluster_prior().logits
         return torch.softmax(log_joint, -1)
 
+    def category(self, index: torch.Tensor) -> torch.Tensor:
+        """The value of the ``"y"`` site for cluster indices (the index itself here)."""
+        return index
+
     @torch.no_grad()
-    def generate(self, n: int, *, mean: bool = True, component: int | None = None) -> torch.Tensor:
-        """Ancestral samples, from the whole mixture or from one cluster ``component``."""
-        if component is None:
-            y = self.cluster_prior().sample((n,))
-        else:
+    def generate(
+        self,
+        n: int,
+        *,
+        mean: bool = True,
+        component: int | None = None,
+        weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Ancestral samples: y from p(y), from ``weights``, or fixed at cluster ``component``.
+
+        Arguments:
+            n: number of samples.
+            mean: decode to the likelihood's mean instead of a draw of x.
+            component: draw every sample from this cluster.
+            weights: probabilities (K,) to draw y from instead of p(y), e.g. the aggregated
+                posterior q(y) of seed 001, eq. 14.
+        """
+        device = self.logits.device
+        if component is not None:
             if not 0 <= component < self.num_clusters:
                 raise ValueError(
                     f"component: expected 0 <= component < {self.num_clusters}, got {component}"
                 )
-            y = torch.full((n,), component, dtype=torch.long, device=self.logits.device)
+            index = torch.full((n,), component, dtype=torch.long, device=device)
+        elif weights is not None:
+            index = dist.Categorical(probs=check_weights(weights, self.num_clusters)).sample((n,))
+        else:
+            index = dist.Categorical(logits=self.logits).sample((n,))
+        y = self.category(index.to(device))
         z = self.component(y).sample()
         h = self.decoder_input(z, y)
         return self.likelihood.mean(h) if mean else self.likelihood(h).sample()
+
+
+def check_weights(weights: torch.Tensor, k: int) -> torch.Tensor:
+    """``weights`` as probabilities over K categories, or a ValueError saying what is wrong."""
+    weights = torch.as_tensor(weights)
+    if (
+        weights.shape != (k,)
+        or not torch.isfinite(weights).all()
+        or (weights < 0).any()
+        or weights.sum() <= 0
+    ):
+        raise ValueError(
+            f"weights: expected {k} finite non-negative numbers with a positive sum, got "
+            f"{weights.tolist() if weights.numel() <= 10 else tuple(weights.shape)}"
+        )
+    return weights / weights.sum()

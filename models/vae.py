@@ -10,6 +10,7 @@ from torch import nn
 
 from pyromix.sites import DATA_PLATE, X, Z
 
+from .mixture import check_weights
 from .priors import StandardNormalPrior
 
 __all__ = ["VAE"]
@@ -52,22 +53,43 @@ class VAE(PyroModule):
         """K for a mixture prior (MG, VampPrior), else None."""
         return getattr(self.prior, "num_components", None)
 
+    def component_posterior(self, z: torch.Tensor) -> torch.Tensor:
+        """p(k | z) under a uniform mixture prior (MG, VampPrior), shape (..., K)."""
+        if not self.num_components:
+            raise ValueError("component_posterior: this model's prior is not a mixture")
+        return torch.softmax(self.prior.components().log_prob(z.unsqueeze(-2)), -1)
+
     @torch.no_grad()
-    def generate(self, n: int, *, mean: bool = True, component: int | None = None) -> torch.Tensor:
+    def generate(
+        self,
+        n: int,
+        *,
+        mean: bool = True,
+        component: int | None = None,
+        weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Ancestral samples: ``n`` draws of z from the prior, decoded to means or samples of x.
 
         With ``component=k`` z comes from the k-th component of a mixture prior (an MG
-        Gaussian, or q(z | u_k) for a VampPrior pseudo-input).
+        Gaussian, or q(z | u_k) for a VampPrior pseudo-input); with ``weights`` (K,) the
+        component of each draw is chosen with those probabilities instead of uniformly (e.g. the
+        aggregated posterior over components, seed 001 eq. 14).
         """
-        if component is None:
+        if component is None and weights is None:
             z = self.prior().sample((n,))
         else:
-            if not self.num_components:
-                raise ValueError("component: this model's prior is not a mixture; leave it None")
-            if not 0 <= component < self.num_components:
+            k = self.num_components
+            if not k:
                 raise ValueError(
-                    f"component: expected 0 <= component < {self.num_components}, got {component}"
+                    "component/weights: this model's prior is not a mixture; leave them None"
                 )
             base = self.prior.components().base_dist
-            z = dist.Normal(base.loc[component], base.scale[component]).to_event(1).sample((n,))
+            if component is not None:
+                if not 0 <= component < k:
+                    raise ValueError(f"component: expected 0 <= component < {k}, got {component}")
+                index = torch.full((n,), component, dtype=torch.long, device=base.loc.device)
+            else:
+                index = dist.Categorical(probs=check_weights(weights, k)).sample((n,))
+                index = index.to(base.loc.device)
+            z = dist.Normal(base.loc[index], base.scale[index]).to_event(1).sample()
         return self.likelihood.mean(z) if mean else self.likelihood(z).sample()

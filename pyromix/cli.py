@@ -96,6 +96,7 @@ CHOICE_FLAGS = {
     "binarize": ("--binarize", ["auto", "none", "static", "dynamic"], "binarisation of [0,1] data"),
     "arch": ("--arch", ["mlp", "conv"], "encoder/decoder architecture"),
     "pseudo_init": ("--pseudo-init", ["random", "data"], "VampPrior pseudo-input initialisation"),
+    "estimator": ("--estimator", ["gumbel", "enum"], "CP-VAE's estimator for c (cpvae)"),
 }
 
 
@@ -151,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=_non_negative_int, default=0)
     sample.add_argument(
         "--component", type=_non_negative_int, help="draw from one cluster or prior component only"
+    )
+    sample.add_argument(
+        "--categories",
+        choices=["posterior", "prior"],
+        default="posterior",
+        help="draw each sample's cluster/component from the aggregated posterior q(c) over the "
+        "training data (seed 001, eq. 14) or from the prior p(c)",
     )
 
     commands.add_parser("list", help="models and datasets, one line each")
@@ -222,7 +230,7 @@ def _sample(ns: argparse.Namespace) -> int:
     run = load_run(ns.run)
     pyro.set_rng_seed(ns.seed)
     components = None if ns.component is None else [ns.component]
-    means, binarized = generate(run, ns.n, components=components)
+    means, binarized = generate(run, ns.n, components=components, categories=ns.categories)
     shape = run.dataset.image_shape
     path = plots.plot_samples(
         means,

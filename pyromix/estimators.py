@@ -233,7 +233,9 @@ class MixtureClustering(ClusterMixin, BaseEstimator):
         model = self.run_.model
         with self._seeded(), eval_mode(model):
             if cluster is None:
-                y = model.cluster_prior().sample((n_samples,))
+                # cluster indices also for models whose y site is one-hot (CP-VAE)
+                weights = torch.distributions.Categorical(logits=model.cluster_prior().logits)
+                y = weights.sample((n_samples,))
                 counts = torch.bincount(y, minlength=k).tolist()
             else:
                 counts = [n_samples if j == cluster else 0 for j in range(k)]
@@ -288,6 +290,12 @@ class MixtureClustering(ClusterMixin, BaseEstimator):
                 f"recipe_kwargs: {clashes} are set by the estimator's own parameters or by X; "
                 "pass them as parameters (clusters is n_clusters, seed is random_state)"
             )
+        if "pretrain_epochs" not in RECIPES[self.recipe].defaults:
+            if self.pretrain_epochs != "auto":
+                raise ValueError(
+                    f"pretrain_epochs: the {self.recipe} recipe has no pretraining; leave it 'auto'"
+                )
+            del arguments["pretrain_epochs"]
         chosen = {key: _plain(value) for key, value in arguments.items() if value != "auto"}
         return {**chosen, **extra}
 

@@ -20,11 +20,17 @@ from pyro.infer import (
 )
 from torch import nn
 
-from pyromix.guides import GaussianGuide, MixtureGuide
-from pyromix.models import VAE, GaussianMixtureVAE, MixtureOfGaussiansPrior, VampPrior
+from pyromix.guides import GatedGuide, GaussianGuide, MixtureGuide
+from pyromix.models import (
+    VAE,
+    ConditionalPriorVAE,
+    GaussianMixtureVAE,
+    MixtureOfGaussiansPrior,
+    VampPrior,
+)
 
 from .data import Dataset
-from .infer.schedules import StdAnnealing
+from .infer.schedules import StdAnnealing, TemperatureAnnealing
 from .likelihoods import LIKELIHOODS
 from .nn import ConvDecoder, ConvEncoder, NormalHead, glorot_init_, mlp
 from .pretrain import fit_cluster_head, init_mixture_prior, pretrain_autoencoder
@@ -268,6 +274,28 @@ def _enum_elbo(args: dict) -> ELBO:
     return TraceEnum_ELBO(num_particles=args["particles"], max_plate_nesting=1)
 
 
+def _build_cpvae(args: dict) -> tuple[nn.Module, nn.Module]:
+    k, d = args["clusters"], args["latent_dim"]
+    model = ConditionalPriorVAE(build_likelihood(args, d + k), d, k)
+    guide = GatedGuide(build_body(args), d, k, estimator=args["estimator"], std_min=args["std_min"])
+    glorot_init_(guide)
+    return model, guide
+
+
+def _cpvae_objective(args: dict) -> ELBO:
+    # gumbel: the closed-form KLs of eq. 8-9 (pyromix.distributions) with a relaxed c in the
+    # reconstruction; enum: the bound of eq. 7 summed over c exactly.
+    if args["estimator"] == "enum":
+        return _enum_elbo(args)
+    return TraceMeanField_ELBO(num_particles=args["particles"])
+
+
+def _temperature_annealing(model: nn.Module, guide: nn.Module, args: dict) -> list:
+    if args["estimator"] != "gumbel":
+        return []
+    return [TemperatureAnnealing(guide, args["epochs"])]
+
+
 RECIPES: dict[str, Recipe] = {
     "vae": Recipe(
         "VAE: z ~ N(0, I), Gaussian encoder, ELBO with analytic or Monte-Carlo KL",
@@ -319,6 +347,21 @@ RECIPES: dict[str, Recipe] = {
         "VaDE: y summed out in the model, z-only guide, cluster readout p(y|z)",
         lambda args: Trace_ELBO(num_particles=args["particles"]),
         marginalize_y=True,
+    ),
+    "cpvae": Recipe(
+        "CP-VAE: c ~ Cat(1/K), z | c ~ learned N(mu_c, sigma_c), decoder sees [z, c] (seed 001)",
+        build=_build_cpvae,
+        objective=_cpvae_objective,
+        defaults={
+            "clusters": None,
+            "estimator": "gumbel",
+            "latent_dim": 40,
+            "hidden": [300, 300],
+            "gated": True,
+            "lr": 5e-4,
+            "warmup": None,
+        },
+        schedules=_temperature_annealing,
     ),
 }
 

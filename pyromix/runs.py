@@ -33,6 +33,8 @@ __all__ = [
     "load_run",
     "evaluate_run",
     "cluster_probabilities",
+    "aggregated_posterior",
+    "reconstruct",
     "write_report",
     "generate",
 ]
@@ -40,6 +42,7 @@ __all__ = [
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
 MAX_SAMPLE_ROWS = 10
+EVAL_CHUNK = 1000  # points per encoder pass where a whole split could be too large at once
 DATA_KEYS = {
     "data": "digits",
     "labels": None,
@@ -164,6 +167,8 @@ def prepare_recipe(
         history = History.from_dict(saved["history"])
     else:
         args = {**defaults, **overrides}
+        if args["warmup"] is None:  # seed 001 warms up 100 epochs; here a quarter of the run
+            args["warmup"] = args["epochs"] // 4 if isinstance(args["epochs"], int) else 0
         args["data"] = str(data) if isinstance(data, (str, os.PathLike)) else "array"
         if isinstance(labels, (str, os.PathLike)):
             args["labels"] = str(labels)  # a path is kept so the run can reload its data
@@ -359,18 +364,59 @@ def evaluate_run(run: Run, num_samples: int = 1000) -> dict[str, Any]:
     return metrics
 
 
-def generate(run: Run, n: int, *, components=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+CATEGORY_SOURCES = ("posterior", "prior")
+
+
+@torch.no_grad()
+def aggregated_posterior(run: Run, x: torch.Tensor | None = None) -> torch.Tensor | None:
+    """q(c) = (1/n) sum_i q(c | x_i) over the training split (seed 001, eq. 14), shape (K,).
+
+    For cluster models q(c | x) is :func:`cluster_probabilities`; for mixture priors (MG,
+    VampPrior) it is the component responsibility p(k | z) at the posterior mean. None for
+    models with neither.
+    """
+    x = run.dataset.train.x if x is None else x
+    chunks = x.split(EVAL_CHUNK)
+    if cluster_probabilities(run, x[:1]) is not None:
+        probs = [cluster_probabilities(run, chunk) for chunk in chunks]
+    elif getattr(run.model, "num_components", None) and hasattr(run.guide, "latent_mean"):
+        probs = [run.model.component_posterior(run.guide.latent_mean(chunk)) for chunk in chunks]
+    else:
+        return None
+    return torch.cat(probs).mean(0)
+
+
+@torch.no_grad()
+def reconstruct(run: Run, x: torch.Tensor) -> torch.Tensor:
+    """Decoder means at the posterior mean of z (and the most probable c for decoders that see
+    it, as CP-VAE's)."""
+    z = run.guide.latent_mean(x)
+    if getattr(run.model, "decoder_sees_y", False):
+        index = cluster_probabilities(run, x).argmax(-1)
+        z = run.model.decoder_input(z, run.model.category(index))
+    return run.model.likelihood.mean(z)
+
+
+def generate(
+    run: Run, n: int, *, components=None, categories: str = "posterior"
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``n`` decoder means from the prior, and their binarised draws for a Bernoulli likelihood.
 
     With ``components`` (an iterable of indices) ``n`` samples are drawn from each component in
-    turn: the clusters of a mixture model, or the components of a mixture prior.
+    turn: the clusters of a mixture model, or the components of a mixture prior. Otherwise the
+    category or component of each sample is drawn from the aggregated posterior q(c) over the
+    training data (``categories="posterior"``, CP-VAE's generation, seed 001, 5 and eq. 14) or
+    from the prior p(c) (``"prior"``); models without one ignore ``categories``.
     """
     if n < 1:
         raise ValueError(f"n: expected an integer >= 1, got {n}")
-    if components is None:
-        means = run.model.generate(n)
-    else:
+    if categories not in CATEGORY_SOURCES:
+        raise ValueError(f"categories: expected one of {CATEGORY_SOURCES}, got {categories!r}")
+    if components is not None:
         means = torch.cat([run.model.generate(n, component=k) for k in components])
+    else:
+        weights = aggregated_posterior(run) if categories == "posterior" else None
+        means = run.model.generate(n) if weights is None else run.model.generate(n, weights=weights)
     binarized = torch.bernoulli(means) if run.args["likelihood"] == "bernoulli" else None
     return means.cpu(), None if binarized is None else binarized.cpu()
 
@@ -435,7 +481,7 @@ def write_report(
     with torch.no_grad():
         z = run.guide.latent_mean(test.x) if hasattr(run.guide, "latent_mean") else None
         if shape is not None and z is not None:
-            recon = run.model.likelihood.mean(z)
+            recon = reconstruct(run, test.x)
             written.append(
                 plots.plot_reconstructions(
                     test.x.cpu(), recon.cpu(), shape, out / "reconstructions.png"
@@ -444,7 +490,8 @@ def write_report(
         if z is not None:
             labels = None if test.y is None else test.y.cpu()
             written.append(plots.plot_latents(z.cpu(), out / "latents.png", labels=labels))
-        if shape is not None and run.args["latent_dim"] == 2:
+        sees_c = getattr(run.model, "decoder_sees_y", False)
+        if shape is not None and run.args["latent_dim"] == 2 and not sees_c:
             device = next(run.model.parameters()).device
             written.append(
                 plots.plot_manifold(

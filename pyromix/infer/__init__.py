@@ -1,7 +1,7 @@
 """Objectives Pyro lacks, the latent-site scale handler, and training schedules."""
 
 from .scale import LatentScaleMessenger, scale_latents
-from .schedules import KLWarmup, StdAnnealing, constant, weight_at
+from .schedules import KLWarmup, StdAnnealing, TemperatureAnnealing, constant, weight_at
 from .vimco import VIMCO
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "scale_latents",
     "KLWarmup",
     "StdAnnealing",
+    "TemperatureAnnealing",
     "constant",
     "weight_at",
     "VIMCO",

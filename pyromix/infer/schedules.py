@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Sequence, Union
 
-__all__ = ["KLWarmup", "StdAnnealing", "constant", "Weight", "weight_at"]
+__all__ = [
+    "KLWarmup",
+    "StdAnnealing",
+    "TemperatureAnnealing",
+    "constant",
+    "Weight",
+    "weight_at",
+]
 
 Weight = Union[float, Callable[[int], float]]
 
@@ -98,3 +106,35 @@ class StdAnnealing:
         for target in self.targets:
             target.std_min = eps
         return eps
+
+
+class TemperatureAnnealing:
+    r"""Exponential decay of a Gumbel-softmax temperature (Jang et al. 2017, 4).
+
+    ``tau(epoch) = max(final, start * exp(-rate * epoch))`` with the rate chosen so that tau
+    reaches ``final`` halfway through a run of ``epochs``: Jang et al.'s
+    ``max(0.5, exp(-r t))`` scaled to the run length. Calling the schedule sets ``temperature``
+    on the target (CP-VAE's guide, seed 001, 3.3).
+
+    Arguments:
+        target: object with a ``temperature`` attribute.
+        epochs: length of the run.
+        start, final: the first and the lowest temperature.
+    """
+
+    def __init__(self, target: Any, epochs: int, start: float = 1.0, final: float = 0.5) -> None:
+        if epochs < 1:
+            raise ValueError(f"epochs: expected an integer >= 1, got {epochs}")
+        if not 0 < final <= start:
+            raise ValueError(f"expected 0 < final <= start, got final={final}, start={start}")
+        if not hasattr(target, "temperature"):
+            raise ValueError(f"target: {target!r} has no temperature attribute to anneal")
+        self.target, self.start, self.final = target, float(start), float(final)
+        self.rate = math.log(start / final) / max(1.0, epochs / 2)
+
+    def value(self, epoch: int) -> float:
+        return max(self.final, self.start * math.exp(-self.rate * epoch))
+
+    def __call__(self, epoch: int) -> float:
+        self.target.temperature = self.value(epoch)
+        return self.target.temperature

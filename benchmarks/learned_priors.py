@@ -1,0 +1,141 @@
+"""Learned priors (seed 001): Table 1 on digits and the 1-D mixture experiment of 5.1.
+
+``table1``: negative test ELBO and importance-sampled negative log-likelihood of VAE, MG
+(``mog``), VP (``vampprior``) and CP (``cpvae``) with K prior components / categories in
+``--ks`` on binarised digits, every model with the paper's shared settings (latent 40, two gated
+hidden layers of 300, Adam 5e-4, batch 100, KL warm-up over the first quarter of the run), plus
+CP-VAE's unsupervised ACC/NMI of argmax q(c | x). Mean +- std over seeds.
+
+``mixture1d``: on 0.5 N(0.3, 0.05^2) + 0.5 N(0.7, 0.05^2), the 1-Wasserstein distance between
+generated samples x ~ p(x | z, c) and held-out data, for VAE and for MG, VP and CP-VAE with
+K = 2 and K = 150; CP-VAE draws c from the aggregated posterior q(c) (eq. 14) and, for
+comparison, from the uniform prior; for CP-VAE the number of categories some training point
+uses (argmax q(c | x)) and the mass q(c) puts on the unused ones.
+
+    python benchmarks/learned_priors.py table1 [--ks 10 50] [--seeds 0 1 2] [--json PATH]
+    python benchmarks/learned_priors.py mixture1d [--ks 2 150] [--seeds 0 1 2] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+
+import pyro
+import torch
+from scipy.stats import wasserstein_distance
+
+from pyromix.runs import aggregated_posterior, cluster_probabilities, evaluate_run, train_recipe
+
+PAPER = {"latent_dim": 40, "hidden": [300, 300], "gated": True, "lr": 5e-4, "warmup": None}
+SIZE_ARGUMENT = {"mog": "components", "vampprior": "components", "cpvae": "clusters"}
+TOY = {
+    "latent_dim": 2,
+    "hidden": [64, 64],
+    "lr": 3e-3,
+    "epochs": 30,
+    "patience": None,
+    "warmup": None,
+}
+GENERATED = 10_000
+
+
+def _mean_std(values: list[float]) -> str:
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.3f} +- {spread:.3f}"
+
+
+def _configurations(ks: list[int]) -> list[tuple[str, str, dict]]:
+    rows = [("VAE", "vae", {})]
+    for k in ks:
+        rows += [
+            (f"{label} K={k}", name, {SIZE_ARGUMENT[name]: k})
+            for label, name in (("MG", "mog"), ("VP", "vampprior"), ("CP", "cpvae"))
+        ]
+    return rows
+
+
+def table1(args: argparse.Namespace) -> dict:
+    results = {}
+    for label, name, size in _configurations(args.ks):
+        results[label] = []
+        for seed in args.seeds:
+            run = train_recipe(name, "digits", seed=seed, progress=False, **PAPER, **size)
+            results[label].append(evaluate_run(run, args.samples))
+            print(label, seed, {k: results[label][-1].get(k) for k in ("test_elbo", "acc")})
+    print(f"\ndigits (dynamically binarised) test split, S = {args.samples}, seeds {args.seeds}")
+    print(f"{'model':<10}{'-ELBO':>20}{'-log p(x)':>20}{'ACC':>20}{'NMI':>20}{'epochs':>16}")
+    for label, runs in results.items():
+        cells = [
+            _mean_std([-r["test_elbo"] for r in runs]),
+            _mean_std([-r["test_log_likelihood"] for r in runs]),
+        ]
+        cells += [
+            _mean_std([r[k] for r in runs]) if "acc" in runs[0] else "" for k in ("acc", "nmi")
+        ]
+        cells.append(_mean_std([r["epochs"] for r in runs]))
+        print(f"{label:<10}" + "".join(f"{c:>20}" for c in cells[:4]) + f"{cells[4]:>16}")
+    return results
+
+
+@torch.no_grad()
+def _generated(run, categories: str) -> torch.Tensor:
+    pyro.set_rng_seed(run.args["seed"])
+    weights = aggregated_posterior(run) if categories == "posterior" else None
+    model = run.model
+    if weights is None:
+        return model.generate(GENERATED, mean=False).squeeze(-1)
+    return model.generate(GENERATED, mean=False, weights=weights).squeeze(-1)
+
+
+def mixture1d(args: argparse.Namespace) -> dict:
+    results = {}
+    for label, name, size in _configurations(args.ks):
+        results[label] = []
+        for seed in args.seeds:
+            run = train_recipe(name, "mixture1d", seed=seed, progress=False, **TOY, **size)
+            held_out = run.dataset.test.x.squeeze(-1).cpu().numpy()
+            row = {"w1": wasserstein_distance(_generated(run, "posterior").numpy(), held_out)}
+            if name == "cpvae":
+                row["w1_prior"] = wasserstein_distance(_generated(run, "prior").numpy(), held_out)
+                q_c = aggregated_posterior(run)
+                used = cluster_probabilities(run, run.dataset.train.x).argmax(-1).unique()
+                unused = torch.ones_like(q_c, dtype=torch.bool)
+                unused[used] = False
+                row.update(used=len(used), unused_mass=float(q_c[unused].sum()))
+            results[label].append(row)
+            print(label, seed, row)
+    print(f"\nmixture1d: W1(generated, held-out test), {GENERATED} draws, seeds {args.seeds}")
+    print(f"{'model':<10}{'W1 (q(c))':>20}{'W1 (p(c))':>20}{'used':>20}{'unused mass':>22}")
+    for label, rows in results.items():
+        cells = [_mean_std([r["w1"] for r in rows])]
+        for key in ("w1_prior", "used", "unused_mass"):
+            cells.append(_mean_std([r[key] for r in rows]) if key in rows[0] else "")
+        print(f"{label:<10}" + "".join(f"{c:>20}" for c in cells))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("experiment", choices=["table1", "mixture1d"])
+    parser.add_argument("--ks", nargs="+", type=int)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--samples", type=int, default=1000, help="importance samples (table1)")
+    parser.add_argument("--json", help="also write every run's numbers here")
+    args = parser.parse_args()
+    args.ks = args.ks or ([10, 50] if args.experiment == "table1" else [2, 150])
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads)"
+    )
+    results = (table1 if args.experiment == "table1" else mixture1d)(args)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"command": vars(args), "results": results}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
