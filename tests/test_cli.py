@@ -159,6 +159,8 @@ def test_fit_on_user_data_with_labels(tmp_path):
         (["evaluate", "/no/such/run"], "no such file"),
         (["sample", "/no/such/run", "--out", "x.png"], "no such file"),
         (["sample", "/no/such/run"], "--out"),
+        (["fit", "cpvae", "--estimator", "reinforce"], "invalid choice: 'reinforce'"),
+        (["sample", "/no/such/run", "--out", "x.png", "--categories", "x"], "invalid choice"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(
@@ -244,3 +246,20 @@ def test_sample_one_component(tmp_path, capsys):
     read_png(tmp_path / "c.png")
     assert main(["sample", str(out), "--component", "3", "--out", str(tmp_path / "d.png")]) == 2
     assert "0 <= component < 3" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("estimator", ["gumbel", "enum"])
+def test_fit_cpvae_reports_clusters_and_samples_from_q_c_or_the_prior(estimator, tmp_path):
+    out = tmp_path / estimator
+    argv = ["fit", "cpvae", "--out", str(out), "--clusters", "4", "--limit", "200"]
+    assert main([*argv, "--estimator", estimator, "--latent-dim", "4", *FAST]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["clusters"] == 4 and 1 <= metrics["clusters_used"] <= 4
+    assert -1 <= metrics["acc"] <= 1 and metrics["test_elbo"] <= metrics["test_log_likelihood"]
+    image = read_png(out / "samples.png")
+    assert image.shape[0] < image.shape[1] / 2  # one labelled row per category
+    read_png(out / "reconstructions.png")  # the decoder got [z, c]
+    for categories in ("posterior", "prior"):
+        png = tmp_path / f"{categories}.png"
+        assert main(["sample", str(out), "--categories", categories, "--out", str(png)]) == 0
+        read_png(png)
