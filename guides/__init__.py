@@ -1,6 +1,7 @@
 """Pyro guide programs: the amortised posteriors."""
 
 from .gaussian import GaussianGuide
-from .mixture import MixtureGuide
+from .mixture import ClusterEncoder, MixtureGuide
+from .mvae import MVAEGuide
 
-__all__ = ["GaussianGuide", "MixtureGuide"]
+__all__ = ["ClusterEncoder", "GaussianGuide", "MVAEGuide", "MixtureGuide"]
