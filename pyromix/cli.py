@@ -96,6 +96,11 @@ CHOICE_FLAGS = {
     "binarize": ("--binarize", ["auto", "none", "static", "dynamic"], "binarisation of [0,1] data"),
     "arch": ("--arch", ["mlp", "conv"], "encoder/decoder architecture"),
     "pseudo_init": ("--pseudo-init", ["random", "data"], "VampPrior pseudo-input initialisation"),
+    "beta_schedule": (
+        "--beta-schedule",
+        ["constant", "linear"],
+        "MVAE: beta fixed, or rising linearly from 0 over the run",
+    ),
 }
 
 
@@ -131,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="anneal the Gaussian std floors (seed 002, II-D)",
     )
+    fit.add_argument("--hard", action="store_true", help="MVAE: hard optimisation, argmax q(y)")
     fit.add_argument("--resume", action="store_true", help="continue the run in --out")
     fit.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -176,6 +182,8 @@ def _fit(ns: argparse.Namespace) -> int:
         overrides["learn_weights"] = True
     if ns.std_annealing is not None:
         overrides["std_annealing"] = ns.std_annealing
+    if ns.hard:
+        overrides["hard"] = True
     run = prepare_recipe(
         ns.model,
         ns.data,
