@@ -131,10 +131,9 @@ class MVAEGuide(ClusterEncoder):
 
     Arguments:
         model: a :class:`~pyromix.models.GaussianMixtureVAE` with a y site; only read (its
-            parameters stay the model's, the guide does not register it).
+            parameters stay the model's, the guide does not register it). Its ``latent_dim``
+            and ``num_clusters`` K size the guide.
         body: network mapping x to features, with an ``out_features`` attribute.
-        latent_dim: size of z.
-        num_clusters: K; must equal the model's.
         form: ``"mvae"`` (eq. 5), ``"em1"`` (eq. 10) or ``"em2"`` (eq. 15).
         hard: hard optimisation (argmax q(y)) instead of soft.
         std_min: lower bound on the std of q(z | x, y) (std annealing lowers it).
@@ -156,8 +155,6 @@ class MVAEGuide(ClusterEncoder):
         self,
         model: nn.Module,
         body: nn.Module,
-        latent_dim: int,
-        num_clusters: int,
         *,
         form: str = "mvae",
         hard: bool = False,
@@ -166,14 +163,14 @@ class MVAEGuide(ClusterEncoder):
     ) -> None:
         if form not in Q_Y_FORMS:
             raise ValueError(f"form: expected one of {tuple(Q_Y_FORMS)}, got {form!r}")
-        if getattr(model, "num_clusters", None) != num_clusters or model.marginalize_y:
+        if not hasattr(model, "num_clusters") or getattr(model, "marginalize_y", True):
             raise ValueError(
-                f"model: expected a GaussianMixtureVAE with a y site and {num_clusters} clusters, "
-                f"got {type(model).__name__} with num_clusters="
-                f"{getattr(model, 'num_clusters', None)}"
+                "model: expected a GaussianMixtureVAE with a y site (marginalize_y=False), "
+                f"got {type(model).__name__}"
             )
         if not (isinstance(readout_samples, int) and readout_samples >= 1):
             raise ValueError(f"readout_samples: expected an integer >= 1, got {readout_samples!r}")
+        latent_dim, num_clusters = model.latent_dim, model.num_clusters
         super().__init__(body, latent_dim, num_clusters, std_min=std_min)
         # Not a submodule: the decoder and prior are the model's parameters, saved and optimised
         # with the model; registering them here would store them twice in every checkpoint.

@@ -188,7 +188,7 @@ def _build_mixture(
     if q_y_form is not None:  # MVAE (seed 000): q(y) in closed form, computed from the model
         _check_mvae_args(args)
         guide = MVAEGuide(
-            model, build_body(args), d, k, form=q_y_form, hard=args["hard"], std_min=args["std_min"]
+            model, build_body(args), form=q_y_form, hard=args["hard"], std_min=args["std_min"]
         )
         return model, guide
     nvil_baseline = None

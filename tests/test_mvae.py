@@ -9,15 +9,15 @@ import pyro.distributions as dist
 import pytest
 import torch
 from pyro import poutine
+from pyromix.guides import MVAEGuide
+from pyromix.guides.mvae import PARTICLE_PLATE, closed_form_log_q_y
+from pyromix.models import GaussianMixtureVAE
 from torch import nn
 
 from pyromix.cli import main
 from pyromix.evaluate import log_importance_weights
-from pyromix.guides import MVAEGuide
-from pyromix.guides.mvae import PARTICLE_PLATE, closed_form_log_q_y
 from pyromix.infer import scale_latents
 from pyromix.likelihoods import GaussianLikelihood
-from pyromix.models import GaussianMixtureVAE
 from pyromix.nn import mlp
 from pyromix.recipes import get_recipe
 from pyromix.runs import evaluate_run, prepare_recipe, train_recipe
@@ -131,7 +131,7 @@ def small_pair(form="mvae", hard=False):
     )
     with torch.no_grad():
         model.logits = torch.tensor([0.2, -0.5, 0.1]).log_softmax(-1)
-    guide = MVAEGuide(model, mlp(DATA, [8]), LATENT, K, form=form, hard=hard, std_min=0.05)
+    guide = MVAEGuide(model, mlp(DATA, [8]), form=form, hard=hard, std_min=0.05)
     nn.init.normal_(guide.loc_offset.weight)  # zero at init; make the clusters differ
     return model, guide, torch.randn(N, DATA)
 
@@ -207,9 +207,10 @@ def test_importance_weights_with_eq5_are_the_stratified_sum_over_clusters():
 def test_bad_arguments_are_refused_before_any_work():
     model, _, _ = small_pair()
     with pytest.raises(ValueError, match="form: expected one of"):
-        MVAEGuide(model, mlp(DATA, [8]), LATENT, K, form="em3")
-    with pytest.raises(ValueError, match="model: expected a GaussianMixtureVAE .* 4 clusters"):
-        MVAEGuide(model, mlp(DATA, [8]), LATENT, 4)
+        MVAEGuide(model, mlp(DATA, [8]), form="em3")
+    vade = GaussianMixtureVAE(model.likelihood, LATENT, K, marginalize_y=True)
+    with pytest.raises(ValueError, match="model: expected a GaussianMixtureVAE with a y site"):
+        MVAEGuide(vade, mlp(DATA, [8]))
     with pytest.raises(ValueError, match="log_px: the 'mvae' form"):
         closed_form_log_q_y("mvae", *random_terms(1)[1:])
     with pytest.raises(ValueError, match="beta_schedule: expected one of"):
