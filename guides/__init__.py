@@ -2,6 +2,7 @@
 
 from .gated import GatedGuide
 from .gaussian import GaussianGuide
-from .mixture import MixtureGuide
+from .mixture import ClusterEncoder, MixtureGuide
+from .mvae import MVAEGuide
 
-__all__ = ["GaussianGuide", "MixtureGuide", "GatedGuide"]
+__all__ = ["ClusterEncoder", "GatedGuide", "GaussianGuide", "MVAEGuide", "MixtureGuide"]

@@ -97,6 +97,11 @@ CHOICE_FLAGS = {
     "arch": ("--arch", ["mlp", "conv"], "encoder/decoder architecture"),
     "pseudo_init": ("--pseudo-init", ["random", "data"], "VampPrior pseudo-input initialisation"),
     "estimator": ("--estimator", ["gumbel", "enum"], "CP-VAE's estimator for c (cpvae)"),
+    "beta_schedule": (
+        "--beta-schedule",
+        ["constant", "linear"],
+        "MVAE: beta fixed, or rising linearly from 0 over the run",
+    ),
 }
 
 
@@ -132,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="anneal the Gaussian std floors (seed 002, II-D)",
     )
+    fit.add_argument("--hard", action="store_true", help="MVAE: hard optimisation, argmax q(y)")
     fit.add_argument("--resume", action="store_true", help="continue the run in --out")
     fit.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -184,6 +190,8 @@ def _fit(ns: argparse.Namespace) -> int:
         overrides["learn_weights"] = True
     if ns.std_annealing is not None:
         overrides["std_annealing"] = ns.std_annealing
+    if ns.hard:
+        overrides["hard"] = True
     run = prepare_recipe(
         ns.model,
         ns.data,

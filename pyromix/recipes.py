@@ -20,7 +20,7 @@ from pyro.infer import (
 )
 from torch import nn
 
-from pyromix.guides import GatedGuide, GaussianGuide, MixtureGuide
+from pyromix.guides import GatedGuide, GaussianGuide, MixtureGuide, MVAEGuide
 from pyromix.models import (
     VAE,
     ConditionalPriorVAE,
@@ -40,6 +40,8 @@ __all__ = [
     "RECIPES",
     "COMMON_DEFAULTS",
     "MIXTURE_DEFAULTS",
+    "MVAE_DEFAULTS",
+    "BETA_SCHEDULES",
     "get_recipe",
     "build_body",
     "build_encoder",
@@ -176,6 +178,7 @@ def _build_mixture(
     mean_field: bool = False,
     baseline: bool = False,
     marginalize_y: bool = False,
+    q_y_form: str | None = None,
 ) -> tuple[nn.Module, nn.Module]:
     k, d = args["clusters"], args["latent_dim"]
     model = GaussianMixtureVAE(
@@ -188,6 +191,12 @@ def _build_mixture(
     )
     if marginalize_y:
         return model, GaussianGuide(build_encoder(args, d))
+    if q_y_form is not None:  # MVAE (seed 000): q(y) in closed form, computed from the model
+        _check_mvae_args(args)
+        guide = MVAEGuide(
+            model, build_body(args), form=q_y_form, hard=args["hard"], std_min=args["std_min"]
+        )
+        return model, guide
     nvil_baseline = None
     if baseline:  # C_psi(x) + c of NVIL (seed 002, eq. 6): an MLP with a scalar output
         nvil_baseline = nn.Sequential(
@@ -296,6 +305,28 @@ def _temperature_annealing(model: nn.Module, guide: nn.Module, args: dict) -> li
     return [TemperatureAnnealing(guide, args["epochs"])]
 
 
+# MVAE (seed 000): soft or hard optimisation, and scheduled beta (5.8): the latent sites' weight
+# rises linearly from 0 to beta over the whole run ("linear") instead of staying at beta.
+MVAE_DEFAULTS: dict[str, Any] = {"hard": False, "beta_schedule": "constant"}
+BETA_SCHEDULES = ("constant", "linear")
+
+
+def _check_mvae_args(args: dict) -> None:
+    if args["hard"] is not True and args["hard"] is not False:
+        raise ValueError(f"hard: expected True or False, got {args['hard']!r}")
+    if args["beta_schedule"] not in BETA_SCHEDULES:
+        raise ValueError(
+            f"beta_schedule: expected one of {BETA_SCHEDULES}, got {args['beta_schedule']!r}"
+        )
+
+
+def _mvae_elbo(args: dict) -> ELBO:
+    # Vectorised particles are eq. 1's L samples per x: the guide shares one q(y) across them.
+    # Soft optimisation enumerates y; hard optimisation samples its one-hot q(y).
+    elbo = Trace_ELBO if args["hard"] else TraceEnum_ELBO
+    return elbo(num_particles=args["particles"], vectorize_particles=True, max_plate_nesting=1)
+
+
 RECIPES: dict[str, Recipe] = {
     "vae": Recipe(
         "VAE: z ~ N(0, I), Gaussian encoder, ELBO with analytic or Monte-Carlo KL",
@@ -362,6 +393,24 @@ RECIPES: dict[str, Recipe] = {
             "warmup": None,
         },
         schedules=_temperature_annealing,
+    ),
+    "mvae": _mixture_recipe(
+        "MVAE: q(y) in closed form from p(x|z) p(y) p(z|y) / q(z|x,y) (seed 000, eq. 5)",
+        _mvae_elbo,
+        MVAE_DEFAULTS,
+        q_y_form="mvae",
+    ),
+    "mvae-em1": _mixture_recipe(
+        "MVAE (EM-V1): q(y) in closed form from the prior p(y) p(z|y) (seed 000, eq. 10)",
+        _mvae_elbo,
+        MVAE_DEFAULTS,
+        q_y_form="em1",
+    ),
+    "mvae-em2": _mixture_recipe(
+        "MVAE (EM-V2): q(y) from prior over posterior (seed 000, eq. 15); beta-MVAE with --beta",
+        _mvae_elbo,
+        MVAE_DEFAULTS,
+        q_y_form="em2",
     ),
 }
 

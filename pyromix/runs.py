@@ -214,7 +214,7 @@ def train_run(
         epochs=args["epochs"],
         batch_size=args["batch_size"],
         lr=args["lr"],
-        kl_weight=KLWarmup(args["warmup"], args["beta"]),
+        kl_weight=_kl_weight(args),
         schedules=recipe.schedules(run.model, run.guide, args),
         patience=args["patience"],
         seed=args["seed"],
@@ -225,6 +225,13 @@ def train_run(
         progress=progress,
     )
     return run
+
+
+def _kl_weight(args: dict[str, Any]) -> KLWarmup:
+    """KL warm-up to ``beta`` over ``warmup`` epochs, or over the whole run for the scheduled
+    beta of MVAE (``beta_schedule="linear"``, seed 000, 5.8)."""
+    ramp = args["epochs"] if args.get("beta_schedule") == "linear" else args["warmup"]
+    return KLWarmup(ramp, args["beta"])
 
 
 def _has_checkpoint(out, resume: bool) -> bool:
