@@ -8,8 +8,8 @@ CP-VAE's unsupervised ACC/NMI of argmax q(c | x). Mean +- std over seeds.
 
 ``mixture1d``: on 0.5 N(0.3, 0.05^2) + 0.5 N(0.7, 0.05^2) (5,000 points per split, 30 epochs),
 the 1-Wasserstein distance between generated samples x ~ p(x | z, c) and held-out data, for VAE
-and for MG, VP and CP-VAE with K = 2 and K = 150; CP-VAE draws c from the aggregated posterior q(c) (eq. 14) and, for
-comparison, from the uniform prior; for CP-VAE the number of categories some training point
+and for MG, VP and CP-VAE with K = 2 and K = 150; every mixture draws its component from the
+aggregated posterior q(c) (eq. 14), and CP-VAE, for comparison, also from the uniform prior; for CP-VAE the number of categories some training point
 uses (argmax q(c | x)) and the mass q(c) puts on the unused ones.
 
     python benchmarks/learned_priors.py table1 [--ks 10 50] [--seeds 0 1 2] [--epochs 200]
@@ -48,6 +48,13 @@ def _mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} +- {spread:.3f}"
 
 
+def _save(args: argparse.Namespace, results: dict) -> None:
+    """Write the runs so far, so an interrupted benchmark keeps what it measured."""
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"command": vars(args), "results": results}, f, indent=2)
+
+
 def _configurations(ks: list[int]) -> list[tuple[str, str, dict]]:
     rows = [("VAE", "vae", {})]
     for k in ks:
@@ -66,7 +73,9 @@ def table1(args: argparse.Namespace) -> dict:
             settings = {**PAPER, "epochs": args.epochs}
             run = train_recipe(name, "digits", seed=seed, progress=False, **settings, **size)
             results[label].append(evaluate_run(run, args.samples))
-            print(label, seed, {k: results[label][-1].get(k) for k in ("test_elbo", "acc")})
+            keys = ("test_elbo", "test_log_likelihood", "acc", "nmi", "epochs")
+            print(label, seed, {k: results[label][-1].get(k) for k in keys}, flush=True)
+            _save(args, results)
     print(f"\ndigits (dynamically binarised) test split, S = {args.samples}, seeds {args.seeds}")
     print(f"{'model':<10}{'-ELBO':>20}{'-log p(x)':>20}{'ACC':>20}{'NMI':>20}{'epochs':>16}")
     for label, runs in results.items():
@@ -108,7 +117,8 @@ def mixture1d(args: argparse.Namespace) -> dict:
                 unused[used] = False
                 row.update(used=len(used), unused_mass=float(q_c[unused].sum()))
             results[label].append(row)
-            print(label, seed, row)
+            print(label, seed, row, flush=True)
+            _save(args, results)
     print(f"\nmixture1d: W1(generated, held-out test), {GENERATED} draws, seeds {args.seeds}")
     print(f"{'model':<10}{'W1 (q(c))':>20}{'W1 (p(c))':>20}{'used':>20}{'unused mass':>22}")
     for label, rows in results.items():
@@ -133,10 +143,7 @@ def main() -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads)"
     )
-    results = (table1 if args.experiment == "table1" else mixture1d)(args)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"command": vars(args), "results": results}, f, indent=2)
+    (table1 if args.experiment == "table1" else mixture1d)(args)
 
 
 if __name__ == "__main__":
