@@ -9,8 +9,9 @@ CP-VAE's unsupervised ACC/NMI of argmax q(c | x). Mean +- std over seeds.
 ``mixture1d``: on 0.5 N(0.3, 0.05^2) + 0.5 N(0.7, 0.05^2) (5,000 points per split, 30 epochs),
 the 1-Wasserstein distance between generated samples x ~ p(x | z, c) and held-out data, for VAE
 and for MG, VP and CP-VAE with K = 2 and K = 150; every mixture draws its component from the
-aggregated posterior q(c) (eq. 14), and CP-VAE, for comparison, also from the uniform prior; for CP-VAE the number of categories some training point
-uses (argmax q(c | x)) and the mass q(c) puts on the unused ones.
+aggregated posterior q(c) (eq. 14), and CP-VAE, for comparison, also from the uniform prior;
+for CP-VAE the number of categories some training point uses (argmax q(c | x)) and the mass
+q(c) puts on the unused ones.
 
     python benchmarks/learned_priors.py table1 [--ks 10 50] [--seeds 0 1 2] [--epochs 200]
     python benchmarks/learned_priors.py mixture1d [--ks 2 150] [--seeds 0 1 2] [--json PATH]
