@@ -228,7 +228,7 @@ def _sample(ns: argparse.Namespace) -> int:
         means,
         ns.out,
         image_shape=shape,
-        binarized=binarized,
+        binarized=binarized if shape else None,  # plotted for images only
         data=None if shape else run.dataset.test.x,
         title=f"{run.name} samples",
     )

@@ -421,7 +421,7 @@ def write_report(
             means,
             out / "samples.png",
             image_shape=shape,
-            binarized=binarized,
+            binarized=binarized if shape else None,  # plotted for images only
             data=None if shape else test.x.cpu(),
             row_labels=row_labels,
             title=f"{run.name} samples",
