@@ -1,5 +1,6 @@
 """Pyro model programs: the generative stories."""
 
+from .implicit import DensityRatioEstimator, ImplicitPriorVAE
 from .mixture import GaussianMixtureVAE
 from .priors import MixtureOfGaussiansPrior, StandardNormalPrior, VampPrior
 from .vae import VAE
@@ -10,4 +11,6 @@ __all__ = [
     "StandardNormalPrior",
     "MixtureOfGaussiansPrior",
     "VampPrior",
+    "ImplicitPriorVAE",
+    "DensityRatioEstimator",
 ]

@@ -53,21 +53,26 @@ class VAE(PyroModule):
         return getattr(self.prior, "num_components", None)
 
     @torch.no_grad()
-    def generate(self, n: int, *, mean: bool = True, component: int | None = None) -> torch.Tensor:
-        """Ancestral samples: ``n`` draws of z from the prior, decoded to means or samples of x.
+    def sample_prior(self, n: int, component: int | None = None) -> torch.Tensor:
+        """``n`` draws of z from the prior, shape ``(n, latent_dim)``.
 
         With ``component=k`` z comes from the k-th component of a mixture prior (an MG
         Gaussian, or q(z | u_k) for a VampPrior pseudo-input).
         """
         if component is None:
-            z = self.prior().sample((n,))
-        else:
-            if not self.num_components:
-                raise ValueError("component: this model's prior is not a mixture; leave it None")
-            if not 0 <= component < self.num_components:
-                raise ValueError(
-                    f"component: expected 0 <= component < {self.num_components}, got {component}"
-                )
-            base = self.prior.components().base_dist
-            z = dist.Normal(base.loc[component], base.scale[component]).to_event(1).sample((n,))
+            return self.prior().sample((n,))
+        if not self.num_components:
+            raise ValueError("component: this model's prior is not a mixture; leave it None")
+        if not 0 <= component < self.num_components:
+            raise ValueError(
+                f"component: expected 0 <= component < {self.num_components}, got {component}"
+            )
+        base = self.prior.components().base_dist
+        return dist.Normal(base.loc[component], base.scale[component]).to_event(1).sample((n,))
+
+    @torch.no_grad()
+    def generate(self, n: int, *, mean: bool = True, component: int | None = None) -> torch.Tensor:
+        """Ancestral samples: ``n`` draws of z from :meth:`sample_prior`, decoded to means or
+        samples of x (``component`` as there)."""
+        z = self.sample_prior(n, component)
         return self.likelihood.mean(z) if mean else self.likelihood(z).sample()

@@ -90,6 +90,12 @@ RECIPE_FLAGS = {
     ),
     "components": ("--components", _positive_int, "prior components K (mog, vampprior)"),
     "anneal_every": ("--anneal-every", _positive_int, "epochs between std-floor halvings"),
+    "vae_steps": (
+        "--vae-steps",
+        _positive_int,
+        "J1: VAE steps between discriminator updates (iop)",
+    ),
+    "disc_steps": ("--disc-steps", _positive_int, "J2 > J1: discriminator steps per update (iop)"),
 }
 CHOICE_FLAGS = {
     "likelihood": ("--likelihood", ["auto", "bernoulli", "gaussian"], "observation model"),
