@@ -404,6 +404,10 @@ def generate(run: Run, n: int, *, components=None) -> tuple[torch.Tensor, torch.
 
 
 def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
@@ -414,7 +418,7 @@ def write_json(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     Pareto k is not estimable (infinite) with fewer than about 25 importance samples.
     """
     path = Path(path)
-    payload = {k: _finite_or_none(v) for k, v in payload.items()}
+    payload = _finite_or_none(payload)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     with os.fdopen(fd, "w") as f:
         json.dump(payload, f, indent=2, allow_nan=False)
