@@ -1,6 +1,7 @@
 """Pyro model programs: the generative stories."""
 
 from .cpvae import ConditionalPriorVAE
+from .implicit import DensityRatioEstimator, ImplicitPriorVAE
 from .mixture import GaussianMixtureVAE
 from .priors import MixtureOfGaussiansPrior, StandardNormalPrior, VampPrior
 from .vae import VAE
@@ -12,4 +13,6 @@ __all__ = [
     "StandardNormalPrior",
     "MixtureOfGaussiansPrior",
     "VampPrior",
+    "ImplicitPriorVAE",
+    "DensityRatioEstimator",
 ]

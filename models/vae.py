@@ -60,6 +60,34 @@ class VAE(PyroModule):
         return torch.softmax(self.prior.components().log_prob(z.unsqueeze(-2)), -1)
 
     @torch.no_grad()
+    def sample_prior(
+        self, n: int, component: int | None = None, *, weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``n`` draws of z from the prior, shape ``(n, latent_dim)``.
+
+        With ``component=k`` z comes from the k-th component of a mixture prior (an MG
+        Gaussian, or q(z | u_k) for a VampPrior pseudo-input); with ``weights`` (K,) the
+        component of each draw is chosen with those probabilities instead of uniformly (e.g. the
+        aggregated posterior over components, seed 001 eq. 14).
+        """
+        if component is None and weights is None:
+            return self.prior().sample((n,))
+        k = self.num_components
+        if not k:
+            raise ValueError(
+                "component/weights: this model's prior is not a mixture; leave them None"
+            )
+        base = self.prior.components().base_dist
+        if component is not None:
+            if not 0 <= component < k:
+                raise ValueError(f"component: expected 0 <= component < {k}, got {component}")
+            index = torch.full((n,), component, dtype=torch.long, device=base.loc.device)
+        else:
+            index = dist.Categorical(probs=check_weights(weights, k)).sample((n,))
+            index = index.to(base.loc.device)
+        return dist.Normal(base.loc[index], base.scale[index]).to_event(1).sample()
+
+    @torch.no_grad()
     def generate(
         self,
         n: int,
@@ -68,28 +96,10 @@ class VAE(PyroModule):
         component: int | None = None,
         weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Ancestral samples: ``n`` draws of z from the prior, decoded to means or samples of x.
-
-        With ``component=k`` z comes from the k-th component of a mixture prior (an MG
-        Gaussian, or q(z | u_k) for a VampPrior pseudo-input); with ``weights`` (K,) the
-        component of each draw is chosen with those probabilities instead of uniformly (e.g. the
-        aggregated posterior over components, seed 001 eq. 14).
-        """
-        if component is None and weights is None:
-            z = self.prior().sample((n,))
+        """Ancestral samples: ``n`` draws of z from :meth:`sample_prior`, decoded to means or
+        samples of x (``component`` and ``weights`` as there)."""
+        if weights is None:
+            z = self.sample_prior(n, component)
         else:
-            k = self.num_components
-            if not k:
-                raise ValueError(
-                    "component/weights: this model's prior is not a mixture; leave them None"
-                )
-            base = self.prior.components().base_dist
-            if component is not None:
-                if not 0 <= component < k:
-                    raise ValueError(f"component: expected 0 <= component < {k}, got {component}")
-                index = torch.full((n,), component, dtype=torch.long, device=base.loc.device)
-            else:
-                index = dist.Categorical(probs=check_weights(weights, k)).sample((n,))
-                index = index.to(base.loc.device)
-            z = dist.Normal(base.loc[index], base.scale[index]).to_event(1).sample()
+            z = self.sample_prior(n, component, weights=weights)
         return self.likelihood.mean(z) if mean else self.likelihood(z).sample()

@@ -1,4 +1,4 @@
-"""``pyromix fit | evaluate | sample | list``: the command line users script against.
+"""``pyromix fit | evaluate | sample | compare | list``: the command line users script against.
 
 Bad input (unknown names, bad paths, bad values) gets one line on stderr and exit status 2
 before any work starts; a diverged run exits 1 with the epoch it diverged at.
@@ -90,6 +90,12 @@ RECIPE_FLAGS = {
     ),
     "components": ("--components", _positive_int, "prior components K (mog, vampprior)"),
     "anneal_every": ("--anneal-every", _positive_int, "epochs between std-floor halvings"),
+    "vae_steps": (
+        "--vae-steps",
+        _positive_int,
+        "J1: VAE steps between discriminator updates (iop)",
+    ),
+    "disc_steps": ("--disc-steps", _positive_int, "J2 > J1: discriminator steps per update (iop)"),
 }
 CHOICE_FLAGS = {
     "likelihood": ("--likelihood", ["auto", "bernoulli", "gaussian"], "observation model"),
@@ -166,6 +172,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="draw each sample's cluster/component from the aggregated posterior q(c) over the "
         "training data (seed 001, eq. 14) or from the prior p(c)",
     )
+
+    compare = commands.add_parser(
+        "compare", help="rank runs on one test split by held-out log-likelihood"
+    )
+    compare.add_argument("runs", nargs="+", metavar="DIR", help="two or more run directories")
+    compare.add_argument(
+        "--samples", type=_positive_int, default=1000, help="importance samples per test point"
+    )
+    compare.add_argument("--device", default="cpu")
+    compare.add_argument("--json", help="also write the table's rows to this JSON file")
 
     commands.add_parser("list", help="models and datasets, one line each")
     return parser
@@ -244,11 +260,22 @@ def _sample(ns: argparse.Namespace) -> int:
         means,
         ns.out,
         image_shape=shape,
-        binarized=binarized,
+        binarized=binarized if shape else None,  # plotted for images only
         data=None if shape else run.dataset.test.x,
         title=f"{run.name} samples",
     )
     print(path)
+    return 0
+
+
+def _compare(ns: argparse.Namespace) -> int:
+    from .compare import compare_runs, format_comparison
+    from .runs import write_json
+
+    rows = compare_runs(ns.runs, ns.samples, device=ns.device)
+    print(format_comparison(rows))
+    if ns.json:
+        write_json(ns.json, {"samples": ns.samples, "rows": rows})
     return 0
 
 
@@ -268,7 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ns = build_parser().parse_args(argv)
     except SystemExit as e:  # argparse: --help (0) or a usage error (2), already printed
         return int(e.code or 0)
-    command = {"fit": _fit, "evaluate": _evaluate, "sample": _sample, "list": _list}[ns.command]
+    commands = {"fit": _fit, "evaluate": _evaluate, "sample": _sample, "list": _list}
+    command = {**commands, "compare": _compare}[ns.command]
     try:
         return command(ns)
     except USAGE_ERRORS as e:

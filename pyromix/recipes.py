@@ -24,12 +24,15 @@ from pyromix.guides import GatedGuide, GaussianGuide, MixtureGuide, MVAEGuide
 from pyromix.models import (
     VAE,
     ConditionalPriorVAE,
+    DensityRatioEstimator,
     GaussianMixtureVAE,
+    ImplicitPriorVAE,
     MixtureOfGaussiansPrior,
     VampPrior,
 )
 
 from .data import Dataset
+from .infer.density_ratio import DensityRatioSteps
 from .infer.schedules import StdAnnealing, TemperatureAnnealing
 from .likelihoods import LIKELIHOODS
 from .nn import ConvDecoder, ConvEncoder, NormalHead, glorot_init_, mlp
@@ -80,6 +83,8 @@ class Recipe:
         schedules: ``(model, guide, args) -> [callable(epoch)]`` run by the trainer each epoch.
         initialize: ``(model, guide, dataset, args) -> None`` run once before training (not on
             resume), e.g. autoencoder pretraining.
+        step_hooks: ``(model, guide, dataset, args) -> [StepHook]`` called by the trainer after
+            every optimiser step, e.g. the implicit prior's discriminator steps.
     """
 
     description: str
@@ -89,6 +94,9 @@ class Recipe:
     kl_weighted: bool = True
     schedules: Callable[[nn.Module, nn.Module, dict], list] = lambda model, guide, args: []
     initialize: Callable[[nn.Module, nn.Module, Dataset, dict], None] | None = None
+    step_hooks: Callable[[nn.Module, nn.Module, Dataset, dict], list] = (
+        lambda model, guide, data, args: []
+    )
 
 
 def build_body(args: dict) -> nn.Module:
@@ -327,6 +335,28 @@ def _mvae_elbo(args: dict) -> ELBO:
     return elbo(num_particles=args["particles"], vectorize_particles=True, max_plate_nesting=1)
 
 
+def _build_implicit_prior(args: dict) -> tuple[nn.Module, nn.Module]:
+    """The VAE with the implicit optimal prior; T is as wide as the encoder (seed 004, 5.2)."""
+    d = args["latent_dim"]
+    ratio = DensityRatioEstimator(d, args["disc_hidden"] or args["hidden"], args["disc_dropout"])
+    model = ImplicitPriorVAE(build_likelihood(args, d), d, ratio)
+    return model, GaussianGuide(build_encoder(args, d))
+
+
+def _density_ratio_steps(model: nn.Module, guide: nn.Module, data: Dataset, args: dict) -> list:
+    steps = DensityRatioSteps(
+        model,
+        guide,
+        data,
+        vae_steps=args["vae_steps"],
+        disc_steps=args["disc_steps"],
+        batch_size=args["disc_batch_size"] or args["batch_size"],
+        lr=args["lr"],
+        seed=args["seed"],
+    )
+    return [steps]
+
+
 RECIPES: dict[str, Recipe] = {
     "vae": Recipe(
         "VAE: z ~ N(0, I), Gaussian encoder, ELBO with analytic or Monte-Carlo KL",
@@ -411,6 +441,19 @@ RECIPES: dict[str, Recipe] = {
         _mvae_elbo,
         MVAE_DEFAULTS,
         q_y_form="em2",
+    ),
+    "iop": Recipe(
+        "VAE with the implicit optimal prior N(0, I) exp(T(z)), T by density ratio (seed 004)",
+        build=_build_implicit_prior,
+        objective=_elbo,
+        defaults={
+            "vae_steps": 1,
+            "disc_steps": 10,
+            "disc_batch_size": None,
+            "disc_hidden": None,
+            "disc_dropout": 0.5,
+        },
+        step_hooks=_density_ratio_steps,
     ),
 }
 

@@ -20,7 +20,7 @@ from torch import nn
 
 from . import plots
 from .data import Dataset, load_dataset
-from .evaluate import bits_per_dim, clustering_scores, latent_gmm, log_likelihood
+from .evaluate import LogLikelihood, bits_per_dim, clustering_scores, latent_gmm, log_likelihood
 from .infer.schedules import KLWarmup
 from .recipes import COMMON_DEFAULTS, get_recipe
 from .train import History, fit, load_checkpoint, resolve_device
@@ -32,6 +32,7 @@ __all__ = [
     "train_recipe",
     "load_run",
     "evaluate_run",
+    "evaluate_points",
     "cluster_probabilities",
     "aggregated_posterior",
     "reconstruct",
@@ -189,9 +190,24 @@ def prepare_recipe(
             raise ValueError(f"{key}: expected an integer >= 1, got {args[key]!r}")
     if args.get("pseudo_init", "random") not in ("random", "data"):
         raise ValueError(f"pseudo_init: expected 'random' or 'data', got {args['pseudo_init']!r}")
+    _check_alternation(args)
     pyro.set_rng_seed(args["seed"])
     model, guide = recipe.build(args)
     return Run(name, args, model, guide, dataset, history)
+
+
+def _check_alternation(args: dict[str, Any]) -> None:
+    """J1 VAE steps, then J2 > J1 discriminator steps (seed 004, Algorithm 1 and 3.2)."""
+    if "disc_steps" not in args:
+        return
+    for key in ("vae_steps", "disc_steps"):
+        if not (isinstance(args[key], int) and args[key] >= 1):
+            raise ValueError(f"{key}: expected an integer >= 1, got {args[key]!r}")
+    if not args["disc_steps"] > args["vae_steps"]:
+        raise ValueError(
+            "disc_steps: expected more discriminator steps than VAE steps (J2 > J1, seed 004, "
+            f"3.2), got disc_steps={args['disc_steps']} and vae_steps={args['vae_steps']}"
+        )
 
 
 def train_run(
@@ -206,6 +222,7 @@ def train_run(
     ):
         run.model.to(args["device"]), run.guide.to(args["device"])
         recipe.initialize(run.model, run.guide, run.dataset.to(args["device"]), args)
+    hooks = recipe.step_hooks(run.model, run.guide, run.dataset.to(args["device"]), args)
     run.history = fit(
         run.model,
         run.guide,
@@ -216,6 +233,7 @@ def train_run(
         lr=args["lr"],
         kl_weight=_kl_weight(args),
         schedules=recipe.schedules(run.model, run.guide, args),
+        step_hooks=hooks,
         patience=args["patience"],
         seed=args["seed"],
         device=args["device"],
@@ -329,8 +347,15 @@ def evaluate_run(run: Run, num_samples: int = 1000) -> dict[str, Any]:
     is estimated from the same S importance samples. ``bits_per_dim`` is given for binary data.
     With labels, ``gmm_acc``/``gmm_nmi``/``gmm_ari`` score a GMM on the test latent means with as
     many components as classes (seed 000, 4.2), and for clustering models ``acc``/``nmi``/``ari``
-    score :func:`cluster_probabilities`' argmax.
+    score :func:`cluster_probabilities`' argmax. ``prior_is_approximate`` is true where the
+    prior density is an estimate (the implicit prior, seed 004 Table 2's "≈"); such a prior's
+    ``prior_log_normalizer`` (log of its integral, 0 when exact) says by about how much.
     """
+    return evaluate_points(run, num_samples)[0]
+
+
+def evaluate_points(run: Run, num_samples: int = 1000) -> tuple[dict[str, Any], LogLikelihood]:
+    """:func:`evaluate_run`'s metrics and the per-point :class:`LogLikelihood` behind them."""
     pyro.set_rng_seed(run.args["seed"])
     test = run.dataset.test
     ll = log_likelihood(run.model, run.guide, test.x, num_samples)
@@ -353,7 +378,10 @@ def evaluate_run(run: Run, num_samples: int = 1000) -> dict[str, Any]:
         "pareto_k_share_above_0.7": summary["pareto_k_share_above_0.7"],
         "likelihood": run.args["likelihood"],
         "binarize": run.args["binarize"],
+        "prior_is_approximate": bool(getattr(run.model, "prior_is_approximate", False)),
     }
+    if hasattr(run.model, "log_normalizer"):  # how far an estimated prior is from normalised
+        metrics["prior_log_normalizer"] = run.model.log_normalizer()
     if run.dataset.is_binary:
         metrics["bits_per_dim"] = bits_per_dim(summary["log_likelihood"], run.dataset.data_dim)
     probs = cluster_probabilities(run, test.x)
@@ -368,7 +396,7 @@ def evaluate_run(run: Run, num_samples: int = 1000) -> dict[str, Any]:
             z = run.guide.latent_mean(test.x)
         labels = latent_gmm(z, classes, seed=run.args["seed"])
         metrics.update(clustering_scores(test.y.cpu().numpy(), labels, prefix="gmm_"))
-    return metrics
+    return metrics, ll
 
 
 CATEGORY_SOURCES = ("posterior", "prior")
@@ -429,6 +457,10 @@ def generate(
 
 
 def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
@@ -439,7 +471,7 @@ def write_json(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     Pareto k is not estimable (infinite) with fewer than about 25 importance samples.
     """
     path = Path(path)
-    payload = {k: _finite_or_none(v) for k, v in payload.items()}
+    payload = _finite_or_none(payload)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     with os.fdopen(fd, "w") as f:
         json.dump(payload, f, indent=2, allow_nan=False)
@@ -474,7 +506,7 @@ def write_report(
             means,
             out / "samples.png",
             image_shape=shape,
-            binarized=binarized,
+            binarized=binarized if shape else None,  # plotted for images only
             data=None if shape else test.x.cpu(),
             row_labels=row_labels,
             title=f"{run.name} samples",

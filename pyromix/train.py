@@ -9,7 +9,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import pyro
 import torch
@@ -24,6 +24,7 @@ from .infer.schedules import Weight, weight_at
 
 __all__ = [
     "History",
+    "StepHook",
     "TrainingDiverged",
     "fit",
     "evaluate_loss",
@@ -64,6 +65,20 @@ class History:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "History":
         return cls(**d)
+
+
+class StepHook(Protocol):
+    """Called by :func:`fit` after every optimiser step, with its state in the checkpoint.
+
+    For training that interleaves other updates with the SVI steps, such as the discriminator
+    steps of the implicit prior (:class:`pyromix.infer.DensityRatioSteps`).
+    """
+
+    def __call__(self) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 class TrainingDiverged(RuntimeError):
@@ -115,21 +130,24 @@ def evaluate_loss(model: nn.Module, guide: nn.Module, objective: ELBO, split: Sp
     return total / len(split)
 
 
-def _snapshot(model, guide, optimizer) -> dict[str, Any]:
+def _snapshot(model, guide, optimizer, hooks) -> dict[str, Any]:
     return copy.deepcopy(
         {
             "model": model.state_dict(),
             "guide": guide.state_dict(),
             "optimizer": optimizer.state_dict(),
+            "hooks": [hook.state_dict() for hook in hooks],
         }
     )
 
 
-def _restore(snapshot, model, guide, optimizer=None) -> None:
+def _restore(snapshot, model, guide, optimizer=None, hooks=()) -> None:
     model.load_state_dict(snapshot["model"])
     guide.load_state_dict(snapshot["guide"])
     if optimizer is not None:
         optimizer.load_state_dict(snapshot["optimizer"])
+    for hook, state in zip(hooks, snapshot.get("hooks", [])):
+        hook.load_state_dict(state)
 
 
 def _diverged(what: str, where: str, epoch: int, history: History) -> TrainingDiverged:
@@ -157,6 +175,7 @@ def fit(
     lr: float = 1e-3,
     kl_weight: Weight = 1.0,
     schedules: Sequence[Callable[[int], Any]] = (),
+    step_hooks: Sequence[StepHook] = (),
     patience: int | None = None,
     restore_best: bool = True,
     seed: int | None = 0,
@@ -184,6 +203,8 @@ def fit(
         kl_weight: a number or a schedule ``epoch -> weight`` scaling the latent sites of model
             and guide alike (:class:`pyromix.infer.KLWarmup` for warm-up, a constant for beta).
         schedules: callables ``schedule(epoch)`` run at the start of every epoch (std annealing).
+        step_hooks: :class:`StepHook` s called after every optimiser step (the discriminator
+            steps of the implicit prior); restored with the run on a NaN or on resume.
         patience: stop after this many epochs without a better validation loss (counted once
             the KL weight has settled); ``None`` trains all epochs.
         restore_best: end with the weights of the best validation epoch.
@@ -229,7 +250,7 @@ def fit(
     history, best = History(), None
     if resume and Path(checkpoint).exists():
         saved = load_checkpoint(checkpoint)
-        _restore(saved["state"], model, guide, optimizer)
+        _restore(saved["state"], model, guide, optimizer, step_hooks)
         history, best = History.from_dict(saved["history"]), saved["best"]
         torch.set_rng_state(saved["state"]["torch_rng"])
         generator.set_state(saved["state"]["generator"])
@@ -237,7 +258,7 @@ def fit(
     model.train(), guide.train()
     # One deep copy per epoch: the state at the end of the last epoch is this epoch's fallback on
     # a non-finite loss, the checkpoint's state and, when validation improved, the best weights.
-    good = _snapshot(model, guide, optimizer)
+    good = _snapshot(model, guide, optimizer, step_hooks)
     bar = tqdm(range(history.epochs, epochs), desc="fit", unit="epoch", disable=not progress)
     for epoch in bar:
         started = time.perf_counter()
@@ -249,21 +270,23 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             loss = objective.loss_and_grads(train_model, train_guide, x)
             if not math.isfinite(loss):
-                _restore(good, model, guide, optimizer)
+                _restore(good, model, guide, optimizer, step_hooks)
                 raise _diverged(
                     f"training loss ({loss})", f"epoch {epoch + 1}, step {step + 1}", epoch, history
                 )
             optimizer.step()
+            for hook in step_hooks:
+                hook()
             total += loss
         val = evaluate_loss(model, guide, objective, data.val)
         if not math.isfinite(val):
-            _restore(good, model, guide, optimizer)
+            _restore(good, model, guide, optimizer, step_hooks)
             raise _diverged(f"validation loss ({val})", f"epoch {epoch + 1}", epoch, history)
         history.train_loss.append(total / len(data.train))
         history.val_loss.append(val)
         history.kl_weight.append(weighting.weight)
         history.seconds.append(time.perf_counter() - started)
-        good = _snapshot(model, guide, optimizer)
+        good = _snapshot(model, guide, optimizer, step_hooks)
         if history.best_epoch is None or val < history.val_loss[history.best_epoch]:
             history.best_epoch = epoch
             best = {"model": good["model"], "guide": good["guide"]}

@@ -1,16 +1,21 @@
-"""Objectives Pyro lacks, the latent-site scale handler, and training schedules."""
+"""Objectives Pyro lacks, the latent-site scale handler, training schedules and step hooks."""
 
-from .scale import LatentScaleMessenger, scale_latents
+from .density_ratio import DensityRatioSteps, aggregated_posterior_sample, density_ratio_loss
+from .scale import LatentScaleMessenger, prior_factor, scale_latents
 from .schedules import KLWarmup, StdAnnealing, TemperatureAnnealing, constant, weight_at
 from .vimco import VIMCO
 
 __all__ = [
     "LatentScaleMessenger",
     "scale_latents",
+    "prior_factor",
     "KLWarmup",
     "StdAnnealing",
     "TemperatureAnnealing",
     "constant",
     "weight_at",
     "VIMCO",
+    "DensityRatioSteps",
+    "aggregated_posterior_sample",
+    "density_ratio_loss",
 ]

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import pyro
+import pyro.distributions as dist
+import torch
 from pyro.poutine.messenger import Messenger
 
-__all__ = ["LatentScaleMessenger", "scale_latents"]
+__all__ = ["LatentScaleMessenger", "prior_factor", "scale_latents"]
+
+# ``infer`` key marking a factor that is a term of log p(z), so that it is weighted like the
+# latent sites (see :func:`prior_factor`).
+_PRIOR_FACTOR = "prior_factor"
 
 
 class LatentScaleMessenger(Messenger):
@@ -14,7 +21,8 @@ class LatentScaleMessenger(Messenger):
     ``E_q[log p(x | z)] - weight * KL(q(z | x) || p(z))``, the beta-weighted objective of KL
     warm-up (Bowman et al. 2016; seeds 001 and 004 anneal weight from 0 to 1) and of the beta
     variants. Observed sites keep their scale, so the reconstruction term is untouched; unlike
-    ``poutine.scale``, which scales every site. One messenger wrapping both model and guide is
+    ``poutine.scale``, which scales every site. Factors written with :func:`prior_factor` are
+    terms of log p(z) and are weighted with the latent sites. One messenger wrapping both model and guide is
     changed in one place (``messenger.weight = ...``) between epochs.
 
     Arguments:
@@ -36,7 +44,9 @@ class LatentScaleMessenger(Messenger):
         self._weight = float(value)
 
     def _process_message(self, msg) -> None:
-        if msg["type"] == "sample" and not msg["is_observed"]:
+        if msg["type"] == "sample" and (
+            not msg["is_observed"] or msg["infer"].get(_PRIOR_FACTOR, False)
+        ):
             msg["scale"] = self._weight * msg["scale"]
 
 
@@ -54,3 +64,28 @@ def scale_latents(fn=None, weight: float = 1.0):
     """
     messenger = LatentScaleMessenger(weight)
     return messenger(fn) if fn is not None else messenger
+
+
+def prior_factor(name: str, log_factor: torch.Tensor) -> None:
+    r"""``pyro.factor`` for a term of the prior's log-density, weighted like the latent sites.
+
+    A prior written as ``z ~ p0(z)`` times ``exp(f(z))`` (the implicit optimal prior of seed 004,
+    eq. 15: ``f = T(z)``) contributes ``-KL(q || p0) + E_q[f(z)]`` to the ELBO, and all of it is
+    the regulariser that warm-up and beta weight; a plain ``pyro.factor`` would be left at weight
+    1 by :class:`LatentScaleMessenger`, as it is an observed site.
+
+    Arguments:
+        name: site name.
+        log_factor: the log factor, batched like the site's plates.
+
+    Example:
+        >>> def model():
+        ...     z = pyro.sample("z", dist.Normal(0., 1.))
+        ...     prior_factor("tilt", 0.5 * z)
+        >>> tr = pyro.poutine.trace(scale_latents(model, 0.25)).get_trace()
+        >>> tr.nodes["tilt"]["scale"], tr.nodes["tilt"]["is_observed"]
+        (0.25, True)
+    """
+    unit = dist.Unit(log_factor)
+    infer = {"is_auxiliary": True, _PRIOR_FACTOR: True}
+    pyro.sample(name, unit, obs=unit.sample(), infer=infer)
