@@ -197,16 +197,36 @@ def prepare_recipe(
 
 
 def _check_alternation(args: dict[str, Any]) -> None:
-    """J1 VAE steps, then J2 > J1 discriminator steps (seed 004, Algorithm 1 and 3.2)."""
+    """The implicit prior's discriminator settings (seed 004, Algorithm 1 and 3.2, 5.2)."""
     if "disc_steps" not in args:
         return
     for key in ("vae_steps", "disc_steps"):
         if not (isinstance(args[key], int) and args[key] >= 1):
             raise ValueError(f"{key}: expected an integer >= 1, got {args[key]!r}")
-    if not args["disc_steps"] > args["vae_steps"]:
+    disc_batch = args["disc_batch_size"]
+    if disc_batch is not None and not (isinstance(disc_batch, int) and disc_batch >= 1):
+        raise ValueError(f"disc_batch_size: expected an integer >= 1 or None, got {disc_batch!r}")
+    dropout = args["disc_dropout"]
+    if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
+        raise ValueError(f"disc_dropout: expected a probability in [0, 1), got {dropout!r}")
+    hidden = args["disc_hidden"]
+    if hidden is not None and not (
+        isinstance(hidden, (list, tuple))
+        and len(hidden) > 0
+        and all(isinstance(h, int) and h >= 1 for h in hidden)
+    ):
+        raise ValueError(f"disc_hidden: expected None or a list of integers >= 1, got {hidden!r}")
+    # T is trained more than the VAE (3.2): J2 > J1 at equal batch sizes; 5.2's "ten epochs of
+    # psi per epoch of theta, phi with M = N" is J2 M > J1 K with fewer, larger steps.
+    if not args["disc_steps"] * (disc_batch or args["batch_size"]) > (
+        args["vae_steps"] * args["batch_size"]
+    ):
         raise ValueError(
-            "disc_steps: expected more discriminator steps than VAE steps (J2 > J1, seed 004, "
-            f"3.2), got disc_steps={args['disc_steps']} and vae_steps={args['vae_steps']}"
+            "disc_steps: expected the discriminator to see more samples than the VAE, "
+            "disc_steps x disc_batch_size > vae_steps x batch_size (J2 > J1 at equal batch "
+            f"sizes, seed 004 3.2), got disc_steps={args['disc_steps']}, "
+            f"disc_batch_size={disc_batch}, vae_steps={args['vae_steps']}, "
+            f"batch_size={args['batch_size']}"
         )
 
 

@@ -19,7 +19,7 @@ from pyromix.evaluate import log_likelihood
 from pyromix.infer import DensityRatioSteps, density_ratio_loss, scale_latents
 from pyromix.likelihoods import BernoulliLikelihood, GaussianLikelihood
 from pyromix.nn import NormalHead, mlp
-from pyromix.runs import train_recipe
+from pyromix.runs import evaluate_run, prepare_recipe, train_recipe
 
 SHIFT = torch.tensor([1.0, -0.5])
 
@@ -180,3 +180,28 @@ def test_resumed_iop_run_continues_exactly(tmp_path):
     assert resumed.history.train_loss == pytest.approx(straight.history.train_loss, rel=1e-6)
     for a, b in zip(straight.model.parameters(), resumed.model.parameters()):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"vae_steps": 2, "disc_steps": 2}, "disc_steps: expected the discriminator to see more"),
+        ({"vae_steps": 0}, "vae_steps: expected an integer >= 1, got 0"),
+        ({"disc_batch_size": 0}, "disc_batch_size: expected an integer >= 1 or None, got 0"),
+        ({"disc_hidden": []}, r"disc_hidden: expected None or a list of integers >= 1, got \[\]"),
+        ({"disc_dropout": 1.0}, r"disc_dropout: expected a probability in \[0, 1\), got 1.0"),
+    ],
+)
+def test_iop_arguments_are_checked_before_any_work(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        prepare_recipe("iop", "onehot", **overrides)
+    # Seed 004 5.2: one VAE epoch, then ten discriminator steps on all N draws (J2 M > J1 K).
+    prepare_recipe("iop", "onehot", vae_steps=10, disc_steps=10, disc_batch_size=1000)
+
+
+def test_iop_trains_and_evaluates_on_user_data():
+    x = torch.rand(80, 5)  # real-valued: a Gaussian likelihood
+    run = train_recipe("iop", x.numpy(), hidden=[8], latent_dim=2, epochs=2, progress=False)
+    metrics = evaluate_run(run, 30)
+    assert run.args["likelihood"] == "gaussian" and metrics["prior_is_approximate"] is True
+    assert math.isfinite(metrics["test_log_likelihood"]) and run.model.generate(3).shape == (3, 5)
