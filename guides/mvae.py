@@ -121,8 +121,9 @@ class MVAEGuide(ClusterEncoder):
     stationary point of eq. 1 (or 6, 11) with the samples held fixed and then optimises the
     networks. For eq. 5 nothing is lost: it maximises eq. 1 over the simplex, so by the envelope
     theorem the gradient through q(y) is zero and the detached gradient is the total one. For
-    eq. 10 and 15 q(y) is not eq. 1's maximiser, and differentiating through it would optimise
-    a different objective than the paper's; argmax (hard) has no gradient at all.
+    eq. 10 and 15 q(y) is not eq. 1's maximiser: differentiating through it would also train
+    the networks to move q(y) itself, which the paper's alternation (q(y) by its rule, then the
+    networks for that q(y)) does not do; argmax (hard) has no gradient at all.
 
     ``beta`` (``pyromix.infer.scale_latents``, or the recipes' ``beta``) weights the latent
     sites' terms, giving ``sum_k q(y_k) [log p(x | z_k) + beta (log p(y_k) + log p(z_k | y_k)
