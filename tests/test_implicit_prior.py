@@ -9,17 +9,19 @@ import pytest
 import torch
 from pyro import poutine
 from pyro.infer import TraceMeanField_ELBO
-from pyromix.guides import GaussianGuide
-from pyromix.models import DensityRatioEstimator, ImplicitPriorVAE
-from pyromix.models.implicit import LOG_RATIO
 from torch import nn
 
 from pyromix.data import load_dataset
 from pyromix.evaluate import log_likelihood
-from pyromix.infer import DensityRatioSteps, density_ratio_loss, scale_latents
+from pyromix.guides import GaussianGuide
+from pyromix.infer import DensityRatioSteps, KLWarmup, density_ratio_loss, scale_latents
 from pyromix.likelihoods import BernoulliLikelihood, GaussianLikelihood
+from pyromix.models import DensityRatioEstimator, ImplicitPriorVAE
+from pyromix.models.implicit import LOG_RATIO
 from pyromix.nn import NormalHead, mlp
+from pyromix.recipes import get_recipe
 from pyromix.runs import evaluate_run, prepare_recipe, train_recipe
+from pyromix.train import fit
 
 SHIFT = torch.tensor([1.0, -0.5])
 
@@ -205,3 +207,52 @@ def test_iop_trains_and_evaluates_on_user_data():
     metrics = evaluate_run(run, 30)
     assert run.args["likelihood"] == "gaussian" and metrics["prior_is_approximate"] is True
     assert math.isfinite(metrics["test_log_likelihood"]) and run.model.generate(3).shape == (3, 5)
+
+
+def onehot_validation_elbo(name: str, epochs: int, **overrides) -> float:
+    """Seed 004 5.3's OneHot run, shortened: small networks, Adam at 1e-2, 20 warm-up epochs.
+
+    The final weights are kept: early stopping on the implicit prior's estimated ELBO picks the
+    epochs where T overestimates most. T is then refitted to the final encoder (eq. 15 holds for
+    T = T*; during training T lags the encoder, which climbs it).
+    """
+    run = prepare_recipe(name, "onehot", hidden=[32, 32], lr=1e-2, **overrides)
+    recipe = get_recipe(name)
+    hooks = recipe.step_hooks(run.model, run.guide, run.dataset, run.args)
+    objective = recipe.objective(run.args)
+    fit(
+        run.model,
+        run.guide,
+        run.dataset,
+        objective,
+        epochs=epochs,
+        lr=1e-2,
+        kl_weight=KLWarmup(20),
+        step_hooks=hooks,
+        restore_best=False,
+        progress=False,
+    )
+    for hook in hooks:
+        for _ in range(100):
+            hook.update()
+    pyro.set_rng_seed(0)
+    return float(log_likelihood(run.model, run.guide, run.dataset.val.x, 100).elbo.mean())
+
+
+IOP_ONEHOT = {"disc_steps": 3, "disc_dropout": 0.0, "disc_batch_size": 300}
+OPTIMUM = -math.log(4)  # log p(x) <= -ln 4 on average over OneHot's four points
+
+
+def test_onehot_implicit_prior_spreads_the_posteriors_the_standard_prior_pulls_together():
+    # Seed 004, 5.3 and Fig. 1-2: with a 2-D latent the N(0, I) prior over-regularises.
+    iop = onehot_validation_elbo("iop", 30, **IOP_ONEHOT)
+    vae = onehot_validation_elbo("vae", 30)
+    assert vae < iop - 0.1 and abs(iop - OPTIMUM) < abs(vae - OPTIMUM)
+
+
+@pytest.mark.slow
+def test_onehot_implicit_prior_gets_within_005_nats_of_the_optimum():
+    # The issue's check, at 80 epochs (about 40 s on an idle core; pytest -m slow).
+    iop = onehot_validation_elbo("iop", 80, **IOP_ONEHOT)
+    vae = onehot_validation_elbo("vae", 80)
+    assert abs(iop - OPTIMUM) < 0.05 < abs(vae - OPTIMUM)
