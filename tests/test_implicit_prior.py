@@ -170,6 +170,9 @@ def test_algorithm_1_alternates_j1_vae_steps_and_j2_discriminator_steps():
     assert steps.steps_seen == 1
     assert not any(torch.equal(a, b) for a, b in zip(ratio_before, model.ratio.parameters()))
     assert all(torch.equal(a, b) for a, b in zip(guide_before, guide.parameters()))
+    many = DensityRatioSteps(model, guide, data, vae_steps=1, disc_steps=7, batch_size=3000, lr=0.1)
+    many()  # seven steps of 3,000 draws: three encoder passes (of at most 10,000 draws)
+    assert all(state["step"] == 7 for state in many.optimizer.state.values())
     with pytest.raises(ValueError, match="disc_steps: expected an integer >= 1, got 0"):
         DensityRatioSteps(model, guide, data, vae_steps=1, disc_steps=0, batch_size=10, lr=0.1)
 
