@@ -122,7 +122,9 @@ def compare_runs(
 
     Returns:
         The rows of :func:`compare_points`, with ``name`` the directory and the run's ``model``,
-        ``prior_is_approximate``, ``test_points`` and clustering scores where the run has them.
+        ``prior_is_approximate``, ``prior_log_normalizer`` (estimated priors: the log of their
+        integral, by which their log p(x) is inflated; else None), ``test_points`` and
+        clustering scores where the run has them.
 
     Example:
         >>> rows = compare_runs(["runs/vae", "runs/iop"], 1000)  # doctest: +SKIP
@@ -156,6 +158,7 @@ def compare_runs(
             {
                 "model": run.name,
                 "prior_is_approximate": metrics["prior_is_approximate"],
+                "prior_log_normalizer": metrics.get("prior_log_normalizer"),
                 "test_points": metrics["test_points"],
                 **{key: metrics[key] for key in CLUSTER_KEYS if key in metrics},
             }
@@ -172,13 +175,14 @@ def _cell(value: Any, width: int, digits: int = 3) -> str:
 def format_comparison(rows: Sequence[dict[str, Any]]) -> str:
     """The rows of :func:`compare_runs` as a text table, best first.
 
-    ``≈`` marks log-likelihoods computed with an estimated prior density (seed 004, Table 2).
+    ``≈`` marks log-likelihoods computed with an estimated prior density (seed 004, Table 2), and
+    ``log Z`` is that prior's log integral: its log p(x) would be lower by this much normalised.
     """
     clusters = [key for key in CLUSTER_KEYS if any(key in row for row in rows)]
     width = max(len("run"), *(len(row["name"]) for row in rows))
     header = (
         f"{'run':<{width}} {'model':<16} {'log p(x)':>10} {'diff to best':>17} {'ELBO':>10}"
-        f" {'k>0.7':>6}" + "".join(f" {key:>8}" for key in clusters)
+        f" {'k>0.7':>6} {'log Z':>6}" + "".join(f" {key:>8}" for key in clusters)
     )
     lines = [header]
     for row in rows:
@@ -187,6 +191,7 @@ def format_comparison(rows: Sequence[dict[str, Any]]) -> str:
         lines.append(
             f"{row['name']:<{width}} {row.get('model', ''):<16} {mark}{_cell(row['log_likelihood'], 9)}"
             f" {diff:>17} {_cell(row['elbo'], 10)} {_cell(row['pareto_k_share_above_0.7'], 6, 2)}"
+            f" {_cell(row.get('prior_log_normalizer'), 6, 2)}"
             + "".join(f" {_cell(row.get(key), 8)}" for key in clusters)
         )
     return "\n".join(lines)

@@ -84,7 +84,8 @@ class Recipe:
         initialize: ``(model, guide, dataset, args) -> None`` run once before training (not on
             resume), e.g. autoencoder pretraining.
         step_hooks: ``(model, guide, dataset, args) -> [StepHook]`` called by the trainer after
-            every optimiser step, e.g. the implicit prior's discriminator steps.
+            every optimiser step, e.g. the implicit prior's discriminator steps; each also has
+            ``parameters()``, those it trains, which the objective leaves without a gradient.
     """
 
     description: str

@@ -73,6 +73,8 @@ def test_iop_run_metrics_are_marked_approximate(runs):
     vae = json.loads((runs / "vae" / "metrics.json").read_text())
     assert iop["model"] == "iop" and iop["prior_is_approximate"] is True
     assert math.isfinite(iop["prior_log_normalizer"]) and math.isfinite(iop["test_log_likelihood"])
+    normalized = iop["test_log_likelihood"] - iop["prior_log_normalizer"]
+    assert iop["test_log_likelihood_normalized"] == pytest.approx(normalized)
     assert vae["prior_is_approximate"] is False and "prior_log_normalizer" not in vae
 
 
@@ -94,6 +96,7 @@ def test_compare_ranks_runs_as_evaluate_scores_them(runs, tmp_path, capsys):
         expected = evaluate_run(load_run(row["name"]), 30)["test_log_likelihood"]
         assert row["log_likelihood"] == pytest.approx(expected, rel=1e-5)
         assert row["prior_is_approximate"] == (row["model"] == "iop") and row["test_points"] == 60
+        assert (row["prior_log_normalizer"] is None) == (row["model"] == "vae")
     gap = rows[1]["log_likelihood"] - rows[0]["log_likelihood"]
     assert rows[1]["diff_to_best"] == pytest.approx(gap, abs=1e-5)
     assert rows[1]["diff_se"] > 0

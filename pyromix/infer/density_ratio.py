@@ -20,6 +20,8 @@ from pyromix.sites import Z
 
 __all__ = ["DensityRatioSteps", "aggregated_posterior_sample", "density_ratio_loss"]
 
+DRAWS_PER_PASS = 10_000
+
 
 def density_ratio_loss(
     ratio: Callable[[torch.Tensor], torch.Tensor], z_q: torch.Tensor, z_p: torch.Tensor
@@ -97,8 +99,7 @@ class DensityRatioSteps:
     Called after every VAE optimiser step; after every ``vae_steps`` (J1) of them it takes
     ``disc_steps`` (J2) Adam steps on the loss of eq. 20, each on ``batch_size`` fresh draws of
     q(z) (:func:`aggregated_posterior_sample` from the training split) against as many of
-    N(0, I), with dropout on. The encoder is fixed meanwhile, so the J2 batches of q(z) are
-    drawn in one pass. Seed 004 (5.2) trains T ten epochs per VAE epoch: J2 = 10 J1.
+    N(0, I), with dropout on. Seed 004 (5.2) trains T ten epochs per VAE epoch: J2 = 10 J1.
 
     Arguments:
         model: an :class:`pyromix.models.ImplicitPriorVAE` (its ``ratio`` is trained).
@@ -150,21 +151,25 @@ class DensityRatioSteps:
 
     def update(self) -> None:
         """J2 discriminator steps on fresh samples (lines 7-12 of Algorithm 1)."""
-        train = self.data.train.x
-        z_q = aggregated_posterior_sample(
-            self.guide,
-            train,
-            self.disc_steps * self.batch_size,
-            generator=self.generator,
-            dynamic_binarization=self.data.binarize == "dynamic",
-        )
-        z_p = torch.randn_like(z_q)
         dropout = lambda z: self.ratio(z, dropout=True)
-        for q_batch, p_batch in zip(z_q.split(self.batch_size), z_p.split(self.batch_size)):
-            self.optimizer.zero_grad(set_to_none=True)
-            loss = density_ratio_loss(dropout, q_batch, p_batch)
-            loss.backward()
-            self.optimizer.step()
+        # The encoder is fixed during the J2 steps, so several steps' q(z) draws share one
+        # encoder pass, of at most DRAWS_PER_PASS points to bound memory (5.2 has M = N).
+        steps_per_pass = max(1, DRAWS_PER_PASS // self.batch_size)
+        for first in range(0, self.disc_steps, steps_per_pass):
+            steps = min(steps_per_pass, self.disc_steps - first)
+            z_q = aggregated_posterior_sample(
+                self.guide,
+                self.data.train.x,
+                steps * self.batch_size,
+                generator=self.generator,
+                dynamic_binarization=self.data.binarize == "dynamic",
+            )
+            z_p = torch.randn_like(z_q)
+            for q_batch, p_batch in zip(z_q.split(self.batch_size), z_p.split(self.batch_size)):
+                self.optimizer.zero_grad(set_to_none=True)
+                loss = density_ratio_loss(dropout, q_batch, p_batch)
+                loss.backward()
+                self.optimizer.step()
         self.losses.append(float(loss.detach()))
 
     def state_dict(self) -> dict[str, Any]:
