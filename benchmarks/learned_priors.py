@@ -96,10 +96,7 @@ def table1(args: argparse.Namespace) -> dict:
 def _generated(run, categories: str) -> torch.Tensor:
     pyro.set_rng_seed(run.args["seed"])
     weights = aggregated_posterior(run) if categories == "posterior" else None
-    model = run.model
-    if weights is None:
-        return model.generate(GENERATED, mean=False).squeeze(-1)
-    return model.generate(GENERATED, mean=False, weights=weights).squeeze(-1)
+    return run.model.generate(GENERATED, mean=False, weights=weights).squeeze(-1)
 
 
 def mixture1d(args: argparse.Namespace) -> dict:

@@ -137,7 +137,12 @@ class ImplicitPriorVAE(VAE):
 
     @torch.no_grad()
     def sample_prior(
-        self, n: int, component: int | None = None, *, proposals: int = 100
+        self,
+        n: int,
+        component: int | None = None,
+        *,
+        weights: torch.Tensor | None = None,
+        proposals: int = 100,
     ) -> torch.Tensor:
         r"""``n`` draws of z without data, by sampling-importance-resampling.
 
@@ -149,11 +154,13 @@ class ImplicitPriorVAE(VAE):
 
         Arguments:
             n: number of samples.
-            component: must be None; the implicit prior is not a mixture.
+            component, weights: must be None; the implicit prior is not a mixture.
             proposals: N(0, I) draws per returned sample.
         """
-        if component is not None:
-            raise ValueError("component: the implicit prior is not a mixture; leave it None")
+        if component is not None or weights is not None:
+            raise ValueError(
+                "component/weights: the implicit prior is not a mixture; leave them None"
+            )
         if proposals < 1:
             raise ValueError(f"proposals: expected an integer >= 1, got {proposals}")
         candidates = self.prior().sample((proposals * n,))

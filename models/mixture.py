@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from pyromix.nn import positive
 from pyromix.sites import DATA_PLATE, X, Y, Z
 
-__all__ = ["GaussianMixtureVAE", "check_weights"]
+__all__ = ["GaussianMixtureVAE", "check_weights", "component_indices"]
 
 
 class GaussianMixtureVAE(PyroModule):
@@ -139,20 +139,37 @@ class GaussianMixtureVAE(PyroModule):
                 posterior q(y) of seed 001, eq. 14.
         """
         device = self.logits.device
-        if component is not None:
-            if not 0 <= component < self.num_clusters:
-                raise ValueError(
-                    f"component: expected 0 <= component < {self.num_clusters}, got {component}"
-                )
-            index = torch.full((n,), component, dtype=torch.long, device=device)
-        elif weights is not None:
-            index = dist.Categorical(probs=check_weights(weights, self.num_clusters)).sample((n,))
-        else:
+        index = component_indices(
+            n, self.num_clusters, device, component=component, weights=weights
+        )
+        if index is None:
             index = dist.Categorical(logits=self.logits).sample((n,))
         y = self.category(index.to(device))
         z = self.component(y).sample()
         h = self.decoder_input(z, y)
         return self.likelihood.mean(h) if mean else self.likelihood(h).sample()
+
+
+def component_indices(
+    n: int,
+    k: int,
+    device: torch.device | str,
+    *,
+    component: int | None = None,
+    weights: torch.Tensor | None = None,
+) -> torch.Tensor | None:
+    """The mixture component of ``n`` draws: all ``component``, or drawn with ``weights``.
+
+    None when both are None (the caller draws from its own p(c)); a ValueError for a component
+    outside ``[0, k)`` or bad weights.
+    """
+    if component is not None:
+        if not 0 <= component < k:
+            raise ValueError(f"component: expected 0 <= component < {k}, got {component}")
+        return torch.full((n,), component, dtype=torch.long, device=device)
+    if weights is not None:
+        return dist.Categorical(probs=check_weights(weights, k)).sample((n,)).to(device)
+    return None
 
 
 def check_weights(weights: torch.Tensor, k: int) -> torch.Tensor:

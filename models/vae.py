@@ -10,7 +10,7 @@ from torch import nn
 
 from pyromix.sites import DATA_PLATE, X, Z
 
-from .mixture import check_weights
+from .mixture import component_indices
 from .priors import StandardNormalPrior
 
 __all__ = ["VAE"]
@@ -78,13 +78,7 @@ class VAE(PyroModule):
                 "component/weights: this model's prior is not a mixture; leave them None"
             )
         base = self.prior.components().base_dist
-        if component is not None:
-            if not 0 <= component < k:
-                raise ValueError(f"component: expected 0 <= component < {k}, got {component}")
-            index = torch.full((n,), component, dtype=torch.long, device=base.loc.device)
-        else:
-            index = dist.Categorical(probs=check_weights(weights, k)).sample((n,))
-            index = index.to(base.loc.device)
+        index = component_indices(n, k, base.loc.device, component=component, weights=weights)
         return dist.Normal(base.loc[index], base.scale[index]).to_event(1).sample()
 
     @torch.no_grad()
@@ -98,8 +92,5 @@ class VAE(PyroModule):
     ) -> torch.Tensor:
         """Ancestral samples: ``n`` draws of z from :meth:`sample_prior`, decoded to means or
         samples of x (``component`` and ``weights`` as there)."""
-        if weights is None:
-            z = self.sample_prior(n, component)
-        else:
-            z = self.sample_prior(n, component, weights=weights)
+        z = self.sample_prior(n, component, weights=weights)
         return self.likelihood.mean(z) if mean else self.likelihood(z).sample()

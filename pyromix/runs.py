@@ -436,12 +436,11 @@ def aggregated_posterior(run: Run, x: torch.Tensor | None = None) -> torch.Tenso
     """
     x = run.dataset.train.x if x is None else x
     chunks = x.split(EVAL_CHUNK)
-    if cluster_probabilities(run, x[:1]) is not None:
-        probs = [cluster_probabilities(run, chunk) for chunk in chunks]
-    elif getattr(run.model, "num_components", None) and hasattr(run.guide, "latent_mean"):
+    probs = [cluster_probabilities(run, chunk) for chunk in chunks]
+    if probs[0] is None:  # no cluster readout: a mixture prior's responsibilities, if any
+        if not (getattr(run.model, "num_components", None) and hasattr(run.guide, "latent_mean")):
+            return None
         probs = [run.model.component_posterior(run.guide.latent_mean(chunk)) for chunk in chunks]
-    else:
-        return None
     return torch.cat(probs).mean(0)
 
 
@@ -475,7 +474,7 @@ def generate(
         means = torch.cat([run.model.generate(n, component=k) for k in components])
     else:
         weights = aggregated_posterior(run) if categories == "posterior" else None
-        means = run.model.generate(n) if weights is None else run.model.generate(n, weights=weights)
+        means = run.model.generate(n, weights=weights)
     binarized = torch.bernoulli(means) if run.args["likelihood"] == "bernoulli" else None
     return means.cpu(), None if binarized is None else binarized.cpu()
 
