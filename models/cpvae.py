@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pyro.distributions as dist
 import torch
 from pyro.nn import PyroParam
@@ -11,6 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from pyromix.distributions import CategoryConditionalNormal
+from pyromix.nn import glorot_means
 
 from .mixture import GaussianMixtureVAE
 
@@ -58,11 +57,7 @@ class ConditionalPriorVAE(GaussianMixtureVAE):
         super().__init__(
             likelihood, latent_dim, num_categories, prior_std_min=prior_std_min, decoder_sees_y=True
         )
-        # Glorot-uniform means, as the paper's conditional prior is a layer on one-hot c
-        # initialised like every other (seed 001, 5). Means of unit scale instead put one
-        # component nearest the encoder's first codes, and every point then chose that category.
-        bound = math.sqrt(6.0 / (num_categories + latent_dim))
-        self.loc = PyroParam(torch.empty(num_categories, latent_dim).uniform_(-bound, bound))
+        self.loc = PyroParam(glorot_means(num_categories, latent_dim))
 
     def cluster_prior(self) -> dist.OneHotCategorical:
         """p(c) = Cat(1/K) over one-hot vectors.

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pyromix.nn import positive
+from pyromix.nn import glorot_means, positive
 
 __all__ = ["StandardNormalPrior", "MixtureOfGaussiansPrior", "VampPrior"]
 
@@ -43,6 +43,7 @@ class MixtureOfGaussiansPrior(nn.Module):
     """``p(z) = (1/K) sum_k N(z; mu_k, diag sigma_k^2)`` with learned components, k summed out.
 
     The "MG" baseline of seed 001 (5): a learned multimodal prior without a categorical site.
+    The means start Glorot-small (:func:`~pyromix.nn.glorot_means`) and the scales at 0.69.
 
     Arguments:
         latent_dim: size of z.
@@ -55,7 +56,7 @@ class MixtureOfGaussiansPrior(nn.Module):
         if num_components < 1:
             raise ValueError(f"num_components: expected an integer >= 1, got {num_components}")
         self.latent_dim, self.num_components, self.std_min = latent_dim, num_components, std_min
-        self.loc = nn.Parameter(torch.randn(num_components, latent_dim))
+        self.loc = nn.Parameter(glorot_means(num_components, latent_dim))
         self.raw_scale = nn.Parameter(torch.zeros(num_components, latent_dim))
 
     def components(self) -> dist.Independent:

@@ -21,6 +21,7 @@ __all__ = [
     "NormalHead",
     "positive",
     "glorot_init_",
+    "glorot_means",
 ]
 
 
@@ -180,3 +181,16 @@ def glorot_init_(module: nn.Module) -> nn.Module:
             nn.init.xavier_uniform_(m.weight)
             nn.init.zeros_(m.bias)
     return module
+
+
+def glorot_means(num_components: int, latent_dim: int) -> torch.Tensor:
+    """Component means drawn like the weights of a Glorot-initialised layer on one-hot input.
+
+    Seed 001 initialises every layer by Glorot's method, the learned prior means included. The
+    means start close together, so every component overlaps the encoder's first codes; means of
+    unit scale in 40 dimensions instead put each point in a single component from the start, and
+    then either one component takes every point (CP-VAE, ACC 0.117 on digits) or the mixture
+    pays log K in the KL (MG, 2.4 nats worse than the VAE).
+    """
+    bound = (6.0 / (num_components + latent_dim)) ** 0.5
+    return torch.empty(num_components, latent_dim).uniform_(-bound, bound)

@@ -28,6 +28,24 @@ def test_mixture_of_gaussians_prior_is_the_uniform_mixture():
         MixtureOfGaussiansPrior(3, 0)
 
 
+def test_mixture_prior_means_start_overlapping_so_no_point_sits_in_one_component():
+    # Paper settings: K = 10 components in 40 dimensions, codes near the origin as an untrained
+    # encoder gives them. A code whose largest responsibility is r pays log K + log r in the
+    # KL over what its best component alone would cost: about log K when r is near 1 (unit-scale
+    # means), little when r is near 1/K (Glorot-small means).
+    torch.manual_seed(0)
+    prior = MixtureOfGaussiansPrior(40, 10)
+    bound = math.sqrt(6 / (10 + 40))
+    assert prior.loc.abs().max() <= bound and prior.loc.abs().max() > 0.9 * bound
+    z = 0.1 * torch.randn(500, 40)
+    responsibilities = prior.components().log_prob(z[:, None]).softmax(-1)
+    assert responsibilities.max(-1).values.median() < 0.3
+    with torch.no_grad():
+        prior.loc.normal_()
+    responsibilities = prior.components().log_prob(z[:, None]).softmax(-1)
+    assert responsibilities.max(-1).values.median() > 0.6
+
+
 def test_vampprior_is_the_mean_of_encoder_densities_at_clipped_pseudo_inputs():
     encoder = NormalHead(mlp(5, [8]), 2)
     init = torch.tensor([[-1.0, 0.5, 2.0, 0.2, 0.9]] * 2 + [[0.1] * 5])  # some outside [0, 1]
