@@ -14,7 +14,11 @@ for CP-VAE the number of categories some training point uses (argmax q(c | x)) a
 q(c) puts on the unused ones.
 
     python benchmarks/learned_priors.py table1 [--ks 10 50] [--seeds 0 1 2] [--epochs 200]
-    python benchmarks/learned_priors.py mixture1d [--ks 2 150] [--seeds 0 1 2] [--json PATH]
+    python benchmarks/learned_priors.py mixture1d [--ks 2 150] [--seeds 0 1 2]
+
+Both take ``--models`` (a subset of vae mog vampprior cpvae) and ``--json PATH``, which is
+rewritten after every run; with ``--resume`` a call keeps the runs an interrupted call with the
+same settings saved there and trains only the rest.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from scipy.stats import wasserstein_distance
 from pyromix.runs import aggregated_posterior, cluster_probabilities, evaluate_run, train_recipe
 
 PAPER = {"latent_dim": 40, "hidden": [300, 300], "gated": True, "lr": 5e-4, "warmup": None}
+MODELS = ["vae", "mog", "vampprior", "cpvae"]
 SIZE_ARGUMENT = {"mog": "components", "vampprior": "components", "cpvae": "clusters"}
 TOY = {
     "latent_dim": 2,
@@ -56,21 +61,39 @@ def _save(args: argparse.Namespace, results: dict) -> None:
             json.dump({"command": vars(args), "results": results}, f, indent=2)
 
 
-def _configurations(ks: list[int]) -> list[tuple[str, str, dict]]:
+def _resumed(args: argparse.Namespace) -> dict:
+    """The runs an earlier, interrupted call with the same settings saved to ``--json``."""
+    if not (args.resume and args.json and os.path.exists(args.json)):
+        return {}
+    with open(args.json) as f:
+        saved = json.load(f)
+    same = ("experiment", "epochs", "samples")
+    if any(saved["command"].get(key) != getattr(args, key) for key in same):
+        raise SystemExit(f"--resume: {args.json} was written with other {', '.join(same)}")
+    return saved["results"]
+
+
+def _pending(args: argparse.Namespace, results: dict, label: str) -> list[int]:
+    """Seeds of ``label`` still to run; runs of seeds not asked for are dropped."""
+    done = {run["seed"]: run for run in results.get(label, []) if run["seed"] in args.seeds}
+    results[label] = [done[seed] for seed in args.seeds if seed in done]
+    return [seed for seed in args.seeds if seed not in done]
+
+
+def _configurations(args: argparse.Namespace) -> list[tuple[str, str, dict]]:
     rows = [("VAE", "vae", {})]
-    for k in ks:
+    for k in args.ks:
         rows += [
             (f"{label} K={k}", name, {SIZE_ARGUMENT[name]: k})
             for label, name in (("MG", "mog"), ("VP", "vampprior"), ("CP", "cpvae"))
         ]
-    return rows
+    return [row for row in rows if row[1] in args.models]
 
 
 def table1(args: argparse.Namespace) -> dict:
-    results = {}
-    for label, name, size in _configurations(args.ks):
-        results[label] = []
-        for seed in args.seeds:
+    results = _resumed(args)
+    for label, name, size in _configurations(args):
+        for seed in _pending(args, results, label):
             settings = {**PAPER, "epochs": args.epochs}
             run = train_recipe(name, "digits", seed=seed, progress=False, **settings, **size)
             results[label].append(evaluate_run(run, args.samples))
@@ -93,22 +116,23 @@ def table1(args: argparse.Namespace) -> dict:
 
 
 @torch.no_grad()
-def _generated(run, categories: str) -> torch.Tensor:
+def _w1(run, categories: str, held_out) -> float:
+    """W1 between ``GENERATED`` draws, c from q(c) or p(c), and the held-out points."""
     pyro.set_rng_seed(run.args["seed"])
     weights = aggregated_posterior(run) if categories == "posterior" else None
-    return run.model.generate(GENERATED, mean=False, weights=weights).squeeze(-1)
+    generated = run.model.generate(GENERATED, mean=False, weights=weights).squeeze(-1)
+    return float(wasserstein_distance(generated.numpy(), held_out))
 
 
 def mixture1d(args: argparse.Namespace) -> dict:
-    results = {}
-    for label, name, size in _configurations(args.ks):
-        results[label] = []
-        for seed in args.seeds:
+    results = _resumed(args)
+    for label, name, size in _configurations(args):
+        for seed in _pending(args, results, label):
             run = train_recipe(name, "mixture1d", seed=seed, progress=False, **TOY, **size)
             held_out = run.dataset.test.x.squeeze(-1).cpu().numpy()
-            row = {"w1": wasserstein_distance(_generated(run, "posterior").numpy(), held_out)}
+            row = {"seed": seed, "w1": _w1(run, "posterior", held_out)}
             if name == "cpvae":
-                row["w1_prior"] = wasserstein_distance(_generated(run, "prior").numpy(), held_out)
+                row["w1_prior"] = _w1(run, "prior", held_out)
                 q_c = aggregated_posterior(run)
                 used = cluster_probabilities(run, run.dataset.train.x).argmax(-1).unique()
                 unused = torch.ones_like(q_c, dtype=torch.bool)
@@ -134,7 +158,11 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--samples", type=int, default=1000, help="importance samples (table1)")
     parser.add_argument("--epochs", type=int, default=200, help="training epochs (table1)")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=MODELS)
     parser.add_argument("--json", help="also write every run's numbers here")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the runs already saved in --json, run the rest"
+    )
     args = parser.parse_args()
     args.ks = args.ks or ([10, 50] if args.experiment == "table1" else [2, 150])
     print(
