@@ -42,6 +42,17 @@ class GumbelSoftmax(dist.RelaxedOneHotCategorical):
         new = self._get_checked_instance(GumbelSoftmax, _instance)
         return super().expand(batch_shape, _instance=new)
 
+    def rsample(self, sample_shape: tuple[int, ...] = ()) -> torch.Tensor:
+        """A relaxed one-hot draw with no entry exactly 0.
+
+        With confident logits and a low temperature an entry underflows to 0, and its log
+        density would be NaN; Pyro computes it (and warns) even when the ELBO uses the KL. The
+        entries are raised to the smallest normal float, which keeps the sum 1 to within
+        K * 1e-38 (a clamp to the float epsilon broke the simplex check at K = 150).
+        """
+        value = super().rsample(torch.Size(sample_shape))
+        return value.clamp(min=torch.finfo(value.dtype).tiny)
+
 
 @register_kl(GumbelSoftmax, dist.OneHotCategorical)
 def _kl_relaxed_categorical(q: GumbelSoftmax, p: dist.OneHotCategorical) -> torch.Tensor:

@@ -39,6 +39,19 @@ def test_relaxed_category_kl_is_eq9():
     assert torch.allclose(value.sum(-1), torch.ones(5)) and ((value > 0) & (value < 1)).all()
 
 
+def test_confident_relaxed_draws_keep_a_finite_log_density():
+    # logits 200 apart at tau = 0.5: the unclamped draw underflows to exactly [0, 1] and its
+    # log density is NaN, which Pyro warns about at every step.
+    for k in (2, 150):
+        logits = torch.zeros(100, k)
+        logits[:, 0] = 200.0
+        q = GumbelSoftmax(0.5, logits)
+        value = q.rsample((3,))
+        assert value.shape == (3, 100, k) and (value > 0).all()
+        assert (value.sum(-1) - 1).abs().max() < 1e-6  # still in the simplex q validates
+        assert torch.isfinite(q.log_prob(value)).all()
+
+
 def test_gated_kl_is_the_posterior_weighted_average_of_eq8():
     loc, scale = torch.randn(K, D), torch.rand(K, D) + 0.2
     q_loc, q_scale, probs = torch.randn(4, D), torch.rand(4, D) + 0.1, torch.rand(4, K).softmax(-1)
