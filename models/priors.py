@@ -6,10 +6,11 @@ or parameters, so ``.to(device)`` moves it and samples land on the data's device
 
 from __future__ import annotations
 
+import math
+
 import pyro.distributions as dist
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from pyromix.nn import glorot_means, positive
 
@@ -72,16 +73,18 @@ class VampPrior(nn.Module):
 
     The variational mixture of posteriors prior (Tomczak & Welling 2018; seed 004, eq. 9). The
     encoder is the guide's own module, shared, so the prior follows the posterior it models.
-    Pseudo-inputs are kept in the data range by a hard tanh into ``bounds`` (seed 004, 5.2:
-    [0, 1] for images).
+    Pseudo-inputs are kept in the data range by clipping into ``bounds`` (a hard tanh; seed 004,
+    5.2: [0, 1] for images). Outside the data the encoder extrapolates, and its std there can
+    shrink towards 0 until the prior's gradients overflow.
 
     Arguments:
         encoder: module mapping x to ``Independent(Normal(...), 1)`` (the guide's encoder).
         num_components: K pseudo-inputs.
         data_dim: size of x.
-        bounds: range the pseudo-inputs are clipped to, or None for no clipping.
+        bounds: ``(lower, upper)`` the pseudo-inputs are clipped to, numbers or ``(data_dim,)``
+            tensors (e.g. the training data's range, see :meth:`set_bounds`), or None.
         init: optional (K, data_dim) starting pseudo-inputs (e.g. training points); default
-            uniform in ``bounds`` (or standard normal without bounds).
+            uniform in ``bounds`` (standard normal without bounds).
     """
 
     def __init__(
@@ -90,33 +93,48 @@ class VampPrior(nn.Module):
         num_components: int,
         data_dim: int,
         *,
-        bounds: tuple[float, float] | None = (0.0, 1.0),
+        bounds: tuple[float | torch.Tensor, float | torch.Tensor] | None = (0.0, 1.0),
         init: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         if num_components < 1:
             raise ValueError(f"num_components: expected an integer >= 1, got {num_components}")
+        self.encoder, self.num_components = encoder, num_components
+        self.register_buffer("lower", torch.full((data_dim,), -math.inf))
+        self.register_buffer("upper", torch.full((data_dim,), math.inf))
+        self.pseudo_inputs = nn.Parameter(torch.empty(num_components, data_dim))
+        if bounds is not None:
+            self.set_bounds(*bounds)
         if init is None:
-            init = (
-                torch.rand(num_components, data_dim)
-                if bounds
-                else torch.randn(num_components, data_dim)
-            )
-            if bounds:
-                init = bounds[0] + (bounds[1] - bounds[0]) * init
+            init = self.random_inputs()
         if tuple(init.shape) != (num_components, data_dim):
             raise ValueError(
                 f"init: expected shape {(num_components, data_dim)}, got {tuple(init.shape)}"
             )
-        self.encoder, self.bounds = encoder, bounds
-        self.num_components = num_components
-        self.pseudo_inputs = nn.Parameter(init.detach().clone().float())
+        with torch.no_grad():
+            self.pseudo_inputs.copy_(init)
+
+    def set_bounds(self, lower: float | torch.Tensor, upper: float | torch.Tensor) -> None:
+        """Clip the pseudo-inputs into ``[lower, upper]`` (numbers or per-feature tensors)."""
+        lower, upper = (torch.as_tensor(b, dtype=self.lower.dtype) for b in (lower, upper))
+        if not (lower <= upper).all():
+            raise ValueError("bounds: expected lower <= upper in every feature")
+        with torch.no_grad():
+            self.lower.copy_(lower.expand_as(self.lower))
+            self.upper.copy_(upper.expand_as(self.upper))
+
+    def random_inputs(self) -> torch.Tensor:
+        """K draws uniform in the bounds, or standard normal if any feature is unbounded."""
+        shape = self.pseudo_inputs.shape
+        if torch.isfinite(self.lower).all() and torch.isfinite(self.upper).all():
+            return self.lower + (self.upper - self.lower) * torch.rand(
+                shape, device=self.lower.device
+            )
+        return torch.randn(shape, device=self.lower.device)
 
     def inputs(self) -> torch.Tensor:
-        """The pseudo-inputs u_k inside ``bounds``."""
-        if self.bounds is None:
-            return self.pseudo_inputs
-        return F.hardtanh(self.pseudo_inputs, *self.bounds)
+        """The pseudo-inputs u_k inside the bounds."""
+        return torch.clamp(self.pseudo_inputs, self.lower, self.upper)
 
     def components(self) -> dist.Independent:
         """q(z | u_k) for the K pseudo-inputs, batch shape (K,)."""

@@ -153,14 +153,23 @@ def _build_learned_prior(args: dict, *, vamp: bool) -> tuple[nn.Module, nn.Modul
     return VAE(build_likelihood(args, d), d, prior=prior), guide
 
 
-def _pseudo_inputs_from_data(model: nn.Module, guide: nn.Module, data: Dataset, args: dict) -> None:
-    """Start the VampPrior's pseudo-inputs at random training points (``pseudo_init="data"``)."""
-    if args["pseudo_init"] != "data":
-        return
-    generator = torch.Generator().manual_seed(args["seed"])
-    index = torch.randint(len(data.train), (args["components"],), generator=generator)
-    with torch.no_grad():
-        model.prior.pseudo_inputs.copy_(data.train.x[index.to(data.train.x.device)])
+def _place_pseudo_inputs(model: nn.Module, guide: nn.Module, data: Dataset, args: dict) -> None:
+    """Keep the VampPrior's pseudo-inputs in the data range and start them there.
+
+    Images and binary data have [0, 1] from the start; other data get the training split's
+    per-feature range, with fresh uniform pseudo-inputs in it. ``pseudo_init="data"`` starts them
+    at random training points instead.
+    """
+    prior, x = model.prior, data.train.x
+    if not torch.isfinite(prior.lower).all():
+        prior.set_bounds(x.min(0).values, x.max(0).values)
+        with torch.no_grad():
+            prior.pseudo_inputs.copy_(prior.random_inputs())
+    if args["pseudo_init"] == "data":
+        generator = torch.Generator().manual_seed(args["seed"])
+        index = torch.randint(len(data.train), (args["components"],), generator=generator)
+        with torch.no_grad():
+            prior.pseudo_inputs.copy_(x[index.to(x.device)])
 
 
 # Arguments shared by the Gaussian-mixture recipes: K clusters (default: the number of classes,
@@ -382,7 +391,7 @@ RECIPES: dict[str, Recipe] = {
         build=lambda args: _build_learned_prior(args, vamp=True),
         objective=_elbo,
         defaults={"components": 50, "pseudo_init": "random"},
-        initialize=_pseudo_inputs_from_data,
+        initialize=_place_pseudo_inputs,
     ),
     "gmvae": _mixture_recipe(
         "Gaussian-mixture VAE, q(y|x) q(z|x,y) with y enumerated (EnumY, TraceEnum_ELBO)",

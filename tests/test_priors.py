@@ -9,7 +9,7 @@ from pyromix.guides import GaussianGuide
 from pyromix.models import MixtureOfGaussiansPrior, VampPrior
 from pyromix.nn import NormalHead, mlp
 from pyromix.recipes import get_recipe
-from pyromix.runs import prepare_recipe
+from pyromix.runs import load_run, prepare_recipe, train_recipe
 
 
 def test_mixture_of_gaussians_prior_is_the_uniform_mixture():
@@ -73,6 +73,33 @@ def test_vampprior_recipe_shares_the_guides_encoder_and_can_start_from_data():
     assert run.model.generate(4).shape == (4, 64)
     with pytest.raises(ValueError, match="pseudo_init"):
         prepare_recipe("vampprior", "digits", pseudo_init="zeros", limit=40)
+
+
+def test_vampprior_clips_each_feature_into_its_own_bounds():
+    encoder = NormalHead(mlp(2, [8]), 2)
+    lower, upper = torch.tensor([0.0, -5.0]), torch.tensor([1.0, 5.0])
+    prior = VampPrior(encoder, 400, 2, bounds=(lower, upper))
+    start = prior.random_inputs()
+    assert ((start >= lower) & (start <= upper)).all()
+    assert start[:, 1].min() < -4 and start[:, 1].max() > 4  # uniform over each range
+    with torch.no_grad():
+        prior.pseudo_inputs[0] = torch.tensor([2.0, -9.0])
+    assert torch.equal(prior.inputs()[0], torch.tensor([1.0, -5.0]))
+    with pytest.raises(ValueError, match="lower <= upper"):
+        prior.set_bounds(upper, lower)
+
+
+def test_vampprior_recipe_keeps_pseudo_inputs_in_the_range_of_non_image_data(tmp_path):
+    # mixture1d is Gaussian, not in [0, 1]: the bounds come from the training split and are
+    # saved with the run. Without them, pseudo-inputs far from the data drove the encoder's
+    # std there to 1e-10 and the prior's gradients to NaN (VampPrior, K = 150).
+    run = train_recipe("vampprior", "mixture1d", components=20, limit=300, epochs=1, out=tmp_path)
+    x = run.dataset.train.x
+    prior = run.model.prior
+    assert torch.equal(prior.lower, x.min(0).values) and torch.equal(prior.upper, x.max(0).values)
+    assert ((prior.inputs() >= prior.lower) & (prior.inputs() <= prior.upper)).all()
+    loaded = load_run(tmp_path).model.prior
+    assert torch.equal(loaded.lower, prior.lower) and torch.equal(loaded.upper, prior.upper)
 
 
 @pytest.mark.parametrize("name", ["mog", "vampprior"])
