@@ -82,7 +82,7 @@ class StepHook(Protocol):
 
 
 class TrainingDiverged(RuntimeError):
-    """A non-finite loss stopped training; the model holds the last good state.
+    """A non-finite loss or gradient stopped training; the model holds the last good state.
 
     Attributes:
         history: the history up to the last completed epoch.
@@ -158,6 +158,12 @@ def _diverged(what: str, where: str, epoch: int, history: History) -> TrainingDi
     )
 
 
+def _bad_gradient(parameters: list[nn.Parameter]) -> str:
+    """``"gradient"`` if any gradient has a NaN or infinite entry, else ``""``."""
+    flags = [torch.isfinite(p.grad).all() for p in parameters if p.grad is not None]
+    return "" if not flags or bool(torch.stack(flags).all()) else "gradient"
+
+
 def _settled(kl_weight: Weight, epoch: int, epochs: int) -> bool:
     # Early stopping compares validation losses only once the KL weight has reached its final
     # value: during warm-up the optimised objective changes from epoch to epoch.
@@ -220,8 +226,8 @@ def fit(
         The :class:`History`.
 
     Raises:
-        TrainingDiverged: on a NaN or infinite loss, after restoring the state at the start of
-            the epoch (and leaving the last checkpoint as it was).
+        TrainingDiverged: on a NaN or infinite loss or gradient, after restoring the state at
+            the start of the epoch (and leaving the last checkpoint as it was).
 
     Example:
         >>> data = load_dataset("digits", binarize="dynamic")  # doctest: +SKIP
@@ -239,7 +245,8 @@ def fit(
     device = resolve_device(device)
     model.to(device), guide.to(device)
     data = data.to(device)
-    optimizer = torch.optim.Adam(unique_parameters(model, guide), lr=lr)
+    parameters = unique_parameters(model, guide)
+    optimizer = torch.optim.Adam(parameters, lr=lr)
     weighting = LatentScaleMessenger(weight_at(kl_weight, 0))
     train_model, train_guide = weighting(model), weighting(guide)
     generator = torch.Generator()
@@ -269,11 +276,14 @@ def fit(
         for step, (x, _) in enumerate(data.train_batches(batch_size, generator)):
             optimizer.zero_grad(set_to_none=True)
             loss = objective.loss_and_grads(train_model, train_guide, x)
-            if not math.isfinite(loss):
+            # A finite loss can still have non-finite gradients (a density whose scale collapsed);
+            # one Adam step would then write NaN into every parameter it touches.
+            problem = (
+                f"training loss ({loss})" if not math.isfinite(loss) else _bad_gradient(parameters)
+            )
+            if problem:
                 _restore(good, model, guide, optimizer, step_hooks)
-                raise _diverged(
-                    f"training loss ({loss})", f"epoch {epoch + 1}, step {step + 1}", epoch, history
-                )
+                raise _diverged(problem, f"epoch {epoch + 1}, step {step + 1}", epoch, history)
             optimizer.step()
             for hook in step_hooks:
                 hook()

@@ -135,6 +135,31 @@ def test_nan_loss_stops_with_the_epoch_and_keeps_the_last_good_state(digits, tmp
     assert all(torch.equal(saved["state"]["model"][k], v) for k, v in model.state_dict().items())
 
 
+class NaNGradientAt(FailsAt):
+    """A finite loss whose gradient has a NaN from a given call on, as a collapsed std gives."""
+
+    def __init__(self, call, module):
+        super().__init__(call)
+        self.module = module
+
+    def loss_and_grads(self, model, guide, x):
+        self.calls += 1
+        loss = self.elbo.loss_and_grads(model, guide, x)
+        if self.calls >= self.call:
+            next(self.module.parameters()).grad[0] = math.nan
+        return loss
+
+
+def test_nan_gradient_with_a_finite_loss_stops_before_the_step(digits):
+    steps_per_epoch = math.ceil(len(digits.train) / 100)
+    model, guide = build()
+    objective = NaNGradientAt(steps_per_epoch + 1, guide)
+    with pytest.raises(TrainingDiverged, match=r"non-finite gradient at epoch 2, step 1") as error:
+        fit(model, guide, digits, objective, epochs=3, progress=False, restore_best=False)
+    assert error.value.history.epochs == 1
+    assert all(torch.isfinite(p).all() for p in params(model, guide))
+
+
 class RisingValidation:
     """Validation loss that only gets worse: early stopping must trigger."""
 
