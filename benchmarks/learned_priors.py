@@ -101,7 +101,10 @@ def table1(args: argparse.Namespace) -> dict:
             print(label, seed, {k: results[label][-1].get(k) for k in keys}, flush=True)
             _save(args, results)
     print(f"\ndigits (dynamically binarised) test split, S = {args.samples}, seeds {args.seeds}")
-    print(f"{'model':<10}{'-ELBO':>20}{'-log p(x)':>20}{'ACC':>20}{'NMI':>20}{'epochs':>16}")
+    print(
+        f"{'model':<10}"
+        + "".join(f"{h:>20}" for h in ("-ELBO", "-log p(x)", "ACC", "NMI", "epochs"))
+    )
     for label, runs in results.items():
         cells = [
             _mean_std([-r["test_elbo"] for r in runs]),
@@ -111,7 +114,7 @@ def table1(args: argparse.Namespace) -> dict:
             _mean_std([r[k] for r in runs]) if "acc" in runs[0] else "" for k in ("acc", "nmi")
         ]
         cells.append(_mean_std([r["epochs"] for r in runs]))
-        print(f"{label:<10}" + "".join(f"{c:>20}" for c in cells[:4]) + f"{cells[4]:>16}")
+        print(f"{label:<10}" + "".join(f"{c:>20}" for c in cells))
     return results
 
 
