@@ -49,9 +49,9 @@ TOY = {
 GENERATED = 10_000
 
 
-def _mean_std(values: list[float]) -> str:
+def _mean_std(values: list[float], digits: int = 3) -> str:
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} +- {spread:.3f}"
+    return f"{statistics.mean(values):.{digits}f} +- {spread:.{digits}f}"
 
 
 def _save(args: argparse.Namespace, results: dict) -> None:
@@ -147,9 +147,9 @@ def mixture1d(args: argparse.Namespace) -> dict:
     print(f"\nmixture1d: W1(generated, held-out test), {GENERATED} draws, seeds {args.seeds}")
     print(f"{'model':<10}{'W1 (q(c))':>20}{'W1 (p(c))':>20}{'used':>20}{'unused mass':>22}")
     for label, rows in results.items():
-        cells = [_mean_std([r["w1"] for r in rows])]
-        for key in ("w1_prior", "used", "unused_mass"):
-            cells.append(_mean_std([r[key] for r in rows]) if key in rows[0] else "")
+        cells = [_mean_std([r["w1"] for r in rows], 4)]
+        for key, digits in (("w1_prior", 4), ("used", 1), ("unused_mass", 3)):
+            cells.append(_mean_std([r[key] for r in rows], digits) if key in rows[0] else "")
         print(f"{label:<10}" + "".join(f"{c:>20}" for c in cells))
     return results
 
