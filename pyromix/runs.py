@@ -11,6 +11,7 @@ import math
 import os
 import tempfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -68,21 +69,25 @@ class Run:
     history: History
 
 
-def _check_args(args: dict[str, Any]) -> None:
-    def need(ok: bool, key: str, expected: str) -> None:
-        if not ok:
-            raise ValueError(f"{key}: expected {expected}, got {args[key]!r}")
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and value >= 1
 
-    positive_ints = ("latent_dim", "epochs", "batch_size", "particles")
-    for key in positive_ints:
-        need(isinstance(args[key], int) and args[key] >= 1, key, "an integer >= 1")
-    need(
-        isinstance(args["hidden"], (list, tuple))
-        and len(args["hidden"]) > 0
-        and all(isinstance(h, int) and h >= 1 for h in args["hidden"]),
-        "hidden",
-        "a non-empty list of integers >= 1",
-    )
+
+def _positive_ints(value: Any) -> bool:
+    """A non-empty list of integers >= 1 (hidden layer widths)."""
+    return isinstance(value, (list, tuple)) and len(value) > 0 and all(map(_positive_int, value))
+
+
+def _need(args: dict[str, Any], ok: bool, key: str, expected: str) -> None:
+    if not ok:
+        raise ValueError(f"{key}: expected {expected}, got {args[key]!r}")
+
+
+def _check_args(args: dict[str, Any]) -> None:
+    need = partial(_need, args)
+    for key in ("latent_dim", "epochs", "batch_size", "particles"):
+        need(_positive_int(args[key]), key, "an integer >= 1")
+    need(_positive_ints(args["hidden"]), "hidden", "a non-empty list of integers >= 1")
     need(args["arch"] in ("mlp", "conv"), "arch", "'mlp' or 'conv'")
     need(
         args["likelihood"] in ("auto", "bernoulli", "gaussian"),
@@ -99,7 +104,7 @@ def _check_args(args: dict[str, Any]) -> None:
     need(isinstance(args["beta"], (int, float)) and args["beta"] >= 0, "beta", "a number >= 0")
     need(args["std_min"] > 0, "std_min", "a number > 0")
     need(
-        args["patience"] is None or (isinstance(args["patience"], int) and args["patience"] >= 1),
+        args["patience"] is None or _positive_int(args["patience"]),
         "patience",
         "an integer >= 1 or None",
     )
@@ -186,10 +191,10 @@ def prepare_recipe(
     if "clusters" in args and args["clusters"] is None:
         args["clusters"] = dataset.num_classes or 10
     for key in ("clusters", "components"):
-        if key in args and not (isinstance(args[key], int) and args[key] >= 1):
-            raise ValueError(f"{key}: expected an integer >= 1, got {args[key]!r}")
-    if args.get("pseudo_init", "random") not in ("random", "data"):
-        raise ValueError(f"pseudo_init: expected 'random' or 'data', got {args['pseudo_init']!r}")
+        if key in args:
+            _need(args, _positive_int(args[key]), key, "an integer >= 1")
+    if "pseudo_init" in args:
+        _need(args, args["pseudo_init"] in ("random", "data"), "pseudo_init", "'random' or 'data'")
     _check_alternation(args)
     pyro.set_rng_seed(args["seed"])
     model, guide = recipe.build(args)
@@ -201,21 +206,26 @@ def _check_alternation(args: dict[str, Any]) -> None:
     if "disc_steps" not in args:
         return
     for key in ("vae_steps", "disc_steps"):
-        if not (isinstance(args[key], int) and args[key] >= 1):
-            raise ValueError(f"{key}: expected an integer >= 1, got {args[key]!r}")
-    disc_batch = args["disc_batch_size"]
-    if disc_batch is not None and not (isinstance(disc_batch, int) and disc_batch >= 1):
-        raise ValueError(f"disc_batch_size: expected an integer >= 1 or None, got {disc_batch!r}")
-    dropout = args["disc_dropout"]
-    if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
-        raise ValueError(f"disc_dropout: expected a probability in [0, 1), got {dropout!r}")
-    hidden = args["disc_hidden"]
-    if hidden is not None and not (
-        isinstance(hidden, (list, tuple))
-        and len(hidden) > 0
-        and all(isinstance(h, int) and h >= 1 for h in hidden)
-    ):
-        raise ValueError(f"disc_hidden: expected None or a list of integers >= 1, got {hidden!r}")
+        _need(args, _positive_int(args[key]), key, "an integer >= 1")
+    disc_batch, dropout, hidden = args["disc_batch_size"], args["disc_dropout"], args["disc_hidden"]
+    _need(
+        args,
+        disc_batch is None or _positive_int(disc_batch),
+        "disc_batch_size",
+        "an integer >= 1 or None",
+    )
+    _need(
+        args,
+        isinstance(dropout, (int, float)) and 0 <= dropout < 1,
+        "disc_dropout",
+        "a probability in [0, 1)",
+    )
+    _need(
+        args,
+        hidden is None or _positive_ints(hidden),
+        "disc_hidden",
+        "None or a list of integers >= 1",
+    )
     # T is trained more than the VAE (3.2): J2 > J1 at equal batch sizes; 5.2's "ten epochs of
     # psi per epoch of theta, phi with M = N" is J2 M > J1 K with fewer, larger steps.
     if not args["disc_steps"] * (disc_batch or args["batch_size"]) > (
