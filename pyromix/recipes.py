@@ -161,15 +161,18 @@ def _place_pseudo_inputs(model: nn.Module, guide: nn.Module, data: Dataset, args
     at random training points instead.
     """
     prior, x = model.prior, data.train.x
-    if not torch.isfinite(prior.lower).all():
+    unbounded = not torch.isfinite(prior.lower).all()
+    if unbounded:
         prior.set_bounds(x.min(0).values, x.max(0).values)
-        with torch.no_grad():
-            prior.pseudo_inputs.copy_(prior.random_inputs())
     if args["pseudo_init"] == "data":
         generator = torch.Generator().manual_seed(args["seed"])
-        index = torch.randint(len(data.train), (args["components"],), generator=generator)
-        with torch.no_grad():
-            prior.pseudo_inputs.copy_(x[index.to(x.device)])
+        start = x[torch.randint(len(x), (args["components"],), generator=generator).to(x.device)]
+    elif unbounded:  # the draws made at build time were standard normal
+        start = prior.random_inputs()
+    else:
+        return
+    with torch.no_grad():
+        prior.pseudo_inputs.copy_(start)
 
 
 # Arguments shared by the Gaussian-mixture recipes: K clusters (default: the number of classes,

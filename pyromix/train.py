@@ -150,7 +150,9 @@ def _restore(snapshot, model, guide, optimizer=None, hooks=()) -> None:
         hook.load_state_dict(state)
 
 
-def _diverged(what: str, where: str, epoch: int, history: History) -> TrainingDiverged:
+def _diverged(what: str, epoch: int, history: History, step: int | None = None) -> TrainingDiverged:
+    """Training stopped at ``epoch`` (0-based; ``step`` too, None for validation)."""
+    where = f"epoch {epoch + 1}" + ("" if step is None else f", step {step + 1}")
     return TrainingDiverged(
         f"non-finite {what} at {where}; parameters restored to the end of epoch {epoch} "
         "(try a lower learning rate)",
@@ -269,7 +271,6 @@ def fit(
         total = 0.0
         for step, (x, _) in enumerate(data.train_batches(batch_size, generator)):
             optimizer.zero_grad(set_to_none=True)
-            where = f"epoch {epoch + 1}, step {step + 1}"
             try:
                 loss = objective.loss_and_grads(train_model, train_guide, x)
             except Exception as error:
@@ -280,10 +281,10 @@ def fit(
                     raise
                 _restore(good, model, guide, optimizer, step_hooks)
                 what = "parameters (after a NaN or infinite gradient)"
-                raise _diverged(what, where, epoch, history) from error
+                raise _diverged(what, epoch, history, step) from error
             if not math.isfinite(loss):
                 _restore(good, model, guide, optimizer, step_hooks)
-                raise _diverged(f"training loss ({loss})", where, epoch, history)
+                raise _diverged(f"training loss ({loss})", epoch, history, step)
             optimizer.step()
             for hook in step_hooks:
                 hook()
@@ -291,7 +292,7 @@ def fit(
         val = evaluate_loss(model, guide, objective, data.val)
         if not math.isfinite(val):
             _restore(good, model, guide, optimizer, step_hooks)
-            raise _diverged(f"validation loss ({val})", f"epoch {epoch + 1}", epoch, history)
+            raise _diverged(f"validation loss ({val})", epoch, history)
         history.train_loss.append(total / len(data.train))
         history.val_loss.append(val)
         history.kl_weight.append(weighting.weight)
