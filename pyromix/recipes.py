@@ -156,6 +156,7 @@ def _check_flows(args: dict) -> None:
 
 def _build_vae(args: dict) -> tuple[nn.Module, nn.Module]:
     """The VAE, with an IAF posterior (Kingma et al. 2016) and/or a flow prior if asked."""
+    args = {**VAE_FLOW_DEFAULTS, **args}  # runs saved before the flow options rebuild as they were
     _check_choice(args, "guide", ("gaussian", "iaf"))
     _check_choice(args, "prior", ("normal", "flow"))
     _check_flows(args)
