@@ -1,6 +1,6 @@
 """Pyro guide programs: the amortised posteriors."""
 
-from .flow import IAFGuide, UniformDequantization
+from .flow import EmptyGuide, IAFGuide, UniformDequantization
 from .gated import GatedGuide
 from .gaussian import GaussianGuide
 from .hierarchical import HierarchicalGuide
@@ -9,6 +9,7 @@ from .mvae import MVAEGuide
 
 __all__ = [
     "ClusterEncoder",
+    "EmptyGuide",
     "GatedGuide",
     "GaussianGuide",
     "HierarchicalGuide",

@@ -7,6 +7,7 @@ them and rebuild the same model and guide. Later issues add entries to :data:`RE
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable
 
 import torch
@@ -19,8 +20,10 @@ from pyro.infer import (
     TraceMeanField_ELBO,
 )
 from torch import nn
+from torch.nn import functional as F
 
 from pyromix.guides import (
+    EmptyGuide,
     GatedGuide,
     GaussianGuide,
     HierarchicalGuide,
@@ -36,6 +39,7 @@ from pyromix.models import (
     FlowDensity,
     FlowPrior,
     GaussianMixtureVAE,
+    GAN,
     HierarchicalVAE,
     ImplicitPriorVAE,
     MixtureOfGaussiansPrior,
@@ -44,6 +48,7 @@ from pyromix.models import (
 
 from .data import Dataset
 from .flows import FLOW_KINDS, flow_stack, iaf_stack
+from .infer.adversarial import AdversarialSteps, NonSaturatingGAN
 from .infer.density_ratio import DensityRatioSteps
 from .infer.schedules import StdAnnealing, TemperatureAnnealing
 from .likelihoods import LIKELIHOODS
@@ -59,6 +64,7 @@ __all__ = [
     "BETA_SCHEDULES",
     "VAE_FLOW_DEFAULTS",
     "FLOW_DEFAULTS",
+    "GAN_DEFAULTS",
     "get_recipe",
     "build_body",
     "build_encoder",
@@ -100,6 +106,9 @@ class Recipe:
         step_hooks: ``(model, guide, dataset, args) -> [StepHook]`` called by the trainer after
             every optimiser step, e.g. the implicit prior's discriminator steps; each also has
             ``parameters()``, those it trains, which the objective leaves without a gradient.
+        optimizer: ``args -> (parameters -> torch optimiser)``, or None for Adam at ``lr``.
+        restore_best: end training with the weights of the best validation epoch; False where
+            the validation objective does not rank epochs (a GAN's generator loss).
     """
 
     description: str
@@ -112,6 +121,8 @@ class Recipe:
     step_hooks: Callable[[nn.Module, nn.Module, Dataset, dict], list] = (
         lambda model, guide, data, args: []
     )
+    optimizer: Callable[[dict], Callable] | None = None
+    restore_best: bool = True
 
 
 def build_body(args: dict) -> nn.Module:
@@ -446,12 +457,79 @@ def _build_flow(args: dict) -> tuple[nn.Module, nn.Module]:
     _check_choice(args, "flow_kind", FLOW_KINDS)
     d, levels = args["data_dim"], args["levels"]
     transforms = flow_stack(d, args["flows"], args["hidden"], args["flow_kind"])
-    return FlowDensity(transforms, d, levels), UniformDequantization(d, levels)
+    guide = EmptyGuide() if levels is None else UniformDequantization(d)
+    return FlowDensity(transforms, d, levels), guide
 
 
 def _standardize_flow(model: nn.Module, guide: nn.Module, data: Dataset, args: dict) -> None:
     if model.levels is None:
         model.standardize(data.train.x)
+
+
+# The GAN of seed 003 (2.3): z 32, G 128-256-512 with dropout 0.1, D 512-256 with dropout 0.3,
+# leaky ReLU, Adam 2e-4 with betas (0.5, 0.999) for both, batch 128, 250 epochs, no early
+# stopping (the generator's loss does not rank epochs); generations kept at ``sample_epochs``
+# and the last epoch; G ends in a sigmoid on images ([0, 1] pixels), otherwise in an affine map
+# to the training data's mean and std.
+GAN_DEFAULTS: dict[str, Any] = {
+    "likelihood": "none",
+    "binarize": "none",
+    "latent_dim": 32,
+    "hidden": [128, 256, 512],
+    "disc_hidden": [512, 256],
+    "dropout": 0.1,
+    "disc_dropout": 0.3,
+    "lr": 2e-4,
+    "batch_size": 128,
+    "epochs": 250,
+    "patience": None,
+    "sample_epochs": [1, 10],
+}
+GAN_BETAS = (0.5, 0.999)
+
+
+def _build_gan(args: dict) -> tuple[nn.Module, nn.Module]:
+    for key in ("dropout", "disc_dropout"):
+        value = args[key]
+        if not (isinstance(value, (int, float)) and 0 <= value < 1):
+            raise ValueError(f"{key}: expected a probability in [0, 1), got {value!r}")
+    widths = args["disc_hidden"]
+    if not (isinstance(widths, (list, tuple)) and widths and all(w >= 1 for w in widths)):
+        raise ValueError(f"disc_hidden: expected a list of integers >= 1, got {widths!r}")
+    leaky = lambda: nn.LeakyReLU(0.2)  # noqa: E731 - the practical's non-linearity
+    d = args["latent_dim"]
+    generator = mlp(d, args["hidden"], args["data_dim"], activation=leaky, dropout=args["dropout"])
+    if args["image_shape"] is not None:
+        generator = nn.Sequential(generator, nn.Sigmoid())
+    discriminator = DensityRatioEstimator(
+        args["data_dim"],
+        widths,
+        args["disc_dropout"],
+        activation=partial(F.leaky_relu, negative_slope=0.2),
+    )
+    return GAN(glorot_init_(generator), discriminator, d, args["data_dim"]), EmptyGuide()
+
+
+def _standardize_gan(model: nn.Module, guide: nn.Module, data: Dataset, args: dict) -> None:
+    if args["image_shape"] is None:
+        model.standardize(data.train.x)
+
+
+def _adversarial_steps(model: nn.Module, guide: nn.Module, data: Dataset, args: dict) -> list:
+    stages = [*args["sample_epochs"], args["epochs"]]
+    steps = AdversarialSteps(
+        model,
+        batch_size=args["batch_size"],
+        lr=args["lr"],
+        betas=GAN_BETAS,
+        sample_epochs=stages,
+        seed=args["seed"],
+    )
+    return [steps]
+
+
+def _gan_optimizer(args: dict) -> Callable:
+    return lambda parameters: torch.optim.Adam(parameters, lr=args["lr"], betas=GAN_BETAS)
 
 
 RECIPES: dict[str, Recipe] = {
@@ -475,6 +553,17 @@ RECIPES: dict[str, Recipe] = {
         defaults=FLOW_DEFAULTS,
         kl_weighted=False,
         initialize=_standardize_flow,
+    ),
+    "gan": Recipe(
+        "GAN: x = G(z), z ~ N(0, I); non-saturating loss, D with dropout (seed 003, 2); no likelihood",
+        build=_build_gan,
+        objective=lambda args: NonSaturatingGAN(),
+        defaults=GAN_DEFAULTS,
+        kl_weighted=False,
+        step_hooks=_adversarial_steps,
+        optimizer=_gan_optimizer,
+        restore_best=False,
+        initialize=_standardize_gan,
     ),
     "hvp": Recipe(
         "HVAE + VP: z2 ~ VampPrior, z1 | z2, x | z1, z2; q(z2|x) q(z1|x,z2) (Tomczak 2018)",

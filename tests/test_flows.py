@@ -90,7 +90,7 @@ def test_dequantized_likelihood_of_a_discrete_distribution_approaches_its_entrop
         return (dist.Categorical(probs).sample((n,)).float() / (levels - 1))[:, None]
 
     flow = FlowDensity(flow_stack(1, 2, [], "spline", bins=16), 1, levels)
-    guide = UniformDequantization(1, levels)
+    guide = UniformDequantization(1)
     elbo = Trace_ELBO()
     held_out = sample(20_000)
 
