@@ -485,7 +485,8 @@ def evaluate_points(run: Run, num_samples: int = 1000) -> tuple[dict[str, Any], 
     """:func:`evaluate_run`'s metrics and the per-point :class:`LogLikelihood` behind them."""
     pyro.set_rng_seed(run.args["seed"])
     test = run.dataset.test
-    ll = log_likelihood(run.model, run.guide, test.x, num_samples)
+    hidden = test.batch(slice(None))  # a labelled run's test labels: all hidden, y summed out
+    ll = log_likelihood(run.model, run.guide, test.x, num_samples, y=hidden.y, y_mask=hidden.y_mask)
     summary = ll.summary()
     history = run.history
     metrics: dict[str, Any] = {
