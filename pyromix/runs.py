@@ -23,6 +23,7 @@ from . import plots
 from .data import Dataset, load_dataset
 from .evaluate import LogLikelihood, bits_per_dim, clustering_scores, latent_gmm, log_likelihood
 from .infer.schedules import KLWarmup
+from .labels import accepts_labels
 from .recipes import COMMON_DEFAULTS, get_recipe
 from .train import History, fit, load_checkpoint, resolve_device
 
@@ -52,6 +53,7 @@ DATA_KEYS = {
     "binarize": "auto",
     "split_seed": 0,
     "limit": None,
+    "labeled": 0,
 }
 # Per-dataset defaults from the papers: seed 004 uses a 2-D latent on OneHot.
 DATASET_DEFAULTS = {"onehot": {"latent_dim": 2}}
@@ -132,6 +134,8 @@ def _load_data(args: dict[str, Any], source: Any, labels=None) -> Dataset:
             "likelihood: 'bernoulli' needs data in {0, 1}; this data is not binary "
             "(use --binarize dynamic|static for [0, 1] intensities, or --likelihood gaussian)"
         )
+    if args.get("labeled"):  # runs saved before labels existed reveal none
+        dataset = dataset.reveal(args["labeled"], args["split_seed"])
     return dataset
 
 
@@ -198,6 +202,11 @@ def prepare_recipe(
     _check_alternation(args)
     pyro.set_rng_seed(args["seed"])
     model, guide = recipe.build(args)
+    if dataset.train.labeled is not None and not all(map(accepts_labels, (model, guide))):
+        raise ValueError(
+            f"labeled: the {name} recipe does not take labels (its model and guide have no "
+            "y_mask keyword, see pyromix.labels); leave labeled at 0 for it"
+        )
     return Run(name, args, model, guide, dataset, history)
 
 
