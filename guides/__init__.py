@@ -1,7 +1,9 @@
 """Pyro guide programs: the amortised posteriors."""
 
+from .flow import IAFGuide, UniformDequantization
 from .gated import GatedGuide
 from .gaussian import GaussianGuide
+from .hierarchical import HierarchicalGuide
 from .mixture import ClusterEncoder, MixtureGuide
 from .mvae import MVAEGuide, closed_form_log_q_y
 
@@ -9,7 +11,10 @@ __all__ = [
     "ClusterEncoder",
     "GatedGuide",
     "GaussianGuide",
+    "HierarchicalGuide",
+    "IAFGuide",
     "MVAEGuide",
     "MixtureGuide",
+    "UniformDequantization",
     "closed_form_log_q_y",
 ]
