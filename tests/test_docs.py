@@ -1,14 +1,18 @@
-"""The docs site's CLI reference is generated from the argument parser, not copied.
+"""The docs site builds without a warning, and its CLI reference is generated from the parser.
 
-The whole site is built by ``.ci/run`` (warnings are errors); here only ``docs/cli.md`` is built,
-in a small Sphinx project, once with pyromix's parser and once with a flag added to it.
+The site is built as CI and ``sphinx-build -W docs docs/_build/html`` build it: nitpicky, so a
+broken cross-reference or a docstring that does not parse is a warning, and any warning fails.
+The CLI page is also built alone, in a small Sphinx project, once with pyromix's parser and once
+with a flag added to it.
 """
 
 import argparse
+import io
 from pathlib import Path
 
 import pytest
 from sphinx.application import Sphinx
+from sphinx.util.console import nocolor
 
 import pyromix.cli
 
@@ -19,12 +23,22 @@ def build_cli_page(tmp_path: Path) -> str:
     """The HTML of ``docs/cli.md`` built with the parser that ``pyromix.cli`` has now."""
     source = tmp_path / "source"
     source.mkdir(parents=True)
-    (source / "conf.py").write_text('extensions = ["myst_parser", "sphinxarg.ext"]\n')
+    (source / "conf.py").write_text('extensions = ["myst_nb", "sphinxarg.ext"]\n')
     (source / "index.md").write_text((DOCS / "cli.md").read_text())
     out = tmp_path / "html"
     app = Sphinx(source, source, out, tmp_path / "doctrees", "html", status=None, freshenv=True)
     app.build()
     return (out / "index.html").read_text()
+
+
+def test_docs_site_builds_without_warnings(tmp_path: Path) -> None:
+    nocolor()  # plain text in the assertion message
+    warnings = io.StringIO()
+    app = Sphinx(DOCS, DOCS, tmp_path / "html", tmp_path / "doctrees", "html", status=None,
+                 warning=warnings, freshenv=True, keep_going=True)
+    app.build()
+    assert not warnings.getvalue(), warnings.getvalue()
+    assert (tmp_path / "html/tutorials/01_vae.html").is_file()  # notebooks, as committed
 
 
 def options(parser: argparse.ArgumentParser) -> set[str]:
