@@ -35,7 +35,7 @@ class GAN(PyroModule):
     generated (label 0) points, a :class:`DensityRatioEstimator` on x: at its optimum
     ``T(x) = log p_data(x) / p_G(x)``, the density-ratio trick of the implicit prior. The
     program samples one z per point of the batch, records ``T(G(z))`` at the deterministic site
-    :data:`JUDGEMENT` and returns G(z); it observes nothing.
+    ``"discriminator_logit"`` and returns G(z); it observes nothing.
     :class:`pyromix.infer.NonSaturatingGAN` trains G through ``T`` with T's parameters held
     constant, and :class:`pyromix.infer.AdversarialSteps` trains T.
 

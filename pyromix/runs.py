@@ -528,10 +528,10 @@ def _implicit_model_metrics(run: Run) -> dict[str, Any]:
 def evaluate_points(
     run: Run, num_samples: int = 1000
 ) -> tuple[dict[str, Any], LogLikelihood | None]:
-    """:func:`evaluate_run`'s metrics and the per-point :class:`LogLikelihood` behind them
-    (:class:`~pyromix.evaluate.LogLikelihood`; None for a model without a likelihood, a GAN,
-    whose metrics say so in ``note`` and give its mode coverage instead:
-    :func:`pyromix.evaluate.mode_coverage`)."""
+    """:func:`evaluate_run`'s metrics and the per-point
+    :class:`~pyromix.evaluate.LogLikelihood` behind them; None for a model without a
+    likelihood, a GAN, whose metrics say so in ``note`` and give its mode coverage instead
+    (:func:`pyromix.evaluate.mode_coverage`)."""
     pyro.set_rng_seed(run.args["seed"])
     test = run.dataset.test
     history = run.history
