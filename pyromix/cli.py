@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .data import DATASETS, DataError
+from .distributed import ACCELERATORS, PRECISIONS, STRATEGIES, Devices
 from .recipes import RECIPES
 
 __all__ = ["main", "build_parser"]
@@ -127,7 +128,22 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--labels", help="labels for a user data file (.npy or .csv)")
     fit.add_argument("--data-dir", help="folder with IDX files (mnist, fashion-mnist)")
     fit.add_argument("--out", help="run directory (default runs/MODEL-DATA)")
-    fit.add_argument("--device", default="cpu", help="cpu or cuda")
+    fit.add_argument("--device", help="cpu, cuda or cuda:N: one device (--accelerator's alias)")
+    fit.add_argument(
+        "--accelerator", choices=ACCELERATORS, help="cpu (default), cuda, or auto (cuda if any)"
+    )
+    fit.add_argument(
+        "--devices", type=_positive_int, help="devices per machine, one process each (default 1)"
+    )
+    fit.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        help="auto (default: DDP when there are several processes) or ddp",
+    )
+    fit.add_argument(
+        "--num-nodes", type=_positive_int, help="machines (launched by torchrun or SLURM)"
+    )
+    fit.add_argument("--precision", choices=PRECISIONS, help="32-true (default) or bf16-mixed")
     fit.add_argument(
         "--samples",
         type=_positive_int,
@@ -147,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--resume", action="store_true", help="continue the run in --out")
     fit.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.add_argument(
+        "--validate-steps",
+        action="store_true",
+        help="Pyro's argument checks on every step (slower), not only on the first",
+    )
     for key, (flag, kind, text) in RECIPE_FLAGS.items():
         fit.add_argument(flag, dest=key, type=kind, help=text)
     for key, (flag, choices, text) in CHOICE_FLAGS.items():
@@ -208,29 +229,60 @@ def _fit(ns: argparse.Namespace) -> int:
         overrides["std_annealing"] = ns.std_annealing
     if ns.hard:
         overrides["hard"] = True
+    devices = _devices(ns)
     run = prepare_recipe(
         ns.model,
         ns.data,
         out=out,
         resume=ns.resume,
         labels=ns.labels,
-        device=ns.device,
+        device=devices.device_name,
         data_dir=ns.data_dir,
         **overrides,
     )
+    replicas = devices.start()  # every check above ran first: a refusal never leaves a hang
     try:
-        train_run(run, out=out, resume=ns.resume, progress=not ns.quiet)
+        train_run(
+            run,
+            out=out,
+            resume=ns.resume,
+            progress=not ns.quiet,
+            devices=replicas,
+            validate_steps=ns.validate_steps,
+        )
     except TrainingDiverged as e:
         print(f"pyromix: {e}; last good checkpoint in {out}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"pyromix: interrupted; continue with --resume --out {out}", file=sys.stderr)
         return 130
+    if not replicas.is_zero:
+        return 0  # rank 0 alone evaluates and writes the run directory
     metrics = evaluate_run(run, ns.samples)
     write_report(run, metrics, out)
     print((out / "metrics.json").read_text(), end="")
     print(f"wrote {out}/", file=sys.stderr)
     return 0
+
+
+def _devices(ns: argparse.Namespace) -> Devices:
+    """The Devices of ``fit``'s flags; ``--device`` is the one-device shorthand."""
+    flags = {
+        "accelerator": ns.accelerator,
+        "devices": ns.devices,
+        "strategy": ns.strategy,
+        "num_nodes": ns.num_nodes,
+        "precision": ns.precision,
+    }
+    given = {k: v for k, v in flags.items() if v is not None}
+    if ns.device is None:
+        return Devices(**given)
+    clash = sorted(set(given) - {"precision"})
+    if clash:
+        raise ValueError(f"device: --device is the one-device shorthand; drop it or --{clash[0]}")
+    single = Devices.parse(ns.device)
+    precision = given.get("precision", "32-true")
+    return Devices(single.accelerator, index=single.index, precision=precision)
 
 
 def _evaluate(ns: argparse.Namespace) -> int:

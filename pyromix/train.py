@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -18,6 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .data import Dataset, Split, batches
+from .distributed import Devices, Replicas
 from .evaluate import eval_mode
 from .infer.scale import LatentScaleMessenger
 from .infer.schedules import Weight, weight_at
@@ -27,6 +29,7 @@ __all__ = [
     "StepHook",
     "TrainingDiverged",
     "fit",
+    "training_step",
     "evaluate_loss",
     "resolve_device",
     "unique_parameters",
@@ -181,11 +184,12 @@ def fit(
     patience: int | None = None,
     restore_best: bool = True,
     seed: int | None = 0,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | Devices | Replicas = "cpu",
     checkpoint: str | os.PathLike | None = None,
     resume: bool = False,
     recipe: dict[str, Any] | None = None,
     progress: bool = True,
+    validate_steps: bool = False,
 ) -> History:
     """Train ``model`` and ``guide`` by stochastic variational inference.
 
@@ -194,13 +198,19 @@ def fit(
     parameters. Any Pyro ELBO works (Trace_ELBO, TraceMeanField_ELBO, TraceEnum_ELBO, RenyiELBO,
     TraceGraph_ELBO, or one from :mod:`pyromix.infer`).
 
+    With several processes (:class:`pyromix.distributed.Devices`), every process runs this loop
+    on the same global batches: each takes its slice, gradients and losses are summed over
+    processes after every step (so each step is the one-process step of the whole batch, with
+    other noise), the validation loss is summed likewise, and only rank 0 writes the checkpoint
+    and shows the progress bar. A step hook's updates are rank 0's, broadcast to the others.
+
     Arguments:
         model, guide: Pyro programs (``nn.Module``) taking ``(x, y=None)``.
         data: a :class:`pyromix.data.Dataset`; its train split is batched (with dynamic
             binarisation if the dataset asks for it), its val split is validated on.
         objective: a Pyro ELBO instance.
         epochs: total number of epochs, counting those of a resumed run.
-        batch_size: mini-batch size.
+        batch_size: mini-batch size (the global batch, summed over processes).
         lr: Adam learning rate.
         kl_weight: a number or a schedule ``epoch -> weight`` scaling the latent sites of model
             and guide alike (:class:`pyromix.infer.KLWarmup` for warm-up, a constant for beta).
@@ -210,13 +220,18 @@ def fit(
         patience: stop after this many epochs without a better validation loss (counted once
             the KL weight has settled); ``None`` trains all epochs.
         restore_best: end with the weights of the best validation epoch.
-        seed: seeds Pyro/torch and the batch order; ``None`` leaves the RNGs alone.
-        device: ``"cpu"`` or ``"cuda"``; modules and data are moved there.
+        seed: seeds Pyro/torch (``seed + rank`` on other ranks) and the batch order; ``None``
+            leaves the RNGs alone.
+        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; or a :class:`~pyromix.distributed.Devices`
+            (accelerator, devices, strategy, nodes, precision) or the started
+            :class:`~pyromix.distributed.Replicas`. Modules and data are moved there.
         checkpoint: file written atomically after every epoch (model, guide, optimiser, epoch,
-            history, RNG state, best weights, and ``recipe``).
-        resume: continue from ``checkpoint`` if it exists.
+            history, RNG state of every process, best weights, and ``recipe``); rank 0 writes it.
+        resume: continue from ``checkpoint`` if it exists (with as many processes as wrote it).
         recipe: plain-data arguments stored in the checkpoint to rebuild model and guide.
-        progress: show a tqdm progress bar.
+        progress: show a tqdm progress bar (rank 0).
+        validate_steps: run Pyro's argument and structure checks on every step; by default
+            only the first step of the call is checked (see :func:`training_step`).
 
     Returns:
         The :class:`History`.
@@ -238,31 +253,45 @@ def fit(
         raise ValueError(f"patience: expected an integer >= 1 or None, got {patience}")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs the checkpoint path to resume from")
-    device = resolve_device(device)
-    model.to(device), guide.to(device)
-    data = data.to(device)
+    replicas = _replicas(device)
+    if batch_size < replicas.world_size:
+        raise ValueError(
+            f"batch_size: expected at least one point per process ({replicas.world_size}), "
+            f"got {batch_size}"
+        )
+    model.to(replicas.device), guide.to(replicas.device)
+    data = data.to(replicas.device)
     parameters = unique_parameters(model, guide)
     optimizer = torch.optim.Adam(parameters, lr=lr)
     weighting = LatentScaleMessenger(weight_at(kl_weight, 0))
     train_model, train_guide = weighting(model), weighting(guide)
+    val_split = replicas.shard_split(data.val)
     generator = torch.Generator()
     if seed is not None:
-        pyro.set_rng_seed(seed)
-        generator.manual_seed(seed)
+        replicas.seed(seed)
+        generator.manual_seed(seed)  # the same batch order on every rank
 
     history, best = History(), None
     if resume and Path(checkpoint).exists():
         saved = load_checkpoint(checkpoint)
         _restore(saved["state"], model, guide, optimizer, step_hooks)
         history, best = History.from_dict(saved["history"]), saved["best"]
-        torch.set_rng_state(saved["state"]["torch_rng"])
+        rng = saved["state"]["torch_rng"]
+        replicas.set_rng(rng if isinstance(rng, list) else [rng])
         generator.set_state(saved["state"]["generator"])
 
     model.train(), guide.train()
     # One deep copy per epoch: the state at the end of the last epoch is this epoch's fallback on
     # a non-finite loss, the checkpoint's state and, when validation improved, the best weights.
     good = _snapshot(model, guide, optimizer, step_hooks)
-    bar = tqdm(range(history.epochs, epochs), desc="fit", unit="epoch", disable=not progress)
+    hook_parameters = [p for hook in step_hooks for p in getattr(hook, "parameters", list)()]
+    bar = tqdm(
+        range(history.epochs, epochs),
+        desc="fit",
+        unit="epoch",
+        disable=not progress or not replicas.is_zero,
+    )
+    checked = False
     for epoch in bar:
         started = time.perf_counter()
         weighting.weight = weight_at(kl_weight, epoch)
@@ -272,7 +301,12 @@ def fit(
         for step, (x, _) in enumerate(data.train_batches(batch_size, generator)):
             optimizer.zero_grad(set_to_none=True)
             try:
-                loss = objective.loss_and_grads(train_model, train_guide, x)
+                validate = validate_steps or not checked
+                with replicas.autocast():
+                    loss = training_step(
+                        objective, train_model, train_guide, replicas.shard(x), validate=validate
+                    )
+                checked = True
             except Exception as error:
                 # A finite loss can have NaN gradients (a density whose scale collapsed): the
                 # Adam step writes them into the weights, and this step then fails, typically in
@@ -280,16 +314,23 @@ def fit(
                 if all(torch.isfinite(p).all() for p in parameters):
                     raise
                 _restore(good, model, guide, optimizer, step_hooks)
-                what = "parameters (after a NaN or infinite gradient)"
-                raise _diverged(what, epoch, history, step) from error
+                raise _diverged(_NAN_PARAMETERS, epoch, history, step) from error
+            loss = replicas.reduce_gradients(parameters, loss)
             if not math.isfinite(loss):
+                # Unchecked steps run NaN weights (a NaN gradient written by the last Adam step)
+                # to a NaN loss where a checked step fails in a distribution's argument check.
+                finite = all(torch.isfinite(p).all() for p in parameters)
+                what = f"training loss ({loss})" if finite else _NAN_PARAMETERS
                 _restore(good, model, guide, optimizer, step_hooks)
-                raise _diverged(f"training loss ({loss})", epoch, history, step)
+                raise _diverged(what, epoch, history, step)
             optimizer.step()
             for hook in step_hooks:
                 hook()
+            replicas.broadcast(hook_parameters)
             total += loss
-        val = evaluate_loss(model, guide, objective, data.val)
+        with replicas.autocast():
+            val = replicas.sum(evaluate_loss(model, guide, objective, val_split) * len(val_split))
+        val /= len(data.val)
         if not math.isfinite(val):
             _restore(good, model, guide, optimizer, step_hooks)
             raise _diverged(f"validation loss ({val})", epoch, history)
@@ -301,19 +342,59 @@ def fit(
         if history.best_epoch is None or val < history.val_loss[history.best_epoch]:
             history.best_epoch = epoch
             best = {"model": good["model"], "guide": good["guide"]}
-        bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", val=f"{val:.3f}", kl=weighting.weight)
+        postfix = {"loss": f"{history.train_loss[-1]:.3f}", "val": f"{val:.3f}"}
+        bar.set_postfix(postfix, kl=weighting.weight, refresh=False)  # tqdm redraws at its pace
         waited = epoch - history.best_epoch
         if patience is not None and _settled(kl_weight, epoch, epochs) and waited >= patience:
             history.stopped = f"early stopping: no validation improvement for {waited} epochs"
         if checkpoint is not None:
-            state = {**good, "torch_rng": torch.get_rng_state(), "generator": generator.get_state()}
-            save_checkpoint(checkpoint, state=state, best=best, history=history, recipe=recipe)
+            rng = replicas.gather_rng()  # every rank takes part; rank 0 writes
+            state = {**good, "torch_rng": rng, "generator": generator.get_state()}
+            if replicas.is_zero:
+                save_checkpoint(checkpoint, state=state, best=best, history=history, recipe=recipe)
         if history.stopped:
             break
     bar.close()
     if restore_best and best is not None:
         _restore(best, model, guide)
     return history
+
+
+_NAN_PARAMETERS = "parameters (after a NaN or infinite gradient)"
+
+
+def training_step(
+    objective: ELBO, model: Callable, guide: Callable, x: torch.Tensor, *, validate: bool
+) -> float:
+    """``objective.loss_and_grads(model, guide, x)``, with Pyro's checks only if ``validate``.
+
+    Pyro checks every distribution's arguments and values and every module's parameters on
+    each call; they change no number (loss, gradients and draws are the same either way) but
+    cost 5-10 % of a small model's step. :func:`fit` checks the first step of a run, where a
+    model's mistakes show, and trusts the structure it saw afterwards; non-finite values still
+    stop training through the loss.
+
+    Arguments:
+        objective: a Pyro ELBO.
+        model, guide: Pyro programs taking ``x``.
+        x: a batch.
+        validate: run Pyro's checks (``pyro.validation_enabled``); False turns them off for
+            this call, True leaves them as they are globally.
+
+    Returns:
+        The loss as a float; gradients are accumulated in the parameters' ``.grad``.
+
+    Example:
+        >>> loss = training_step(Trace_ELBO(), model, guide, x, validate=False)  # doctest: +SKIP
+    """
+    with contextlib.nullcontext() if validate else pyro.validation_enabled(False):
+        return objective.loss_and_grads(model, guide, x)
+
+
+def _replicas(device: str | torch.device | Devices | Replicas) -> Replicas:
+    if isinstance(device, Replicas):
+        return device
+    return (device if isinstance(device, Devices) else Devices.parse(device)).start()
 
 
 def save_checkpoint(
