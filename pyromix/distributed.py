@@ -18,6 +18,7 @@ ranks is the gradient of the whole global batch, the same as one process compute
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -26,7 +27,7 @@ import torch
 
 from .data import Split
 
-__all__ = ["ACCELERATORS", "PRECISIONS", "STRATEGIES", "Devices", "Replicas"]
+__all__ = ["ACCELERATORS", "PRECISIONS", "STRATEGIES", "Devices", "Replicas", "launched_worker"]
 
 ACCELERATORS = ("cpu", "cuda", "auto")
 STRATEGIES = ("auto", "ddp")
@@ -131,6 +132,24 @@ class Devices:
         return Replicas(fabric.device, fabric)
 
 
+def launched_worker() -> bool:
+    """Whether a launcher started this process as a rank other than 0, before the launch.
+
+    Fabric's own launcher re-runs the command with ``LOCAL_RANK`` (and ``NODE_RANK``) set,
+    ``torchrun`` sets ``RANK``, SLURM sets ``SLURM_PROCID``. Such a process must not take the
+    run directory's lock or write in it: rank 0 does.
+
+    Example:
+        >>> launched_worker()  # a process started by hand
+        False
+    """
+    env = os.environ
+    for key in ("RANK", "SLURM_PROCID"):
+        if key in env:
+            return int(env[key]) != 0
+    return int(env.get("LOCAL_RANK", 0)) != 0 or int(env.get("NODE_RANK", 0)) != 0
+
+
 class Replicas:
     """This process's share of a run: its device, rank, data shard and the collectives.
 
@@ -162,18 +181,22 @@ class Replicas:
         """The precision's autocast context around a forward pass (none at 32-true)."""
         return self.fabric.autocast() if self.fabric is not None else contextlib.nullcontext()
 
-    def shard(self, x: torch.Tensor) -> torch.Tensor:
-        """This rank's contiguous rows of a global batch ``x`` (sizes differ by at most one)."""
+    def shard(self, batch: Any) -> Any:
+        """This rank's contiguous rows of a global batch: a tensor, or a tuple of tensors (or
+        None) such as :class:`pyromix.labels.Batch`. Sizes differ by at most one row."""
         if self.world_size == 1:
-            return x
-        lo, hi = (len(x) * r // self.world_size for r in (self.rank, self.rank + 1))
-        return x[lo:hi]
+            return batch
+        if isinstance(batch, torch.Tensor):
+            lo, hi = (len(batch) * r // self.world_size for r in (self.rank, self.rank + 1))
+            return batch[lo:hi]
+        return type(batch)(*(None if t is None else self.shard(t) for t in batch))
 
     def shard_split(self, split: Split) -> Split:
-        """This rank's rows of ``split``."""
+        """This rank's rows of ``split`` (data, labels and the revealed-label mask)."""
         if self.world_size == 1:
             return split
-        return Split(self.shard(split.x), None if split.y is None else self.shard(split.y))
+        parts = (split.x, split.y, split.labeled)
+        return Split(*(None if t is None else self.shard(t) for t in parts))
 
     def sum(self, value: float) -> float:
         """``value`` summed over ranks."""
@@ -183,11 +206,17 @@ class Replicas:
         torch.distributed.all_reduce(total)
         return float(total[0])
 
-    def reduce_gradients(self, parameters: Sequence[torch.nn.Parameter], loss: float) -> float:
-        """Sum every parameter's gradient and the loss over ranks in one ``all_reduce``.
+    def reduce_gradients(
+        self, parameters: Sequence[torch.nn.Parameter], loss: float, mean: bool = False
+    ) -> float:
+        """Sum (or with ``mean``, average) every gradient and the loss over ranks, in one
+        ``all_reduce``.
 
-        A parameter without a gradient on some rank counts as a zero gradient there. Returns the
-        global batch's loss, the same on every rank, so every rank stops together on a NaN.
+        Sum for losses that add up over points (each rank's is its slice's share); mean for
+        losses that each estimate the whole objective (a model scaling its plate by
+        :func:`pyromix.train.data_size`, which keeps a global site's prior once). A parameter
+        without a gradient on some rank counts as a zero gradient there. Returns the reduced
+        loss, the same on every rank, so that every rank stops together on a NaN.
         """
         if self.world_size == 1:
             return loss
@@ -199,6 +228,8 @@ class Replicas:
             + [torch.tensor([loss], dtype=torch.float32, device=self.device)]
         )
         torch.distributed.all_reduce(flat)  # a sum, in the group Fabric set up
+        if mean:
+            flat /= self.world_size
         offset = 0
         for p in parameters:
             n = p.numel()

@@ -20,18 +20,30 @@ from pyro.infer import (
 )
 from torch import nn
 
-from pyromix.guides import GatedGuide, GaussianGuide, MixtureGuide, MVAEGuide
+from pyromix.guides import (
+    GatedGuide,
+    GaussianGuide,
+    HierarchicalGuide,
+    IAFGuide,
+    MixtureGuide,
+    MVAEGuide,
+    UniformDequantization,
+)
 from pyromix.models import (
     VAE,
     ConditionalPriorVAE,
     DensityRatioEstimator,
+    FlowDensity,
+    FlowPrior,
     GaussianMixtureVAE,
+    HierarchicalVAE,
     ImplicitPriorVAE,
     MixtureOfGaussiansPrior,
     VampPrior,
 )
 
 from .data import Dataset
+from .flows import FLOW_KINDS, flow_stack, iaf_stack
 from .infer.density_ratio import DensityRatioSteps
 from .infer.schedules import StdAnnealing, TemperatureAnnealing
 from .likelihoods import LIKELIHOODS
@@ -45,6 +57,8 @@ __all__ = [
     "MIXTURE_DEFAULTS",
     "MVAE_DEFAULTS",
     "BETA_SCHEDULES",
+    "VAE_FLOW_DEFAULTS",
+    "FLOW_DEFAULTS",
     "get_recipe",
     "build_body",
     "build_encoder",
@@ -124,9 +138,39 @@ def build_likelihood(args: dict, in_dim: int) -> nn.Module:
     return LIKELIHOODS["bernoulli"](decoder)
 
 
+# Flows in the VAE (--guide iaf, --prior flow): K = ``flows`` transforms whose conditioner
+# networks are as wide as the encoder.
+VAE_FLOW_DEFAULTS: dict[str, Any] = {"guide": "gaussian", "prior": "normal", "flows": 2}
+
+
+def _check_choice(args: dict, key: str, choices: tuple) -> None:
+    if args[key] not in choices:
+        raise ValueError(f"{key}: expected one of {choices}, got {args[key]!r}")
+
+
+def _check_flows(args: dict) -> None:
+    flows = args["flows"]
+    if not (isinstance(flows, int) and not isinstance(flows, bool) and flows >= 1):
+        raise ValueError(f"flows: expected an integer >= 1, got {flows!r}")
+
+
 def _build_vae(args: dict) -> tuple[nn.Module, nn.Module]:
-    model = VAE(build_likelihood(args, args["latent_dim"]), args["latent_dim"])
-    return model, GaussianGuide(build_encoder(args, args["latent_dim"]))
+    """The VAE, with an IAF posterior (Kingma et al. 2016) and/or a flow prior if asked."""
+    args = {**VAE_FLOW_DEFAULTS, **args}  # runs saved before the flow options rebuild as they were
+    _check_choice(args, "guide", ("gaussian", "iaf"))
+    _check_choice(args, "prior", ("normal", "flow"))
+    _check_flows(args)
+    d = args["latent_dim"]
+    prior = None
+    if args["prior"] == "flow":
+        kind = "coupling" if d >= 2 else "spline"
+        prior = FlowPrior(flow_stack(d, args["flows"], args["hidden"], kind), d)
+    model = VAE(build_likelihood(args, d), d, prior=prior)
+    encoder = build_encoder(args, d)
+    if args["guide"] == "iaf":
+        flows = iaf_stack(d, encoder.body.out_features, args["flows"], args["hidden"])
+        return model, IAFGuide(encoder, flows)
+    return model, GaussianGuide(encoder)
 
 
 def _elbo(args: dict) -> ELBO:
@@ -151,6 +195,22 @@ def _build_learned_prior(args: dict, *, vamp: bool) -> tuple[nn.Module, nn.Modul
     else:
         prior = MixtureOfGaussiansPrior(d, k)
     return VAE(build_likelihood(args, d), d, prior=prior), guide
+
+
+def _build_hvp(args: dict) -> tuple[nn.Module, nn.Module]:
+    """HVAE + VP (Tomczak & Welling 2018, 3.3): z1 and z2 both of size ``latent_dim``; the
+    networks into z1 read [x, z2] and those into x read [z1, z2]."""
+    d = args["latent_dim"]
+    z2_encoder = build_encoder(args, d)
+    joint = {**args, "data_dim": args["data_dim"] + d, "arch": "mlp"}
+    z1_encoder = build_encoder(joint, d)
+    z1_given_z2 = glorot_init_(NormalHead(mlp(d, args["hidden"], gated=args["gated"]), d))
+    unit = args["likelihood"] == "bernoulli" or args["image_shape"] is not None
+    prior = VampPrior(
+        z2_encoder, args["components"], args["data_dim"], bounds=(0.0, 1.0) if unit else None
+    )
+    model = HierarchicalVAE(build_likelihood({**args, "arch": "mlp"}, 2 * d), z1_given_z2, d, prior)
+    return model, HierarchicalGuide(z2_encoder, z1_encoder)
 
 
 def _place_pseudo_inputs(model: nn.Module, guide: nn.Module, data: Dataset, args: dict) -> None:
@@ -370,18 +430,58 @@ def _density_ratio_steps(model: nn.Module, guide: nn.Module, data: Dataset, args
     return [steps]
 
 
+# The flow density model: K = ``flows`` layers of ``flow_kind``, each conditioner an MLP of
+# ``hidden``; ``levels``: "auto" reads them off the data (17 for digits, 2 when binarised).
+FLOW_DEFAULTS: dict[str, Any] = {
+    "likelihood": "flow",
+    "binarize": "none",
+    "levels": "auto",
+    "flows": 8,
+    "flow_kind": "coupling",
+}
+
+
+def _build_flow(args: dict) -> tuple[nn.Module, nn.Module]:
+    _check_flows(args)
+    _check_choice(args, "flow_kind", FLOW_KINDS)
+    d, levels = args["data_dim"], args["levels"]
+    transforms = flow_stack(d, args["flows"], args["hidden"], args["flow_kind"])
+    return FlowDensity(transforms, d, levels), UniformDequantization(d, levels)
+
+
+def _standardize_flow(model: nn.Module, guide: nn.Module, data: Dataset, args: dict) -> None:
+    if model.levels is None:
+        model.standardize(data.train.x)
+
+
 RECIPES: dict[str, Recipe] = {
     "vae": Recipe(
-        "VAE: z ~ N(0, I), Gaussian encoder, ELBO with analytic or Monte-Carlo KL",
+        "VAE: z ~ N(0, I) (--prior flow: a flow), Gaussian (--guide iaf: IAF) encoder, ELBO",
         build=_build_vae,
         objective=_elbo,
+        defaults=VAE_FLOW_DEFAULTS,
     ),
     "iwae": Recipe(
         "IWAE: the VAE's networks trained on the k-sample importance-weighted bound",
         build=_build_vae,
         objective=_iwae_bound,
-        defaults={"particles": 5},
+        defaults={**VAE_FLOW_DEFAULTS, "particles": 5},
         kl_weighted=False,
+    ),
+    "flow": Recipe(
+        "normalising flow (Real NVP couplings) on dequantised levels: exact log p(x), bits/dim",
+        build=_build_flow,
+        objective=lambda args: Trace_ELBO(args["particles"]),
+        defaults=FLOW_DEFAULTS,
+        kl_weighted=False,
+        initialize=_standardize_flow,
+    ),
+    "hvp": Recipe(
+        "HVAE + VP: z2 ~ VampPrior, z1 | z2, x | z1, z2; q(z2|x) q(z1|x,z2) (Tomczak 2018)",
+        build=_build_hvp,
+        objective=_elbo,
+        defaults={"components": 50, "pseudo_init": "random"},
+        initialize=_place_pseudo_inputs,
     ),
     "mog": Recipe(
         "VAE with a learned mixture-of-Gaussians prior (K = --components), MG of seed 001",

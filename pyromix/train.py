@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import glob
+import inspect
 import math
 import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 import pyro
 import torch
@@ -21,11 +23,14 @@ from tqdm.auto import tqdm
 from .data import Dataset, Split, batches
 from .distributed import Devices, Replicas
 from .evaluate import eval_mode
+from .labels import Batch, check_accepts_labels
 from .infer.scale import LatentScaleMessenger
 from .infer.schedules import Weight, weight_at
 
 __all__ = [
     "History",
+    "FitState",
+    "LossTerm",
     "StepHook",
     "TrainingDiverged",
     "fit",
@@ -33,12 +38,19 @@ __all__ = [
     "evaluate_loss",
     "resolve_device",
     "unique_parameters",
+    "parameter_groups",
+    "data_size",
     "save_checkpoint",
     "load_checkpoint",
+    "remove_temporaries",
+    "write_atomically",
     "CHECKPOINT_FORMAT",
+    "MAX_LR",
 ]
 
 CHECKPOINT_FORMAT = "pyromix-checkpoint-1"
+# Adam multiplies float32 tensors by the learning rate: a larger one is not a float32 number.
+MAX_LR = float(torch.finfo(torch.float32).max)
 EVAL_BATCH_SIZE = 1000
 
 
@@ -70,18 +82,102 @@ class History:
         return cls(**d)
 
 
+@dataclass
+class FitState:
+    """What :func:`fit` passes to every step hook after an optimiser step.
+
+    Attributes:
+        epoch: 0-based epoch.
+        step: 0-based step within the epoch.
+        batch: the :class:`pyromix.labels.Batch` just trained on (as the model saw it).
+        loss: the step's loss (objective plus extra terms), in nats.
+        num_data: N, the training-set size.
+        model, guide: the programs being trained.
+        optimizer: the optimiser (to change learning rates per step, for example).
+    """
+
+    epoch: int
+    step: int
+    batch: Batch
+    loss: float
+    num_data: int
+    model: nn.Module
+    guide: nn.Module
+    optimizer: torch.optim.Optimizer
+
+
 class StepHook(Protocol):
     """Called by :func:`fit` after every optimiser step, with its state in the checkpoint.
 
     For training that interleaves other updates with the SVI steps, such as the discriminator
-    steps of the implicit prior (:class:`pyromix.infer.DensityRatioSteps`).
+    steps of the implicit prior (:class:`pyromix.infer.DensityRatioSteps`), or per-step
+    schedules. ``__call__`` receives the :class:`FitState` (a hook taking no argument is called
+    without it).
     """
 
-    def __call__(self) -> None: ...
+    def __call__(self, state: FitState) -> None: ...
 
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+LossTerm = Callable[[nn.Module, nn.Module, Batch], torch.Tensor]
+"""An extra loss ``term(model, guide, batch) -> scalar tensor`` in nats summed over the batch,
+added to the objective's loss by :func:`fit` (and to the validation loss) without editing the
+model; e.g. the alpha-weighted classification term of a semi-supervised model."""
+
+
+class _Walk:
+    """The split a loop walks through, and whether the model asked for its size."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.asked = size, False
+
+    def weight(self, batch_size: int) -> float:
+        # A model that scales its data plate by N / B (data_size) returns a loss estimating the
+        # whole split's objective; its share of the split's per-point loss is B / N of it.
+        return batch_size / self.size if self.asked else 1.0
+
+
+_walks: list[_Walk] = []
+
+
+@contextlib.contextmanager
+def _walking(size: int) -> Iterator[_Walk]:
+    _walks.append(_Walk(size))
+    try:
+        yield _walks[-1]
+    finally:
+        _walks.pop()
+
+
+def data_size(x: torch.Tensor) -> int:
+    """N, the size of the data set that the batch ``x`` was drawn from.
+
+    The training-set size during :func:`fit`'s steps, the validation split's size during
+    validation, and ``len(x)`` elsewhere (importance-sampled evaluation weighs each point on its
+    own). It is what a model with a global latent site needs for Pyro's subsampling scale, and
+    :class:`History` then reports losses per data point all the same.
+
+    Arguments:
+        x: the batch the model was called with.
+
+    Returns:
+        An integer N >= len(x).
+
+    Example:
+        >>> def model(x, y=None):
+        ...     w = pyro.sample("w", pyro.distributions.Normal(0.0, 1.0))  # global: once per N
+        ...     with pyro.plate("data", data_size(x), subsample=x):
+        ...         pyro.sample("x", pyro.distributions.Normal(w, 1.0).to_event(1), obs=x)
+        >>> data_size(torch.zeros(3, 2))
+        3
+    """
+    if not _walks:
+        return x.shape[0]
+    _walks[-1].asked = True
+    return _walks[-1].size
 
 
 class TrainingDiverged(RuntimeError):
@@ -109,6 +205,37 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return device
 
 
+def parameter_groups(
+    parameters: Sequence[nn.Parameter], options: Mapping[nn.Module, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Optimiser parameter groups: one per module of ``options`` with its settings, one for the
+    rest, for per-module learning rates through :func:`fit`'s ``optimizer`` factory.
+
+    Arguments:
+        parameters: the parameters to group (fit passes every trainable one, each once).
+        options: module -> optimiser options for its parameters (``{"lr": 1e-2}``); a parameter
+            belongs to the first module listed that holds it.
+
+    Returns:
+        Groups for a torch optimiser; the last holds the remaining parameters (default options).
+
+    Example:
+        >>> prior, decoder = torch.nn.Linear(2, 2), torch.nn.Linear(2, 3)
+        >>> params = unique_parameters(prior, decoder)
+        >>> groups = parameter_groups(params, {prior: {"lr": 1e-2}})
+        >>> [(len(g["params"]), g.get("lr")) for g in groups]
+        [(2, 0.01), (2, None)]
+    """
+    owner: dict[int, int] = {}
+    for index, module in enumerate(options):
+        for p in module.parameters():
+            owner.setdefault(id(p), index)
+    groups = [{**opts, "params": []} for opts in options.values()] + [{"params": []}]
+    for p in parameters:
+        groups[owner.get(id(p), len(options))]["params"].append(p)
+    return [g for g in groups if g["params"]]
+
+
 def unique_parameters(*modules: nn.Module) -> list[nn.Parameter]:
     """The parameters of ``modules``, each once, in order.
 
@@ -123,13 +250,26 @@ def unique_parameters(*modules: nn.Module) -> list[nn.Parameter]:
 
 
 @torch.no_grad()
-def evaluate_loss(model: nn.Module, guide: nn.Module, objective: ELBO, split: Split) -> float:
-    """The full objective (KL weight 1) per data point on ``split``, parameters untouched.
+def evaluate_loss(
+    model: nn.Module,
+    guide: nn.Module,
+    objective: ELBO,
+    split: Split,
+    loss_terms: Sequence[LossTerm] = (),
+) -> float:
+    """The full objective (KL weight 1, plus ``loss_terms``) per data point on ``split``,
+    parameters untouched.
 
+    Model and guide are called as :mod:`pyromix.labels` says, with the split's revealed labels.
     Networks run in eval mode (no dropout) and return to their previous mode after.
     """
-    with eval_mode(model, guide):
-        total = sum(objective.loss(model, guide, x) for x, _ in batches(split, EVAL_BATCH_SIZE))
+    total = 0.0
+    with eval_mode(model, guide), _walking(len(split)) as walk:
+        for batch in batches(split, EVAL_BATCH_SIZE, labeled=True):
+            args, kwargs = batch.call()
+            loss = objective.loss(model, guide, *args, **kwargs)
+            loss += sum(float(term(model, guide, batch)) for term in loss_terms)
+            total += loss * walk.weight(len(batch))
     return total / len(split)
 
 
@@ -153,14 +293,32 @@ def _restore(snapshot, model, guide, optimizer=None, hooks=()) -> None:
         hook.load_state_dict(state)
 
 
-def _diverged(what: str, epoch: int, history: History, step: int | None = None) -> TrainingDiverged:
+def _diverged(
+    what: str, epoch: int, history: History, step: int | None = None, hint: str = ""
+) -> TrainingDiverged:
     """Training stopped at ``epoch`` (0-based; ``step`` too, None for validation)."""
     where = f"epoch {epoch + 1}" + ("" if step is None else f", step {step + 1}")
+    kept = f"the end of epoch {epoch}" if epoch else "their initial values"
     return TrainingDiverged(
-        f"non-finite {what} at {where}; parameters restored to the end of epoch {epoch} "
-        "(try a lower learning rate)",
+        f"non-finite {what} at {where}; parameters restored to {kept} "
+        f"({hint or 'try a lower learning rate'})",
         history,
     )
+
+
+def _non_finite_values(error: Exception) -> bool:
+    """Whether ``error`` is a distribution's argument check failing on NaN or infinite values.
+
+    With finite parameters this still means divergence: weights grown large overflow the
+    activations to inf (a learning rate of 1e6), or the data does (values of 1e30).
+    """
+    return isinstance(error, ValueError) and "but found invalid values" in str(error)
+
+
+def _untrained_hint(data: Dataset) -> str:
+    """Why a run fails on its first step, before any update: the scale of its data."""
+    largest = float(data.train.x.abs().max())
+    return f"before any update: the data reaches |x| = {largest:.3g}; standardise it"
 
 
 def _settled(kl_weight: Weight, epoch: int, epochs: int) -> bool:
@@ -178,9 +336,11 @@ def fit(
     epochs: int = 100,
     batch_size: int = 100,
     lr: float = 1e-3,
+    optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer] | None = None,
     kl_weight: Weight = 1.0,
     schedules: Sequence[Callable[[int], Any]] = (),
     step_hooks: Sequence[StepHook] = (),
+    loss_terms: Sequence[LossTerm] = (),
     patience: int | None = None,
     restore_best: bool = True,
     seed: int | None = 0,
@@ -194,40 +354,48 @@ def fit(
     """Train ``model`` and ``guide`` by stochastic variational inference.
 
     Each epoch runs one pass of shuffled mini-batches through ``objective.loss_and_grads`` and an
-    Adam step, then measures the full objective on the validation split without touching
+    optimiser step, then measures the full objective on the validation split without touching
     parameters. Any Pyro ELBO works (Trace_ELBO, TraceMeanField_ELBO, TraceEnum_ELBO, RenyiELBO,
     TraceGraph_ELBO, or one from :mod:`pyromix.infer`).
 
     With several processes (:class:`pyromix.distributed.Devices`), every process runs this loop
-    on the same global batches: each takes its slice, gradients and losses are summed over
+    on the same global batches: each takes its slice, gradients and losses are reduced over
     processes after every step (so each step is the one-process step of the whole batch, with
-    other noise), the validation loss is summed likewise, and only rank 0 writes the checkpoint
-    and shows the progress bar. A step hook's updates are rank 0's, broadcast to the others.
+    other noise), the validation loss likewise, and only rank 0 writes the checkpoint and shows
+    the progress bar. A step hook's updates are rank 0's, broadcast to the others.
 
     Arguments:
-        model, guide: Pyro programs (``nn.Module``) taking ``(x, y=None)``.
+        model, guide: Pyro programs (``nn.Module``) called as ``model(x)``, or as
+            ``model(x, y, y_mask=mask)`` when the data reveal labels (the convention of
+            :mod:`pyromix.labels`; a program that cannot take them is refused before training).
+            :func:`data_size` gives them the training-set size.
         data: a :class:`pyromix.data.Dataset`; its train split is batched (with dynamic
             binarisation if the dataset asks for it), its val split is validated on.
         objective: a Pyro ELBO instance.
         epochs: total number of epochs, counting those of a resumed run.
-        batch_size: mini-batch size (the global batch, summed over processes).
-        lr: Adam learning rate.
+        batch_size: mini-batch size (the global batch, split over processes).
+        lr: Adam learning rate (when ``optimizer`` is None).
+        optimizer: factory ``parameters -> torch optimiser`` called once with every parameter of
+            model and guide, each once; :func:`parameter_groups` gives per-module learning
+            rates. Every parameter must reach it.
         kl_weight: a number or a schedule ``epoch -> weight`` scaling the latent sites of model
             and guide alike (:class:`pyromix.infer.KLWarmup` for warm-up, a constant for beta).
         schedules: callables ``schedule(epoch)`` run at the start of every epoch (std annealing).
-        step_hooks: :class:`StepHook` s called after every optimiser step (the discriminator
-            steps of the implicit prior); restored with the run on a NaN or on resume.
+        step_hooks: :class:`StepHook` s called with the :class:`FitState` after every optimiser
+            step (the discriminator steps of the implicit prior, per-step schedules); restored
+            with the run on a NaN or on resume.
+        loss_terms: extra :data:`LossTerm` s added to the loss of every step and to the
+            validation loss, unweighted by ``kl_weight``.
         patience: stop after this many epochs without a better validation loss (counted once
             the KL weight has settled); ``None`` trains all epochs.
         restore_best: end with the weights of the best validation epoch.
-        seed: seeds Pyro/torch (``seed + rank`` on other ranks) and the batch order; ``None``
-            leaves the RNGs alone.
+        seed: seeds Pyro/torch and the batch order; ``None`` leaves the RNGs alone.
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; or a :class:`~pyromix.distributed.Devices`
-            (accelerator, devices, strategy, nodes, precision) or the started
+            (accelerator, devices, strategy, nodes, precision) or its started
             :class:`~pyromix.distributed.Replicas`. Modules and data are moved there.
         checkpoint: file written atomically after every epoch (model, guide, optimiser, epoch,
-            history, RNG state of every process, best weights, and ``recipe``); rank 0 writes it.
-        resume: continue from ``checkpoint`` if it exists (with as many processes as wrote it).
+            history, RNG state, best weights, and ``recipe``).
+        resume: continue from ``checkpoint`` if it exists.
         recipe: plain-data arguments stored in the checkpoint to rebuild model and guide.
         progress: show a tqdm progress bar (rank 0).
         validate_steps: run Pyro's argument and structure checks on every step; by default
@@ -243,16 +411,21 @@ def fit(
     Example:
         >>> data = load_dataset("digits", binarize="dynamic")  # doctest: +SKIP
         >>> history = fit(model, guide, data, Trace_ELBO(), epochs=5)  # doctest: +SKIP
+        >>> fast_prior = lambda ps: torch.optim.Adam(
+        ...     parameter_groups(ps, {model.prior: {"lr": 1e-2}}), lr=1e-3)  # doctest: +SKIP
+        >>> history = fit(model, guide, data, Trace_ELBO(), optimizer=fast_prior)  # doctest: +SKIP
     """
-    if epochs < 1 or batch_size < 1 or not lr > 0:
+    if epochs < 1 or batch_size < 1 or not 0 < lr <= MAX_LR:
         raise ValueError(
-            f"expected epochs >= 1, batch_size >= 1 and lr > 0; got epochs={epochs}, "
-            f"batch_size={batch_size}, lr={lr}"
+            f"expected epochs >= 1, batch_size >= 1 and 0 < lr <= {MAX_LR:.3g}; got "
+            f"epochs={epochs}, batch_size={batch_size}, lr={lr}"
         )
     if patience is not None and patience < 1:
         raise ValueError(f"patience: expected an integer >= 1 or None, got {patience}")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs the checkpoint path to resume from")
+    if any(split.labeled is not None for split in (data.train, data.val)):
+        check_accepts_labels(model=model, guide=guide)
     replicas = _replicas(device)
     if batch_size < replicas.world_size:
         raise ValueError(
@@ -262,10 +435,10 @@ def fit(
     model.to(replicas.device), guide.to(replicas.device)
     data = data.to(replicas.device)
     parameters = unique_parameters(model, guide)
-    optimizer = torch.optim.Adam(parameters, lr=lr)
+    optimizer = _build_optimizer(optimizer, parameters, lr, model, guide)
+    hooks = [_with_state(hook) for hook in step_hooks]
     weighting = LatentScaleMessenger(weight_at(kl_weight, 0))
     train_model, train_guide = weighting(model), weighting(guide)
-    val_split = replicas.shard_split(data.val)
     generator = torch.Generator()
     if seed is not None:
         replicas.seed(seed)
@@ -274,7 +447,14 @@ def fit(
     history, best = History(), None
     if resume and Path(checkpoint).exists():
         saved = load_checkpoint(checkpoint)
-        _restore(saved["state"], model, guide, optimizer, step_hooks)
+        try:
+            _restore(saved["state"], model, guide, optimizer, step_hooks)
+        except (KeyError, TypeError, RuntimeError, ValueError) as e:
+            text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise ValueError(
+                f"checkpoint: {str(checkpoint)!r} does not fit the model being trained "
+                f"({type(e).__name__}: {text})"
+            ) from e
         history, best = History.from_dict(saved["history"]), saved["best"]
         rng = saved["state"]["torch_rng"]
         replicas.set_rng(rng if isinstance(rng, list) else [rng])
@@ -284,53 +464,67 @@ def fit(
     # One deep copy per epoch: the state at the end of the last epoch is this epoch's fallback on
     # a non-finite loss, the checkpoint's state and, when validation improved, the best weights.
     good = _snapshot(model, guide, optimizer, step_hooks)
+    start = history.epochs
+    quiet = not progress or not replicas.is_zero
+    bar = tqdm(range(start, epochs), desc="fit", unit="epoch", disable=quiet)
     hook_parameters = [p for hook in step_hooks for p in getattr(hook, "parameters", list)()]
-    bar = tqdm(
-        range(history.epochs, epochs),
-        desc="fit",
-        unit="epoch",
-        disable=not progress or not replicas.is_zero,
-    )
-    checked = False
     for epoch in bar:
         started = time.perf_counter()
         weighting.weight = weight_at(kl_weight, epoch)
         for schedule in schedules:
             schedule(epoch)
         total = 0.0
-        for step, (x, _) in enumerate(data.train_batches(batch_size, generator)):
-            optimizer.zero_grad(set_to_none=True)
-            try:
-                validate = validate_steps or not checked
-                with replicas.autocast():
-                    loss = training_step(
-                        objective, train_model, train_guide, replicas.shard(x), validate=validate
-                    )
-                checked = True
-            except Exception as error:
-                # A finite loss can have NaN gradients (a density whose scale collapsed): the
-                # Adam step writes them into the weights, and this step then fails, typically in
-                # a distribution's argument check. Checking every gradient instead costs ~10 %.
-                if all(torch.isfinite(p).all() for p in parameters):
-                    raise
-                _restore(good, model, guide, optimizer, step_hooks)
-                raise _diverged(_NAN_PARAMETERS, epoch, history, step) from error
-            loss = replicas.reduce_gradients(parameters, loss)
-            if not math.isfinite(loss):
-                # Unchecked steps run NaN weights (a NaN gradient written by the last Adam step)
-                # to a NaN loss where a checked step fails in a distribution's argument check.
-                finite = all(torch.isfinite(p).all() for p in parameters)
-                what = f"training loss ({loss})" if finite else _NAN_PARAMETERS
-                _restore(good, model, guide, optimizer, step_hooks)
-                raise _diverged(what, epoch, history, step)
-            optimizer.step()
-            for hook in step_hooks:
-                hook()
-            replicas.broadcast(hook_parameters)
-            total += loss
-        with replicas.autocast():
-            val = replicas.sum(evaluate_loss(model, guide, objective, val_split) * len(val_split))
-        val /= len(data.val)
+        with _walking(len(data.train)) as walk:
+            for step, batch in enumerate(data.train_batches(batch_size, generator, labeled=True)):
+                first = step == 0 and epoch == start  # no update yet: only data can be at fault
+                optimizer.zero_grad(set_to_none=True)
+                shard = replicas.shard(batch)
+                try:
+                    with replicas.autocast():
+                        loss = _step_loss(
+                            objective,
+                            (train_model, train_guide),
+                            (model, guide),
+                            shard,
+                            loss_terms,
+                            validate=validate_steps or first,
+                        )
+                except Exception as error:
+                    # A finite loss can have NaN gradients (a density whose scale collapsed):
+                    # the optimiser step writes them into the weights, and this step then fails,
+                    # typically in a distribution's argument check. Checking every gradient
+                    # instead costs ~10 %.
+                    finite = all(torch.isfinite(p).all() for p in parameters)
+                    if finite and not _non_finite_values(error):
+                        raise
+                    _restore(good, model, guide, optimizer, step_hooks)
+                    what = "values in the model" if finite else _NAN_PARAMETERS
+                    hint = _untrained_hint(data) if first else ""
+                    raise _diverged(what, epoch, history, step, hint) from error
+                # A model that asked for data_size returns an estimate of the whole objective on
+                # every rank: those average; plain losses are sums over points: those add up.
+                loss = replicas.reduce_gradients(parameters, loss, mean=walk.asked)
+                if not math.isfinite(loss):
+                    # Unchecked steps run NaN weights (written by the last step from a NaN
+                    # gradient) to a NaN loss, where a checked one fails in an argument check.
+                    finite = all(torch.isfinite(p).all() for p in parameters)
+                    what = f"training loss ({loss})" if finite else _NAN_PARAMETERS
+                    _restore(good, model, guide, optimizer, step_hooks)
+                    hint = _untrained_hint(data) if first else ""
+                    raise _diverged(what, epoch, history, step, hint)
+                optimizer.step()
+                now = FitState(epoch, step, shard, loss, len(data.train), model, guide, optimizer)
+                for hook in hooks:
+                    hook(now)
+                replicas.broadcast(hook_parameters)
+                total += loss * walk.weight(len(batch))
+        try:
+            with replicas.autocast():
+                val = _validation_loss(model, guide, objective, data.val, loss_terms, replicas)
+        except ValueError as error:
+            if not _non_finite_values(error):
+                raise
+            val = math.nan
         if not math.isfinite(val):
             _restore(good, model, guide, optimizer, step_hooks)
             raise _diverged(f"validation loss ({val})", epoch, history)
@@ -360,26 +554,46 @@ def fit(
     return history
 
 
-_NAN_PARAMETERS = "parameters (after a NaN or infinite gradient)"
+def _step_loss(
+    objective: ELBO,
+    weighted: tuple,
+    programs: tuple,
+    batch: Batch,
+    terms: Sequence[LossTerm],
+    *,
+    validate: bool,
+) -> float:
+    """Loss of one batch, its gradients accumulated: the objective's on the KL-weighted
+    programs, then each extra term's on the programs themselves."""
+    args, kwargs = batch.call()
+    loss = training_step(objective, *weighted, *args, validate=validate, **kwargs)
+    for term in terms:
+        value = term(*programs, batch)
+        value.backward()
+        loss += float(value.detach())
+    return loss
+
+
+_NAN_PARAMETERS = "parameters (after a NaN gradient)"
 
 
 def training_step(
-    objective: ELBO, model: Callable, guide: Callable, x: torch.Tensor, *, validate: bool
+    objective: ELBO, model: Callable, guide: Callable, *args: Any, validate: bool, **kwargs: Any
 ) -> float:
-    """``objective.loss_and_grads(model, guide, x)``, with Pyro's checks only if ``validate``.
+    """``objective.loss_and_grads(model, guide, *args, **kwargs)``, Pyro's checks only if asked.
 
     Pyro checks every distribution's arguments and values and every module's parameters on
     each call; they change no number (loss, gradients and draws are the same either way) but
     cost 5-10 % of a small model's step. :func:`fit` checks the first step of a run, where a
     model's mistakes show, and trusts the structure it saw afterwards; non-finite values still
-    stop training through the loss.
+    stop training, through the loss.
 
     Arguments:
         objective: a Pyro ELBO.
-        model, guide: Pyro programs taking ``x``.
-        x: a batch.
-        validate: run Pyro's checks (``pyro.validation_enabled``); False turns them off for
-            this call, True leaves them as they are globally.
+        model, guide: Pyro programs.
+        *args, **kwargs: their arguments (the batch).
+        validate: leave Pyro's checks as they are globally (on by default); False turns them
+            off for this call (``pyro.validation_enabled(False)``).
 
     Returns:
         The loss as a float; gradients are accumulated in the parameters' ``.grad``.
@@ -388,13 +602,54 @@ def training_step(
         >>> loss = training_step(Trace_ELBO(), model, guide, x, validate=False)  # doctest: +SKIP
     """
     with contextlib.nullcontext() if validate else pyro.validation_enabled(False):
-        return objective.loss_and_grads(model, guide, x)
+        return objective.loss_and_grads(model, guide, *args, **kwargs)
+
+
+def _validation_loss(model, guide, objective, split, terms, replicas: Replicas) -> float:
+    """:func:`evaluate_loss` of ``split``, each rank on its slice, summed over ranks."""
+    shard = replicas.shard_split(split)
+    total = evaluate_loss(model, guide, objective, shard, terms) * len(shard) if len(shard) else 0.0
+    return replicas.sum(total) / len(split)
 
 
 def _replicas(device: str | torch.device | Devices | Replicas) -> Replicas:
     if isinstance(device, Replicas):
         return device
     return (device if isinstance(device, Devices) else Devices.parse(device)).start()
+
+
+def _build_optimizer(factory, parameters, lr, model, guide) -> torch.optim.Optimizer:
+    """The optimiser from ``factory`` (default Adam at ``lr``), refused if it misses any
+    parameter: that parameter would silently stay at its initial value."""
+    optimizer = torch.optim.Adam(parameters, lr=lr) if factory is None else factory(parameters)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise ValueError(
+            f"optimizer: expected a factory returning a torch.optim.Optimizer, got "
+            f"{type(optimizer).__name__}"
+        )
+    covered = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    named = [
+        (f"{role}.{n}", p)
+        for role, m in (("model", model), ("guide", guide))
+        for n, p in m.named_parameters()
+    ]
+    names = {id(p): name for name, p in named}
+    missing = [names.get(id(p), "?") for p in parameters if id(p) not in covered]
+    if missing:
+        raise ValueError(
+            f"optimizer: the optimiser leaves {len(missing)} parameter(s) out, e.g. "
+            f"{missing[0]!r}; every parameter of model and guide must be in one group"
+        )
+    return optimizer
+
+
+def _with_state(hook: StepHook) -> Callable[[FitState], None]:
+    """``hook`` as a callable of the state; a hook written without an argument gets none."""
+    try:
+        takes_state = bool(inspect.signature(hook).parameters)
+    except (TypeError, ValueError):
+        takes_state = True
+    return hook if takes_state else lambda state: hook()
 
 
 def save_checkpoint(
@@ -419,15 +674,61 @@ def save_checkpoint(
         "history": history.as_dict(),
         "recipe": recipe or {},
     }
+    write_atomically(path, lambda f: torch.save(payload, f))
+    return path
+
+
+def write_atomically(
+    path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb"
+) -> Path:
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``.
+
+    The data is flushed to disk (fsync) before the rename, and the folder after it, so that
+    ``path`` holds either its previous content or the whole new one, even across a power loss.
+    A failure at any stage removes the temporary file and leaves ``path`` as it was; a process
+    killed mid-write leaves a ``<name>*.tmp`` file that :func:`remove_temporaries` clears.
+    """
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+        with os.fdopen(fd, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_folder(path.parent)
     return path
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable; a no-op where folders cannot be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on a folder; the rename itself has happened
+    finally:
+        os.close(fd)
+
+
+def remove_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the ``<name>*.tmp`` files :func:`write_atomically` left beside ``path`` when its
+    process was killed mid-write; only call this while holding the run directory's lock.
+
+    Returns:
+        The files removed.
+    """
+    path = Path(path)
+    removed = sorted(path.parent.glob(f"{glob.escape(path.name)}*.tmp"))
+    for tmp in removed:
+        tmp.unlink(missing_ok=True)
+    return removed
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -447,4 +748,31 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"checkpoint: {str(path)!r} is not a readable checkpoint ({e})") from e
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"checkpoint: {str(path)!r} is not a {CHECKPOINT_FORMAT} file")
+    problem = _payload_problem(payload)
+    if problem:
+        raise ValueError(f"checkpoint: {str(path)!r} is damaged or hand-made: {problem}")
     return payload
+
+
+# What fit and load_run read from a checkpoint, and the type each must have.
+_PAYLOAD_TYPES = {"state": dict, "history": dict, "recipe": dict}
+_STATE_KEYS = ("model", "guide", "optimizer", "torch_rng", "generator")
+
+
+def _payload_problem(payload: dict[str, Any]) -> str:
+    """What is missing or of the wrong type in a checkpoint's payload ("" when nothing)."""
+    for key, kind in _PAYLOAD_TYPES.items():
+        if not isinstance(payload.get(key), kind):
+            return (
+                f"expected {key!r} to be a {kind.__name__}, got {type(payload.get(key)).__name__}"
+            )
+    missing = [key for key in _STATE_KEYS if key not in payload["state"]]
+    if missing:
+        return f"its state lacks {', '.join(missing)}"
+    if not (payload.get("best") is None or isinstance(payload["best"], dict)):
+        return f"expected 'best' to be a dict or None, got {type(payload['best']).__name__}"
+    try:
+        History.from_dict(payload["history"])
+    except TypeError as e:
+        return f"its history is not a pyromix History ({e})"
+    return ""
