@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import typing
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -177,7 +178,7 @@ class Replicas:
         ``seed + rank`` elsewhere, so ranks draw independent noise for their points."""
         pyro.set_rng_seed(seed + self.rank)
 
-    def autocast(self) -> contextlib.AbstractContextManager:
+    def autocast(self) -> typing.ContextManager[None]:
         """The precision's autocast context around a forward pass (none at 32-true)."""
         return self.fabric.autocast() if self.fabric is not None else contextlib.nullcontext()
 

@@ -328,7 +328,8 @@ def train_run(
     ``devices`` (:class:`pyromix.distributed.Devices`, or its started ``Replicas``) trains on
     several devices or processes; by default the run trains on its ``device`` argument.
     Pretraining runs in full on every process, from the same seed, so all start alike.
-    ``validate_steps`` runs Pyro's checks on every step, not only the first (:func:`fit`).
+    ``validate_steps`` runs Pyro's checks on every step, not only the first
+    (:func:`pyromix.train.fit`).
     """
     recipe, args = get_recipe(run.name), run.args
     replicas = devices if isinstance(devices, Replicas) else _start(devices, args)

@@ -603,7 +603,7 @@ def training_step(
     Arguments:
         objective: a Pyro ELBO.
         model, guide: Pyro programs.
-        *args, **kwargs: their arguments (the batch).
+        args, kwargs: their arguments (the batch).
         validate: leave Pyro's checks as they are globally (on by default); False turns them
             off for this call (``pyro.validation_enabled(False)``).
 
