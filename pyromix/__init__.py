@@ -1,5 +1,7 @@
 """pyromix: mixture-prior and learned-prior variational autoencoders as Pyro programs."""
 
+from typing import Any
+
 import pyro
 
 # Parameters live in their PyroModules rather than in Pyro's global param store: a model's
@@ -9,4 +11,13 @@ import pyro
 pyro.settings.set(module_local_params=True)
 
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+__all__ = ["__version__", "register_recipe", "Recipe"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: the recipes import the models, which import this package.
+    if name in ("register_recipe", "Recipe"):
+        from . import recipes
+
+        return getattr(recipes, name)
+    raise AttributeError(f"module 'pyromix' has no attribute {name!r}")

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Sequence
 
 from .data import DATASETS, DataError
-from .recipes import RECIPES
+from .recipes import (
+    ENTRY_POINT_GROUP,
+    available_recipes,
+    get_recipe,
+    is_recipe_file,
+    load_plugin,
+    load_recipe_file,
+)
 
 __all__ = ["main", "build_parser"]
 
@@ -117,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = commands.add_parser("fit", help="train a model and write a run directory")
     fit.add_argument(
-        "model", choices=list(RECIPES), metavar="MODEL", help=f"one of: {', '.join(RECIPES)}"
+        "model",
+        metavar="MODEL",
+        help="a recipe name (pyromix list), or FILE.py:NAME for the Recipe NAME defined in FILE.py",
     )
     fit.add_argument(
         "--data",
@@ -183,7 +192,16 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--device", default="cpu")
     compare.add_argument("--json", help="also write the table's rows to this JSON file")
 
-    commands.add_parser("list", help="models and datasets, one line each")
+    listing = commands.add_parser("list", help="models and datasets, one line each")
+    for command in (fit, evaluate, sample, compare, listing):
+        command.add_argument(
+            "--plugin",
+            action="append",
+            default=[],
+            metavar="MODULE",
+            help="import MODULE first, for the recipes it registers (repeatable); recipes of "
+            f"installed entry points ({ENTRY_POINT_GROUP}) need no flag",
+        )
     return parser
 
 
@@ -191,8 +209,10 @@ def _fit(ns: argparse.Namespace) -> int:
     from .runs import evaluate_run, prepare_recipe, train_run, write_report
     from .train import TrainingDiverged
 
+    name = load_recipe_file(ns.model) if is_recipe_file(ns.model) else ns.model
+    get_recipe(name)
     data_name = Path(ns.data).stem if Path(ns.data).suffix else ns.data
-    out = Path(ns.out or f"runs/{ns.model}-{data_name}")
+    out = Path(ns.out or f"runs/{name}-{data_name}")
     if (out / "checkpoint.pt").exists() and not (ns.resume or ns.force):
         raise ValueError(f"out: {str(out)!r} already holds a run; pass --resume or --force")
     overrides = {
@@ -209,7 +229,7 @@ def _fit(ns: argparse.Namespace) -> int:
     if ns.hard:
         overrides["hard"] = True
     run = prepare_recipe(
-        ns.model,
+        name,
         ns.data,
         out=out,
         resume=ns.resume,
@@ -281,8 +301,8 @@ def _compare(ns: argparse.Namespace) -> int:
 
 def _list(ns: argparse.Namespace) -> int:
     print("models:")
-    for name, recipe in RECIPES.items():
-        print(f"  {name:<16} {recipe.description}")
+    for name in available_recipes():
+        print(f"  {name:<16} {get_recipe(name).description}")
     print("datasets:")
     for name, text in DATASETS.items():
         print(f"  {name:<16} {text}")
@@ -298,6 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {"fit": _fit, "evaluate": _evaluate, "sample": _sample, "list": _list}
     command = {**commands, "compare": _compare}[ns.command]
     try:
+        for module in ns.plugin:
+            load_plugin(module)
         return command(ns)
     except USAGE_ERRORS as e:
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -130,7 +130,7 @@ def compare_runs(
         >>> rows = compare_runs(["runs/vae", "runs/iop"], 1000)  # doctest: +SKIP
         >>> print(format_comparison(rows))  # doctest: +SKIP
     """
-    from .runs import CHECKPOINT, evaluate_points, load_run
+    from .runs import CHECKPOINT, evaluate_points, load_run, saved_recipe
 
     paths = [Path(p) for p in paths]
     if len(paths) < 2:
@@ -141,7 +141,8 @@ def compare_runs(
             raise FileNotFoundError(
                 f"run: {str(path)!r} has no {CHECKPOINT}; is it a pyromix fit --out DIR?"
             )
-        saved.append(load_checkpoint(path / CHECKPOINT)["recipe"]["args"])
+        checkpoint = path / CHECKPOINT
+        saved.append(saved_recipe(load_checkpoint(checkpoint), checkpoint)[1])
     _check_same_data(paths, saved)
     runs = [load_run(path, device=device, data=data) for path in paths]
     for path, run in zip(paths[1:], runs[1:]):

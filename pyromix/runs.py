@@ -23,15 +23,17 @@ from . import plots
 from .data import Dataset, load_dataset
 from .evaluate import LogLikelihood, bits_per_dim, clustering_scores, latent_gmm, log_likelihood
 from .infer.schedules import KLWarmup
-from .recipes import COMMON_DEFAULTS, get_recipe
+from .recipes import COMMON_DEFAULTS, get_recipe, recipe_origin, resolve_recipe
 from .train import History, fit, load_checkpoint, resolve_device
 
 __all__ = [
+    "RUN_ARGS_KEYS",
     "Run",
     "prepare_recipe",
     "train_run",
     "train_recipe",
     "load_run",
+    "saved_recipe",
     "evaluate_run",
     "evaluate_points",
     "cluster_probabilities",
@@ -53,6 +55,16 @@ DATA_KEYS = {
     "split_seed": 0,
     "limit": None,
 }
+# What a saved run's arguments must hold for load_run, evaluation, reports and compare to rebuild
+# its data and score it; a recipe's build reads its own keys besides.
+RUN_ARGS_KEYS = (
+    *DATA_KEYS,
+    "dataset",
+    "likelihood",
+    "seed",
+    "data_dim",
+    "image_shape",
+)
 # Per-dataset defaults from the papers: seed 004 uses a 2-D latent on OneHot.
 DATASET_DEFAULTS = {"onehot": {"latent_dim": 2}}
 
@@ -269,7 +281,7 @@ def train_run(
         device=args["device"],
         checkpoint=None if out is None else Path(out) / CHECKPOINT,
         resume=resume,
-        recipe={"name": run.name, "args": args},
+        recipe={"name": run.name, "args": args, "origin": recipe_origin(run.name)},
         progress=progress,
     )
     return run
@@ -300,7 +312,7 @@ def train_recipe(
     """Build the recipe ``name`` with its paper defaults and train it.
 
     Arguments:
-        name: a key of :data:`pyromix.recipes.RECIPES`.
+        name: a registered recipe (:func:`pyromix.recipes.register_recipe`), or an entry point.
         data: a dataset name, a path to .npy/.npz/.csv, or an array (see
             :func:`pyromix.data.load_dataset`).
         out: run directory; the checkpoint is written there after every epoch.
@@ -340,20 +352,46 @@ def load_run(path: str | os.PathLike, *, device: str = "cpu", data: Any = None) 
             f"run: {str(path)!r} has no {CHECKPOINT}; is it a pyromix fit --out DIR?"
         )
     saved = load_checkpoint(checkpoint)
-    name, args = saved["recipe"]["name"], dict(saved["recipe"]["args"])
+    name, args, origin = saved_recipe(saved, checkpoint)
+    recipe = resolve_recipe(name, origin)
     if args["data"] == "array" and data is None:
         raise ValueError("data: this run was trained on an in-memory array; pass it as data=")
     dataset = _load_data(args, data if data is not None else args["data"])
-    model, guide = get_recipe(name).build(args)
+    model, guide = recipe.build(args)
     weights = saved["best"] or saved["state"]
     model.load_state_dict(weights["model"])
     guide.load_state_dict(weights["guide"])
     history = History.from_dict(saved["history"])
-    for schedule in get_recipe(name).schedules(model, guide, args):
+    for schedule in recipe.schedules(model, guide, args):
         schedule(history.epochs - 1)  # state the schedules left, e.g. annealed std floors
     device = resolve_device(device)
     model.to(device), guide.to(device)
     return Run(name, args, model, guide, dataset.to(device), history)
+
+
+def saved_recipe(
+    saved: dict[str, Any], path: str | os.PathLike
+) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+    """The recipe name, arguments and origin stored in a loaded checkpoint.
+
+    Raises:
+        ValueError: one line, for a checkpoint that ``fit(checkpoint=...)`` wrote without
+            ``recipe={"name": ..., "args": ...}`` (pyromix cannot rebuild its model).
+    """
+    recipe = saved.get("recipe") or {}
+    if not isinstance(recipe.get("name"), str) or not isinstance(recipe.get("args"), dict):
+        raise ValueError(
+            f"run: {str(path)!r} records no recipe name and arguments (was it written by "
+            "fit(checkpoint=...) alone?), so its model cannot be rebuilt; train it with pyromix "
+            "fit or train_recipe, or pass fit(recipe={'name': ..., 'args': ...})"
+        )
+    missing = [key for key in RUN_ARGS_KEYS if key not in recipe["args"] and key != "labels"]
+    if missing:
+        raise ValueError(
+            f"run: {str(path)!r} records the recipe {recipe['name']!r} without the arguments "
+            f"{missing} that rebuilding its data needs (see pyromix.runs.RUN_ARGS_KEYS)"
+        )
+    return recipe["name"], dict(recipe["args"]), recipe.get("origin")
 
 
 @torch.no_grad()
@@ -563,7 +601,7 @@ def write_report(
             labels = None if test.y is None else test.y.cpu()
             written.append(plots.plot_latents(z.cpu(), out / "latents.png", labels=labels))
         sees_c = getattr(run.model, "decoder_sees_y", False)
-        if shape is not None and run.args["latent_dim"] == 2 and not sees_c:
+        if shape is not None and run.args.get("latent_dim") == 2 and not sees_c:
             device = next(run.model.parameters()).device
             written.append(
                 plots.plot_manifold(

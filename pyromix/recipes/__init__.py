@@ -1,0 +1,91 @@
+"""Named recipes: model + guide + objective + schedules + defaults, as data, in one registry.
+
+A recipe is a :class:`Recipe` registered under a name with :func:`register_recipe`; the CLI
+(``pyromix fit NAME``), :func:`pyromix.runs.train_recipe`, :func:`pyromix.runs.load_run`,
+``pyromix compare`` and :class:`pyromix.estimators.MixtureClustering` all look it up with
+:func:`get_recipe`. The shipped recipes live one family per module here and are built only from
+the public building blocks below, exactly as a plugin's would be:
+
+- :mod:`.blocks`: :data:`COMMON_DEFAULTS`, :func:`build_body`, :func:`build_encoder`,
+  :func:`build_likelihood`, and the objective builders :func:`elbo_objective`,
+  :func:`iwae_objective`, :func:`enum_objective`, :func:`vimco_objective`;
+- :mod:`.mixture`: :func:`build_mixture_model`, :func:`build_mixture`, :func:`mixture_recipe`,
+  :func:`pretrain_mixture` (autoencoder + GMM initialisation), :func:`std_annealing`;
+- :mod:`.registry`: :class:`Recipe`, the registry, and plugin discovery (``--plugin MODULE``,
+  ``FILE.py:NAME``, entry points in the group ``pyromix.recipes``).
+
+Example:
+    >>> from pyromix.recipes import RECIPES, get_recipe
+    >>> get_recipe("gmvae") is RECIPES["gmvae"], "clusters" in RECIPES["gmvae"].defaults
+    (True, True)
+"""
+
+from .blocks import (
+    COMMON_DEFAULTS,
+    build_body,
+    build_encoder,
+    build_likelihood,
+    elbo_objective,
+    enum_objective,
+    iwae_objective,
+    vimco_objective,
+)
+from .registry import (
+    ENTRY_POINT_GROUP,
+    RECIPES,
+    Recipe,
+    RecipeNotFoundError,
+    available_recipes,
+    get_recipe,
+    is_recipe_file,
+    load_plugin,
+    load_recipe_file,
+    recipe_origin,
+    register_recipe,
+    resolve_recipe,
+    unregister_recipe,
+)
+
+# The shipped families register themselves on import, in the order ``pyromix list`` shows.
+from . import vae, learned_priors, mixture, cpvae, mvae, implicit  # noqa: E402, F401, I001
+from .mixture import (  # noqa: E402
+    MIXTURE_DEFAULTS,
+    build_mixture,
+    build_mixture_model,
+    mixture_recipe,
+    pretrain_mixture,
+    std_annealing,
+)
+from .mvae import BETA_SCHEDULES, MVAE_DEFAULTS  # noqa: E402
+
+__all__ = [
+    "Recipe",
+    "RECIPES",
+    "ENTRY_POINT_GROUP",
+    "RecipeNotFoundError",
+    "register_recipe",
+    "unregister_recipe",
+    "get_recipe",
+    "recipe_origin",
+    "available_recipes",
+    "load_plugin",
+    "load_recipe_file",
+    "is_recipe_file",
+    "resolve_recipe",
+    "COMMON_DEFAULTS",
+    "MIXTURE_DEFAULTS",
+    "MVAE_DEFAULTS",
+    "BETA_SCHEDULES",
+    "build_body",
+    "build_encoder",
+    "build_likelihood",
+    "build_mixture_model",
+    "build_mixture",
+    "mixture_recipe",
+    "pretrain_mixture",
+    "std_annealing",
+    "elbo_objective",
+    "iwae_objective",
+    "enum_objective",
+    "vimco_objective",
+]
