@@ -71,6 +71,21 @@ def _hidden(text: str) -> list[int]:
         ) from None
 
 
+def _labeled(text: str) -> int | float:
+    """A count of labels (an integer >= 0) or a fraction of them in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value.is_integer() and "." not in text and value >= 0:
+        return int(value)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a count >= 0 or a fraction in (0, 1] such as 0.1, got {text!r}"
+        )
+    return value
+
+
 # Flags that map onto recipe arguments; None means "the recipe's default".
 RECIPE_FLAGS = {
     "epochs": ("--epochs", _positive_int, "training epochs"),
@@ -85,6 +100,12 @@ RECIPE_FLAGS = {
     "particles": ("--particles", _positive_int, "samples per point in the objective (IWAE k)"),
     "split_seed": ("--split-seed", _non_negative_int, "seed of the train/val/test split"),
     "limit": ("--limit", _positive_int, "use at most this many points per split"),
+    "labeled": (
+        "--labeled",
+        _labeled,
+        "reveal N training labels, or a fraction such as 0.1, to the model (stratified by class, "
+        "seeded by --split-seed; default 0: unsupervised)",
+    ),
     "clusters": (
         "--clusters",
         _positive_int,

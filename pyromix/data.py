@@ -20,6 +20,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from .labels import MISSING, Batch, reveal_labels
+
 __all__ = ["DATASETS", "DataError", "Dataset", "Split", "batches", "binarize", "load_dataset"]
 
 DATASETS: dict[str, str] = {
@@ -67,24 +69,46 @@ class Split:
 
     Arguments:
         x: float32 tensor of shape ``(N, D)``; images are flattened row-major.
-        y: int64 labels of shape ``(N,)``, or None when there are none.
+        y: int64 evaluation labels of shape ``(N,)`` (-1 where unknown), or None when there are
+            none. No model sees them unless ``labeled`` reveals them.
+        labeled: bool mask ``(N,)`` of the labels training may see (see :mod:`pyromix.labels`),
+            or None: no label is revealed and models are called without labels.
     """
 
     x: torch.Tensor
     y: torch.Tensor | None = None
+    labeled: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.x.dim() != 2:
             raise DataError(f"Split.x must have shape (N, D); got shape {tuple(self.x.shape)}")
-        if self.y is not None and tuple(self.y.shape) != (self.x.shape[0],):
-            raise DataError(
-                f"Split.y must have shape ({self.x.shape[0]},) to match x; "
-                f"got shape {tuple(self.y.shape)}"
-            )
+        n = self.x.shape[0]
+        for name, value in (("y", self.y), ("labeled", self.labeled)):
+            if value is not None and tuple(value.shape) != (n,):
+                raise DataError(
+                    f"Split.{name} must have shape ({n},) to match x; "
+                    f"got shape {tuple(value.shape)}"
+                )
+        if self.labeled is not None and (
+            self.labeled.dtype != torch.bool
+            or (self.labeled.any() and (self.y is None or (self.y[self.labeled] < 0).any()))
+        ):
+            raise DataError("Split.labeled must be a bool mask over known labels (y >= 0)")
 
     def to(self, device: torch.device | str) -> Split:
         """This split with its tensors on ``device``."""
-        return Split(self.x.to(device), None if self.y is None else self.y.to(device))
+        moved = (None if t is None else t.to(device) for t in (self.y, self.labeled))
+        return Split(self.x.to(device), *moved)
+
+    def batch(self, index: slice | torch.Tensor, x: torch.Tensor | None = None) -> Batch:
+        """The points at ``index`` as a :class:`pyromix.labels.Batch` with the revealed labels
+        only (``x`` replaces the data, e.g. by a fresh binarisation)."""
+        x = self.x[index] if x is None else x
+        if self.labeled is None:
+            return Batch(x)
+        mask = self.labeled[index]
+        y = torch.zeros_like(mask, dtype=torch.long) if self.y is None else self.y[index]
+        return Batch(x, torch.where(mask, y, 0), mask)
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -119,9 +143,35 @@ class Dataset:
 
     @property
     def num_classes(self) -> int | None:
-        """The number of distinct labels over all splits, or None without labels."""
-        ys = [s.y for s in self._splits() if s.y is not None]
+        """The number of distinct known labels over all splits, or None without labels."""
+        ys = [s.y[s.y >= 0] for s in self._splits() if s.y is not None]
         return int(torch.unique(torch.cat(ys)).numel()) if ys else None
+
+    def reveal(self, labeled: int | float, seed: int = 0) -> Dataset:
+        """This dataset with ``labeled`` training labels revealed to the model.
+
+        Arguments:
+            labeled: a count, or a fraction in (0, 1] of the known training labels; 0 reveals
+                none (the unsupervised default).
+            seed: seeds the choice, stratified by class (:func:`pyromix.labels.reveal_labels`).
+
+        Returns:
+            The dataset. Its validation and test labels stay hidden: their masks are all False,
+            so every split calls the model the same way, ``model(x, y, y_mask=...)``.
+
+        Example:
+            >>> ds = load_dataset("digits").reveal(0.1)
+            >>> int(ds.train.labeled.sum()), bool(ds.val.labeled.any())
+            (126, False)
+        """
+        if self.train.y is None:
+            raise DataError(f"labeled: the {self.name!r} data has no labels to reveal")
+        mask = reveal_labels(self.train.y, labeled, seed)
+        if not mask.any():
+            return self
+        hidden = {k: replace(s, labeled=torch.zeros(len(s), dtype=torch.bool, device=s.x.device))
+                  for k, s in (("val", self.val), ("test", self.test))}
+        return replace(self, train=replace(self.train, labeled=mask), **hidden)
 
     @property
     def is_binary(self) -> bool:
@@ -142,9 +192,10 @@ class Dataset:
         if self.binarize != "none":
             raise DataError(f"binarize: this dataset is already binarised ({self.binarize!r})")
         generator = torch.Generator().manual_seed(int(seed))
-        val, test = (Split(binarize(s.x, generator), s.y) for s in (self.val, self.test))
+        # Labels are left alone: binarisation touches x only.
+        val, test = (replace(s, x=binarize(s.x, generator)) for s in (self.val, self.test))
         train = (
-            Split(binarize(self.train.x, generator), self.train.y)
+            replace(self.train, x=binarize(self.train.x, generator))
             if mode == "static"
             else self.train
         )
@@ -155,8 +206,8 @@ class Dataset:
         return replace(self, **{k: getattr(self, k).to(device) for k in ("train", "val", "test")})
 
     def train_batches(
-        self, batch_size: int, generator: torch.Generator | None = None
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        self, batch_size: int, generator: torch.Generator | None = None, *, labeled: bool = False
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]] | Iterator[Batch]:
         """One epoch of shuffled train mini-batches ``(x, y)``; the last short batch is kept.
 
         With ``binarize="dynamic"`` every batch is a fresh Bernoulli draw from the intensities,
@@ -166,6 +217,8 @@ class Dataset:
             batch_size: points per batch, a positive integer.
             generator: random source for the order and the draws; its device may differ from
                 the data's.
+            labeled: yield :class:`pyromix.labels.Batch` es with the revealed labels only (what
+                a model sees) instead of ``(x, y)`` with the evaluation labels.
 
         Returns:
             An iterator over ``(x, y)`` with ``y`` None when the dataset has no labels.
@@ -179,8 +232,11 @@ class Dataset:
             >>> tuple(x.shape), tuple(y.shape)
             ((100, 4), (100,))
         """
-        for x, y in batches(self.train, batch_size, shuffle=True, generator=generator):
-            yield (_bernoulli(x, generator) if self.binarize == "dynamic" else x), y
+        split = self.train
+        for index in _batch_indices(split, batch_size, shuffle=True, generator=generator):
+            x = split.x[index]
+            x = _bernoulli(x, generator) if self.binarize == "dynamic" else x
+            yield split.batch(index, x) if labeled else (x, _take(split.y, index))
 
     def _splits(self) -> tuple[Split, Split, Split]:
         return self.train, self.val, self.test
@@ -217,7 +273,8 @@ def batches(
     *,
     shuffle: bool = False,
     generator: torch.Generator | None = None,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    labeled: bool = False,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]] | Iterator[Batch]:
     """Mini-batches ``(x, y)`` of a split, in order or shuffled; the last short batch is kept.
 
     Arguments:
@@ -225,6 +282,8 @@ def batches(
         batch_size: points per batch, a positive integer.
         shuffle: visit the points in a random order drawn from ``generator``.
         generator: random source for the order; its device may differ from the data's.
+        labeled: yield :class:`pyromix.labels.Batch` es with the revealed labels only (what a
+            model sees) instead of ``(x, y)`` with the evaluation labels.
 
     Returns:
         An iterator over ``(x, y)`` with ``y`` None when the split has no labels.
@@ -234,6 +293,13 @@ def batches(
         >>> [len(x) for x, _ in batches(split, 2)]
         [2, 2, 1]
     """
+    for index in _batch_indices(split, batch_size, shuffle=shuffle, generator=generator):
+        yield split.batch(index) if labeled else (split.x[index], _take(split.y, index))
+
+
+def _batch_indices(
+    split: Split, batch_size: int, *, shuffle: bool, generator: torch.Generator | None
+) -> Iterator[slice | torch.Tensor]:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise DataError(f"batch_size must be a positive integer; got {batch_size!r}")
     n = len(split)
@@ -242,11 +308,12 @@ def batches(
         order = torch.randperm(n, generator=generator, device=_rng_device(generator, split.x))
         order = order.to(split.x.device)
     for start in range(0, n, batch_size):
-        if order is None:
-            index = slice(start, start + batch_size)
-        else:
-            index = order[start : start + batch_size]
-        yield split.x[index], (None if split.y is None else split.y[index])
+        end = start + batch_size
+        yield slice(start, end) if order is None else order[start:end]
+
+
+def _take(y: torch.Tensor | None, index: slice | torch.Tensor) -> torch.Tensor | None:
+    return None if y is None else y[index]
 
 
 def load_dataset(
@@ -283,8 +350,9 @@ def load_dataset(
     Arguments:
         data: a name from ``DATASETS``, a path, or an array.
         seed: seeds the split, the synthetic draws and the binarisation.
-        labels: labels for user data (array, or a ``.npy``/``.csv`` path); overrides labels
-            found in an ``.npz``.
+        labels: labels for user data (array, or a ``.npy``/``.csv`` path), -1 marking a missing
+            label; overrides labels found in an ``.npz``. Labels are for evaluation: a model
+            sees them only where :meth:`Dataset.reveal` reveals them.
         data_dir: directory with the MNIST or Fashion-MNIST IDX files.
         binarize: ``"none"``; ``"static"``, every split binarised once; or ``"dynamic"``, val and
             test binarised once and train freshly in every batch of
@@ -650,4 +718,9 @@ def _integer_labels(labels: np.ndarray, n: int) -> np.ndarray:
     _check_finite(labels, "labels")
     if labels.dtype.kind == "f" and (labels != np.round(labels)).any():
         raise DataError("labels must be integers; got non-integer values")
+    if (labels < MISSING).any():
+        raise DataError(
+            f"labels must be integers >= 0, or {MISSING} for a missing label; got "
+            f"{labels.min():g}"
+        )
     return labels.astype(np.int64)

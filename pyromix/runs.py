@@ -23,6 +23,7 @@ from . import plots
 from .data import Dataset, load_dataset
 from .evaluate import LogLikelihood, bits_per_dim, clustering_scores, latent_gmm, log_likelihood
 from .infer.schedules import KLWarmup
+from .labels import accepts_labels
 from .recipes import COMMON_DEFAULTS, get_recipe, recipe_origin, resolve_recipe
 from .train import History, fit, load_checkpoint, resolve_device
 
@@ -54,11 +55,16 @@ DATA_KEYS = {
     "binarize": "auto",
     "split_seed": 0,
     "limit": None,
+    "labeled": 0,
 }
 # What a saved run's arguments must hold for load_run, evaluation, reports and compare to rebuild
 # its data and score it; a recipe's build reads its own keys besides.
 RUN_ARGS_KEYS = (
-    *DATA_KEYS,
+    "data",
+    "data_dir",
+    "split_seed",
+    "limit",
+    "binarize",
     "dataset",
     "likelihood",
     "seed",
@@ -144,6 +150,8 @@ def _load_data(args: dict[str, Any], source: Any, labels=None) -> Dataset:
             "likelihood: 'bernoulli' needs data in {0, 1}; this data is not binary "
             "(use --binarize dynamic|static for [0, 1] intensities, or --likelihood gaussian)"
         )
+    if args.get("labeled"):  # runs saved before labels existed reveal none
+        dataset = dataset.reveal(args["labeled"], args["split_seed"])
     return dataset
 
 
@@ -210,6 +218,11 @@ def prepare_recipe(
     _check_alternation(args)
     pyro.set_rng_seed(args["seed"])
     model, guide = recipe.build(args)
+    if dataset.train.labeled is not None and not all(map(accepts_labels, (model, guide))):
+        raise ValueError(
+            f"labeled: the {name} recipe does not take labels (its model and guide have no "
+            "y_mask keyword, see pyromix.labels); leave labeled at 0 for it"
+        )
     return Run(name, args, model, guide, dataset, history)
 
 
@@ -385,7 +398,7 @@ def saved_recipe(
             "fit(checkpoint=...) alone?), so its model cannot be rebuilt; train it with pyromix "
             "fit or train_recipe, or pass fit(recipe={'name': ..., 'args': ...})"
         )
-    missing = [key for key in RUN_ARGS_KEYS if key not in recipe["args"] and key != "labels"]
+    missing = [key for key in RUN_ARGS_KEYS if key not in recipe["args"]]
     if missing:
         raise ValueError(
             f"run: {str(path)!r} records the recipe {recipe['name']!r} without the arguments "

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import inspect
 import math
 import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 import pyro
 import torch
@@ -19,17 +21,22 @@ from tqdm.auto import tqdm
 
 from .data import Dataset, Split, batches
 from .evaluate import eval_mode
+from .labels import Batch, check_accepts_labels
 from .infer.scale import LatentScaleMessenger
 from .infer.schedules import Weight, weight_at
 
 __all__ = [
     "History",
+    "FitState",
+    "LossTerm",
     "StepHook",
     "TrainingDiverged",
     "fit",
     "evaluate_loss",
     "resolve_device",
     "unique_parameters",
+    "parameter_groups",
+    "data_size",
     "save_checkpoint",
     "load_checkpoint",
     "CHECKPOINT_FORMAT",
@@ -67,18 +74,102 @@ class History:
         return cls(**d)
 
 
+@dataclass
+class FitState:
+    """What :func:`fit` passes to every step hook after an optimiser step.
+
+    Attributes:
+        epoch: 0-based epoch.
+        step: 0-based step within the epoch.
+        batch: the :class:`pyromix.labels.Batch` just trained on (as the model saw it).
+        loss: the step's loss (objective plus extra terms), in nats.
+        num_data: N, the training-set size.
+        model, guide: the programs being trained.
+        optimizer: the optimiser (to change learning rates per step, for example).
+    """
+
+    epoch: int
+    step: int
+    batch: Batch
+    loss: float
+    num_data: int
+    model: nn.Module
+    guide: nn.Module
+    optimizer: torch.optim.Optimizer
+
+
 class StepHook(Protocol):
     """Called by :func:`fit` after every optimiser step, with its state in the checkpoint.
 
     For training that interleaves other updates with the SVI steps, such as the discriminator
-    steps of the implicit prior (:class:`pyromix.infer.DensityRatioSteps`).
+    steps of the implicit prior (:class:`pyromix.infer.DensityRatioSteps`), or per-step
+    schedules. ``__call__`` receives the :class:`FitState` (a hook taking no argument is called
+    without it).
     """
 
-    def __call__(self) -> None: ...
+    def __call__(self, state: FitState) -> None: ...
 
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+LossTerm = Callable[[nn.Module, nn.Module, Batch], torch.Tensor]
+"""An extra loss ``term(model, guide, batch) -> scalar tensor`` in nats summed over the batch,
+added to the objective's loss by :func:`fit` (and to the validation loss) without editing the
+model; e.g. the alpha-weighted classification term of a semi-supervised model."""
+
+
+class _Walk:
+    """The split a loop walks through, and whether the model asked for its size."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.asked = size, False
+
+    def weight(self, batch_size: int) -> float:
+        # A model that scales its data plate by N / B (data_size) returns a loss estimating the
+        # whole split's objective; its share of the split's per-point loss is B / N of it.
+        return batch_size / self.size if self.asked else 1.0
+
+
+_walks: list[_Walk] = []
+
+
+@contextlib.contextmanager
+def _walking(size: int) -> Iterator[_Walk]:
+    _walks.append(_Walk(size))
+    try:
+        yield _walks[-1]
+    finally:
+        _walks.pop()
+
+
+def data_size(x: torch.Tensor) -> int:
+    """N, the size of the data set that the batch ``x`` was drawn from.
+
+    The training-set size during :func:`fit`'s steps, the validation split's size during
+    validation, and ``len(x)`` elsewhere (importance-sampled evaluation weighs each point on its
+    own). It is what a model with a global latent site needs for Pyro's subsampling scale, and
+    :class:`History` then reports losses per data point all the same.
+
+    Arguments:
+        x: the batch the model was called with.
+
+    Returns:
+        An integer N >= len(x).
+
+    Example:
+        >>> def model(x, y=None):
+        ...     w = pyro.sample("w", pyro.distributions.Normal(0.0, 1.0))  # global: once per N
+        ...     with pyro.plate("data", data_size(x), subsample=x):
+        ...         pyro.sample("x", pyro.distributions.Normal(w, 1.0).to_event(1), obs=x)
+        >>> data_size(torch.zeros(3, 2))
+        3
+    """
+    if not _walks:
+        return x.shape[0]
+    _walks[-1].asked = True
+    return _walks[-1].size
 
 
 class TrainingDiverged(RuntimeError):
@@ -106,6 +197,37 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return device
 
 
+def parameter_groups(
+    parameters: Sequence[nn.Parameter], options: Mapping[nn.Module, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Optimiser parameter groups: one per module of ``options`` with its settings, one for the
+    rest, for per-module learning rates through :func:`fit`'s ``optimizer`` factory.
+
+    Arguments:
+        parameters: the parameters to group (fit passes every trainable one, each once).
+        options: module -> optimiser options for its parameters (``{"lr": 1e-2}``); a parameter
+            belongs to the first module listed that holds it.
+
+    Returns:
+        Groups for a torch optimiser; the last holds the remaining parameters (default options).
+
+    Example:
+        >>> prior, decoder = torch.nn.Linear(2, 2), torch.nn.Linear(2, 3)
+        >>> params = unique_parameters(prior, decoder)
+        >>> groups = parameter_groups(params, {prior: {"lr": 1e-2}})
+        >>> [(len(g["params"]), g.get("lr")) for g in groups]
+        [(2, 0.01), (2, None)]
+    """
+    owner: dict[int, int] = {}
+    for index, module in enumerate(options):
+        for p in module.parameters():
+            owner.setdefault(id(p), index)
+    groups = [{**opts, "params": []} for opts in options.values()] + [{"params": []}]
+    for p in parameters:
+        groups[owner.get(id(p), len(options))]["params"].append(p)
+    return [g for g in groups if g["params"]]
+
+
 def unique_parameters(*modules: nn.Module) -> list[nn.Parameter]:
     """The parameters of ``modules``, each once, in order.
 
@@ -120,13 +242,26 @@ def unique_parameters(*modules: nn.Module) -> list[nn.Parameter]:
 
 
 @torch.no_grad()
-def evaluate_loss(model: nn.Module, guide: nn.Module, objective: ELBO, split: Split) -> float:
-    """The full objective (KL weight 1) per data point on ``split``, parameters untouched.
+def evaluate_loss(
+    model: nn.Module,
+    guide: nn.Module,
+    objective: ELBO,
+    split: Split,
+    loss_terms: Sequence[LossTerm] = (),
+) -> float:
+    """The full objective (KL weight 1, plus ``loss_terms``) per data point on ``split``,
+    parameters untouched.
 
+    Model and guide are called as :mod:`pyromix.labels` says, with the split's revealed labels.
     Networks run in eval mode (no dropout) and return to their previous mode after.
     """
-    with eval_mode(model, guide):
-        total = sum(objective.loss(model, guide, x) for x, _ in batches(split, EVAL_BATCH_SIZE))
+    total = 0.0
+    with eval_mode(model, guide), _walking(len(split)) as walk:
+        for batch in batches(split, EVAL_BATCH_SIZE, labeled=True):
+            args, kwargs = batch.call()
+            loss = objective.loss(model, guide, *args, **kwargs)
+            loss += sum(float(term(model, guide, batch)) for term in loss_terms)
+            total += loss * walk.weight(len(batch))
     return total / len(split)
 
 
@@ -175,9 +310,11 @@ def fit(
     epochs: int = 100,
     batch_size: int = 100,
     lr: float = 1e-3,
+    optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer] | None = None,
     kl_weight: Weight = 1.0,
     schedules: Sequence[Callable[[int], Any]] = (),
     step_hooks: Sequence[StepHook] = (),
+    loss_terms: Sequence[LossTerm] = (),
     patience: int | None = None,
     restore_best: bool = True,
     seed: int | None = 0,
@@ -190,23 +327,32 @@ def fit(
     """Train ``model`` and ``guide`` by stochastic variational inference.
 
     Each epoch runs one pass of shuffled mini-batches through ``objective.loss_and_grads`` and an
-    Adam step, then measures the full objective on the validation split without touching
+    optimiser step, then measures the full objective on the validation split without touching
     parameters. Any Pyro ELBO works (Trace_ELBO, TraceMeanField_ELBO, TraceEnum_ELBO, RenyiELBO,
     TraceGraph_ELBO, or one from :mod:`pyromix.infer`).
 
     Arguments:
-        model, guide: Pyro programs (``nn.Module``) taking ``(x, y=None)``.
+        model, guide: Pyro programs (``nn.Module``) called as ``model(x)``, or as
+            ``model(x, y, y_mask=mask)`` when the data reveal labels (the convention of
+            :mod:`pyromix.labels`; a program that cannot take them is refused before training).
+            :func:`data_size` gives them the training-set size.
         data: a :class:`pyromix.data.Dataset`; its train split is batched (with dynamic
             binarisation if the dataset asks for it), its val split is validated on.
         objective: a Pyro ELBO instance.
         epochs: total number of epochs, counting those of a resumed run.
         batch_size: mini-batch size.
-        lr: Adam learning rate.
+        lr: Adam learning rate (when ``optimizer`` is None).
+        optimizer: factory ``parameters -> torch optimiser`` called once with every parameter of
+            model and guide, each once; :func:`parameter_groups` gives per-module learning
+            rates. Every parameter must reach it.
         kl_weight: a number or a schedule ``epoch -> weight`` scaling the latent sites of model
             and guide alike (:class:`pyromix.infer.KLWarmup` for warm-up, a constant for beta).
         schedules: callables ``schedule(epoch)`` run at the start of every epoch (std annealing).
-        step_hooks: :class:`StepHook` s called after every optimiser step (the discriminator
-            steps of the implicit prior); restored with the run on a NaN or on resume.
+        step_hooks: :class:`StepHook` s called with the :class:`FitState` after every optimiser
+            step (the discriminator steps of the implicit prior, per-step schedules); restored
+            with the run on a NaN or on resume.
+        loss_terms: extra :data:`LossTerm` s added to the loss of every step and to the
+            validation loss, unweighted by ``kl_weight``.
         patience: stop after this many epochs without a better validation loss (counted once
             the KL weight has settled); ``None`` trains all epochs.
         restore_best: end with the weights of the best validation epoch.
@@ -228,6 +374,9 @@ def fit(
     Example:
         >>> data = load_dataset("digits", binarize="dynamic")  # doctest: +SKIP
         >>> history = fit(model, guide, data, Trace_ELBO(), epochs=5)  # doctest: +SKIP
+        >>> fast_prior = lambda ps: torch.optim.Adam(
+        ...     parameter_groups(ps, {model.prior: {"lr": 1e-2}}), lr=1e-3)  # doctest: +SKIP
+        >>> history = fit(model, guide, data, Trace_ELBO(), optimizer=fast_prior)  # doctest: +SKIP
     """
     if epochs < 1 or batch_size < 1 or not lr > 0:
         raise ValueError(
@@ -238,11 +387,14 @@ def fit(
         raise ValueError(f"patience: expected an integer >= 1 or None, got {patience}")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs the checkpoint path to resume from")
+    if any(split.labeled is not None for split in (data.train, data.val)):
+        check_accepts_labels(model=model, guide=guide)
     device = resolve_device(device)
     model.to(device), guide.to(device)
     data = data.to(device)
     parameters = unique_parameters(model, guide)
-    optimizer = torch.optim.Adam(parameters, lr=lr)
+    optimizer = _build_optimizer(optimizer, parameters, lr, model, guide)
+    hooks = [_with_state(hook) for hook in step_hooks]
     weighting = LatentScaleMessenger(weight_at(kl_weight, 0))
     train_model, train_guide = weighting(model), weighting(guide)
     generator = torch.Generator()
@@ -269,27 +421,32 @@ def fit(
         for schedule in schedules:
             schedule(epoch)
         total = 0.0
-        for step, (x, _) in enumerate(data.train_batches(batch_size, generator)):
-            optimizer.zero_grad(set_to_none=True)
-            try:
-                loss = objective.loss_and_grads(train_model, train_guide, x)
-            except Exception as error:
-                # A finite loss can have NaN gradients (a density whose scale collapsed): the
-                # Adam step writes them into the weights, and this step then fails, typically in
-                # a distribution's argument check. Checking every gradient instead costs ~10 %.
-                if all(torch.isfinite(p).all() for p in parameters):
-                    raise
-                _restore(good, model, guide, optimizer, step_hooks)
-                what = "parameters (after a NaN or infinite gradient)"
-                raise _diverged(what, epoch, history, step) from error
-            if not math.isfinite(loss):
-                _restore(good, model, guide, optimizer, step_hooks)
-                raise _diverged(f"training loss ({loss})", epoch, history, step)
-            optimizer.step()
-            for hook in step_hooks:
-                hook()
-            total += loss
-        val = evaluate_loss(model, guide, objective, data.val)
+        with _walking(len(data.train)) as walk:
+            for step, batch in enumerate(data.train_batches(batch_size, generator, labeled=True)):
+                optimizer.zero_grad(set_to_none=True)
+                try:
+                    loss = _step_loss(
+                        objective, (train_model, train_guide), (model, guide), batch, loss_terms
+                    )
+                except Exception as error:
+                    # A finite loss can have NaN gradients (a density whose scale collapsed):
+                    # the optimiser step writes them into the weights, and this step then fails,
+                    # typically in a distribution's argument check. Checking every gradient
+                    # instead costs ~10 %.
+                    if all(torch.isfinite(p).all() for p in parameters):
+                        raise
+                    _restore(good, model, guide, optimizer, step_hooks)
+                    what = "parameters (after a NaN or infinite gradient)"
+                    raise _diverged(what, epoch, history, step) from error
+                if not math.isfinite(loss):
+                    _restore(good, model, guide, optimizer, step_hooks)
+                    raise _diverged(f"training loss ({loss})", epoch, history, step)
+                optimizer.step()
+                now = FitState(epoch, step, batch, loss, len(data.train), model, guide, optimizer)
+                for hook in hooks:
+                    hook(now)
+                total += loss * walk.weight(len(batch))
+        val = evaluate_loss(model, guide, objective, data.val, loss_terms)
         if not math.isfinite(val):
             _restore(good, model, guide, optimizer, step_hooks)
             raise _diverged(f"validation loss ({val})", epoch, history)
@@ -314,6 +471,51 @@ def fit(
     if restore_best and best is not None:
         _restore(best, model, guide)
     return history
+
+
+def _step_loss(
+    objective: ELBO, weighted: tuple, programs: tuple, batch: Batch, terms: Sequence[LossTerm]
+) -> float:
+    """Loss of one batch, its gradients accumulated: the objective's on the KL-weighted
+    programs, then each extra term's on the programs themselves."""
+    args, kwargs = batch.call()
+    loss = objective.loss_and_grads(*weighted, *args, **kwargs)
+    for term in terms:
+        value = term(*programs, batch)
+        value.backward()
+        loss += float(value.detach())
+    return loss
+
+
+def _build_optimizer(factory, parameters, lr, model, guide) -> torch.optim.Optimizer:
+    """The optimiser from ``factory`` (default Adam at ``lr``), refused if it misses any
+    parameter: that parameter would silently stay at its initial value."""
+    optimizer = torch.optim.Adam(parameters, lr=lr) if factory is None else factory(parameters)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise ValueError(
+            f"optimizer: expected a factory returning a torch.optim.Optimizer, got "
+            f"{type(optimizer).__name__}"
+        )
+    covered = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    named = [(f"{role}.{n}", p) for role, m in (("model", model), ("guide", guide))
+             for n, p in m.named_parameters()]
+    names = {id(p): name for name, p in named}
+    missing = [names.get(id(p), "?") for p in parameters if id(p) not in covered]
+    if missing:
+        raise ValueError(
+            f"optimizer: the optimiser leaves {len(missing)} parameter(s) out, e.g. "
+            f"{missing[0]!r}; every parameter of model and guide must be in one group"
+        )
+    return optimizer
+
+
+def _with_state(hook: StepHook) -> Callable[[FitState], None]:
+    """``hook`` as a callable of the state; a hook written without an argument gets none."""
+    try:
+        takes_state = bool(inspect.signature(hook).parameters)
+    except (TypeError, ValueError):
+        takes_state = True
+    return hook if takes_state else lambda state: hook()
 
 
 def save_checkpoint(
