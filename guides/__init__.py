@@ -1,8 +1,19 @@
 """Pyro guide programs: the amortised posteriors."""
 
+from .flow import IAFGuide, UniformDequantization
 from .gated import GatedGuide
 from .gaussian import GaussianGuide
+from .hierarchical import HierarchicalGuide
 from .mixture import ClusterEncoder, MixtureGuide
 from .mvae import MVAEGuide
 
-__all__ = ["ClusterEncoder", "GatedGuide", "GaussianGuide", "MVAEGuide", "MixtureGuide"]
+__all__ = [
+    "ClusterEncoder",
+    "GatedGuide",
+    "GaussianGuide",
+    "HierarchicalGuide",
+    "IAFGuide",
+    "MVAEGuide",
+    "MixtureGuide",
+    "UniformDequantization",
+]

@@ -1,6 +1,8 @@
 """Pyro model programs: the generative stories."""
 
 from .cpvae import ConditionalPriorVAE
+from .flow import FlowDensity, FlowPrior
+from .hvae import HierarchicalVAE
 from .implicit import DensityRatioEstimator, ImplicitPriorVAE
 from .mixture import GaussianMixtureVAE
 from .priors import MixtureOfGaussiansPrior, StandardNormalPrior, VampPrior
@@ -15,4 +17,7 @@ __all__ = [
     "VampPrior",
     "ImplicitPriorVAE",
     "DensityRatioEstimator",
+    "FlowDensity",
+    "FlowPrior",
+    "HierarchicalVAE",
 ]

@@ -124,6 +124,11 @@ RECIPE_FLAGS = {
         "J1: VAE steps between discriminator updates (iop)",
     ),
     "disc_steps": ("--disc-steps", _positive_int, "J2 > J1: discriminator steps per update (iop)"),
+    "flows": (
+        "--flows",
+        _positive_int,
+        "K flow layers (flow; vae/iwae with --guide iaf or --prior flow)",
+    ),
 }
 CHOICE_FLAGS = {
     "likelihood": ("--likelihood", ["auto", "bernoulli", "gaussian"], "observation model"),
@@ -131,6 +136,9 @@ CHOICE_FLAGS = {
     "arch": ("--arch", ["mlp", "conv"], "encoder/decoder architecture"),
     "pseudo_init": ("--pseudo-init", ["random", "data"], "VampPrior pseudo-input initialisation"),
     "estimator": ("--estimator", ["gumbel", "enum"], "CP-VAE's estimator for c (cpvae)"),
+    "guide": ("--guide", ["gaussian", "iaf"], "q(z|x): Gaussian, or Gaussian + K IAF (vae, iwae)"),
+    "prior": ("--prior", ["normal", "flow"], "p(z): N(0, I), or a K-layer flow on it (vae, iwae)"),
+    "flow_kind": ("--flow-kind", ["coupling", "spline"], "the flow's layers (flow)"),
     "beta_schedule": (
         "--beta-schedule",
         ["constant", "linear"],

@@ -25,11 +25,17 @@ import torch
 from .evaluate import LogLikelihood
 from .train import load_checkpoint
 
-__all__ = ["SAME_DATA_KEYS", "compare_points", "compare_runs", "format_comparison"]
+__all__ = [
+    "SAME_DATA_KEYS",
+    "footing",
+    "compare_points",
+    "compare_runs",
+    "format_comparison",
+]
 
-# What makes two runs' test points the same: the data, its split and its preprocessing; and the
-# observation model, since a Bernoulli pmf and a Gaussian density are not comparable numbers.
-SAME_DATA_KEYS = ("dataset", "data", "split_seed", "limit", "binarize", "likelihood")
+# What makes two runs' test points the same: the data, its split and its preprocessing; and what
+# their log p(x) is a log of (:func:`footing`), since a pmf and a density are not comparable.
+SAME_DATA_KEYS = ("dataset", "data", "split_seed", "limit", "binarize")
 CLUSTER_KEYS = ("acc", "nmi", "ari", "gmm_acc", "gmm_nmi", "gmm_ari")
 
 
@@ -90,7 +96,35 @@ def compare_points(
     return sorted(rows, key=lambda row: -row["log_likelihood"])
 
 
+def footing(args: dict[str, Any]) -> str:
+    """What a run's log p(x) is the log of, from its recipe arguments.
+
+    A Bernoulli decoder gives the probability of binary data, as does a flow on binarised data
+    (2 levels, uniform dequantisation: ``P(k) = E_u p(k + u)``), so those rank together; a flow
+    on digits' 17 grey levels gives the probability of 17-level data, a different event, and a
+    Gaussian decoder (or a flow on continuous data) a density. Only runs on one footing compare.
+
+    Example:
+        >>> footing({"likelihood": "bernoulli"}) == footing({"likelihood": "flow", "levels": 2})
+        True
+        >>> footing({"likelihood": "flow", "levels": 17})
+        'probability of 17-level data'
+    """
+    if args.get("likelihood") == "bernoulli":
+        return "probability of 2-level data"
+    if args.get("likelihood") == "flow" and args.get("levels"):
+        return f"probability of {args['levels']}-level data"
+    return "density"
+
+
 def _check_same_data(paths: Sequence[Path], args: Sequence[dict[str, Any]]) -> None:
+    kinds = [footing(a) for a in args]
+    if any(kind != kinds[0] for kind in kinds):
+        given = ", ".join(f"{str(p)!r} gives a {k}" for p, k in zip(paths, kinds))
+        raise ValueError(
+            f"runs: their log-likelihoods are not comparable numbers: {given} (a flow on "
+            "binarised data, --binarize dynamic, ranks with Bernoulli VAEs)"
+        )
     for key in SAME_DATA_KEYS:
         values = [a.get(key) for a in args]
         if any(v != values[0] for v in values):

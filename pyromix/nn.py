@@ -22,6 +22,7 @@ __all__ = [
     "positive",
     "glorot_init_",
     "glorot_means",
+    "joint_input",
 ]
 
 
@@ -170,7 +171,10 @@ class NormalHead(nn.Module):
         self.std_min = std_min
 
     def forward(self, x: torch.Tensor) -> dist.Independent:
-        h = self.body(x)
+        return self.head(self.body(x))
+
+    def head(self, h: torch.Tensor) -> dist.Independent:
+        """The Normal from ``body`` features ``h`` (a guide that also needs h calls body once)."""
         return dist.Normal(self.loc(h), positive(self.raw_scale(h), self.std_min)).to_event(1)
 
 
@@ -194,3 +198,14 @@ def glorot_means(num_components: int, latent_dim: int) -> torch.Tensor:
     """
     bound = (6.0 / (num_components + latent_dim)) ** 0.5
     return torch.empty(num_components, latent_dim).uniform_(-bound, bound)
+
+
+def joint_input(*parts: torch.Tensor) -> torch.Tensor:
+    """Concatenate along the last dimension, broadcasting leading (particle) dimensions.
+
+    Example:
+        >>> joint_input(torch.zeros(5, 3, 2), torch.ones(3, 4)).shape
+        torch.Size([5, 3, 6])
+    """
+    batch = torch.broadcast_shapes(*(p.shape[:-1] for p in parts))
+    return torch.cat([p.expand(*batch, p.shape[-1]) for p in parts], -1)

@@ -21,6 +21,8 @@ from torch import nn
 
 from . import plots
 from .data import Dataset, load_dataset
+from .flows import infer_levels
+from .compare import footing
 from .evaluate import LogLikelihood, bits_per_dim, clustering_scores, latent_gmm, log_likelihood
 from .infer.schedules import KLWarmup
 from .labels import accepts_labels
@@ -108,9 +110,9 @@ def _check_args(args: dict[str, Any]) -> None:
     need(_positive_ints(args["hidden"]), "hidden", "a non-empty list of integers >= 1")
     need(args["arch"] in ("mlp", "conv"), "arch", "'mlp' or 'conv'")
     need(
-        args["likelihood"] in ("auto", "bernoulli", "gaussian"),
+        args["likelihood"] in ("auto", "bernoulli", "gaussian", "flow"),
         "likelihood",
-        "'auto', 'bernoulli' or 'gaussian'",
+        "'auto', 'bernoulli', 'gaussian' or 'flow' (the flow recipe's own)",
     )
     need(
         args["binarize"] in ("auto", "none", "static", "dynamic"),
@@ -208,6 +210,21 @@ def prepare_recipe(
     if args["arch"] == "conv" and dataset.image_shape is None:
         raise ValueError("arch: 'conv' needs image data (H, W); this dataset has none")
     args.update(data_dim=dataset.data_dim, image_shape=dataset.image_shape, dataset=dataset.name)
+    if ("levels" in recipe.defaults) != (args["likelihood"] == "flow"):
+        raise ValueError(
+            f"likelihood: 'flow' belongs to the flow recipe; {name} takes 'auto', 'bernoulli' "
+            f"or 'gaussian', got {args['likelihood']!r}"
+        )
+    if args.get("levels") == "auto":
+        args["levels"] = 2 if dataset.is_binary else infer_levels(dataset.train.x)
+    if "levels" in args:
+        levels = args["levels"]
+        _need(
+            args,
+            levels is None or (_positive_int(levels) and levels >= 2),
+            "levels",
+            "'auto', None or an integer >= 2",
+        )
     if "clusters" in args and args["clusters"] is None:
         args["clusters"] = dataset.num_classes or 10
     for key in ("clusters", "components"):
@@ -467,7 +484,8 @@ def evaluate_points(run: Run, num_samples: int = 1000) -> tuple[dict[str, Any], 
         log_z = run.model.log_normalizer()
         metrics["prior_log_normalizer"] = log_z
         metrics["test_log_likelihood_normalized"] = summary["log_likelihood"] - log_z
-    if run.dataset.is_binary:
+    metrics["footing"] = footing(run.args)
+    if run.dataset.is_binary or run.args.get("levels"):  # a log-probability of discrete levels
         metrics["bits_per_dim"] = bits_per_dim(summary["log_likelihood"], run.dataset.data_dim)
     probs = cluster_probabilities(run, test.x)
     if probs is not None:

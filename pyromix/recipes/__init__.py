@@ -25,6 +25,8 @@ from .blocks import (
     build_body,
     build_encoder,
     build_likelihood,
+    check_choice,
+    check_flows,
     elbo_objective,
     enum_objective,
     iwae_objective,
@@ -47,7 +49,7 @@ from .registry import (
 )
 
 # The shipped families register themselves on import, in the order ``pyromix list`` shows.
-from . import vae, learned_priors, mixture, cpvae, mvae, implicit  # noqa: E402, F401, I001
+from . import vae, flow, learned_priors, mixture, cpvae, mvae, implicit  # noqa: E402, F401, I001
 from .mixture import (  # noqa: E402
     MIXTURE_DEFAULTS,
     build_mixture,
@@ -56,7 +58,9 @@ from .mixture import (  # noqa: E402
     pretrain_mixture,
     std_annealing,
 )
+from .flow import FLOW_DEFAULTS  # noqa: E402
 from .mvae import BETA_SCHEDULES, MVAE_DEFAULTS  # noqa: E402
+from .vae import VAE_FLOW_DEFAULTS  # noqa: E402
 
 __all__ = [
     "Recipe",
@@ -76,6 +80,10 @@ __all__ = [
     "MIXTURE_DEFAULTS",
     "MVAE_DEFAULTS",
     "BETA_SCHEDULES",
+    "VAE_FLOW_DEFAULTS",
+    "FLOW_DEFAULTS",
+    "check_choice",
+    "check_flows",
     "build_body",
     "build_encoder",
     "build_likelihood",

@@ -17,6 +17,8 @@ from ..nn import ConvDecoder, ConvEncoder, NormalHead, glorot_init_, mlp
 
 __all__ = [
     "COMMON_DEFAULTS",
+    "check_choice",
+    "check_flows",
     "build_body",
     "build_encoder",
     "build_likelihood",
@@ -43,6 +45,19 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "patience": 30,
     "seed": 0,
 }
+
+
+def check_choice(args: dict, key: str, choices: tuple) -> None:
+    """ValueError naming ``key`` unless ``args[key]`` is one of ``choices``."""
+    if args[key] not in choices:
+        raise ValueError(f"{key}: expected one of {choices}, got {args[key]!r}")
+
+
+def check_flows(args: dict) -> None:
+    """ValueError unless ``args["flows"]``, a number of flow layers, is an integer >= 1."""
+    flows = args["flows"]
+    if not (isinstance(flows, int) and not isinstance(flows, bool) and flows >= 1):
+        raise ValueError(f"flows: expected an integer >= 1, got {flows!r}")
 
 
 def build_body(args: dict) -> nn.Module:

@@ -1,18 +1,20 @@
-"""VAEs with learned mixture priors: MG (seed 001) and the VampPrior (seed 004, eq. 9)."""
+"""VAEs with learned mixture priors: MG (seed 001), the VampPrior (seed 004, eq. 9) and the
+hierarchical VampPrior VAE (Tomczak & Welling 2018)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from pyromix.guides import GaussianGuide
-from pyromix.models import VAE, MixtureOfGaussiansPrior, VampPrior
+from pyromix.guides import GaussianGuide, HierarchicalGuide
+from pyromix.models import VAE, HierarchicalVAE, MixtureOfGaussiansPrior, VampPrior
 
 from ..data import Dataset
+from ..nn import NormalHead, glorot_init_, mlp
 from .blocks import build_encoder, build_likelihood, elbo_objective
 from .registry import Recipe, register_recipe
 
-__all__ = ["build_learned_prior", "place_pseudo_inputs"]
+__all__ = ["build_learned_prior", "build_hvp", "place_pseudo_inputs"]
 
 
 def build_learned_prior(args: dict, *, vamp: bool) -> tuple[nn.Module, nn.Module]:
@@ -26,6 +28,22 @@ def build_learned_prior(args: dict, *, vamp: bool) -> tuple[nn.Module, nn.Module
     else:
         prior = MixtureOfGaussiansPrior(d, k)
     return VAE(build_likelihood(args, d), d, prior=prior), guide
+
+
+def build_hvp(args: dict) -> tuple[nn.Module, nn.Module]:
+    """HVAE + VP (Tomczak & Welling 2018, 3.3): z1 and z2 both of size ``latent_dim``; the
+    networks into z1 read [x, z2] and those into x read [z1, z2]."""
+    d = args["latent_dim"]
+    z2_encoder = build_encoder(args, d)
+    joint = {**args, "data_dim": args["data_dim"] + d, "arch": "mlp"}
+    z1_encoder = build_encoder(joint, d)
+    z1_given_z2 = glorot_init_(NormalHead(mlp(d, args["hidden"], gated=args["gated"]), d))
+    unit = args["likelihood"] == "bernoulli" or args["image_shape"] is not None
+    prior = VampPrior(
+        z2_encoder, args["components"], args["data_dim"], bounds=(0.0, 1.0) if unit else None
+    )
+    model = HierarchicalVAE(build_likelihood({**args, "arch": "mlp"}, 2 * d), z1_given_z2, d, prior)
+    return model, HierarchicalGuide(z2_encoder, z1_encoder)
 
 
 def place_pseudo_inputs(model: nn.Module, guide: nn.Module, data: Dataset, args: dict) -> None:
@@ -50,6 +68,16 @@ def place_pseudo_inputs(model: nn.Module, guide: nn.Module, data: Dataset, args:
         prior.pseudo_inputs.copy_(start)
 
 
+register_recipe(
+    "hvp",
+    Recipe(
+        "HVAE + VP: z2 ~ VampPrior, z1 | z2, x | z1, z2; q(z2|x) q(z1|x,z2) (Tomczak 2018)",
+        build=build_hvp,
+        objective=elbo_objective,
+        defaults={"components": 50, "pseudo_init": "random"},
+        initialize=place_pseudo_inputs,
+    ),
+)
 register_recipe(
     "mog",
     Recipe(

@@ -190,7 +190,9 @@ def _load_entry_point(ep: importlib.metadata.EntryPoint) -> Recipe:
     try:
         recipe = ep.load()
     except ImportError as e:
-        raise RecipeNotFoundError(f"recipe: entry point {ep.value!r} fails to import ({e})") from None
+        raise RecipeNotFoundError(
+            f"recipe: entry point {ep.value!r} fails to import ({e})"
+        ) from None
     if not isinstance(recipe, Recipe):
         raise RecipeNotFoundError(
             f"recipe: entry point {ep.name!r} = {ep.value!r} in {ENTRY_POINT_GROUP!r} is a "
