@@ -1,8 +1,16 @@
 """pyromix: mixture-prior and learned-prior variational autoencoders as Pyro programs."""
 
+import os
+import sys
 from typing import Any
 
-import pyro
+try:
+    import pyro
+except KeyboardInterrupt:  # Ctrl-C while the `pyromix` command starts: one line, status 130
+    if os.path.basename(sys.argv[0]) != "pyromix":
+        raise
+    sys.stderr.write("pyromix: interrupted\n")
+    raise SystemExit(130) from None
 
 # Parameters live in their PyroModules rather than in Pyro's global param store: a model's
 # ``decoder.*`` and a guide's or a second model's identically named parameters would otherwise

@@ -1,30 +1,35 @@
 """``pyromix fit | evaluate | sample | compare | list``: the command line users script against.
 
-Bad input (unknown names, bad paths, bad values) gets one line on stderr and exit status 2
-before any work starts; a diverged run exits 1 with the epoch it diverged at.
+Every failure is one line on stderr. Exit status: 0 done; 1 training diverged (with the epoch
+and step; the last good checkpoint is kept) or failed; 2 bad input, refused before any work
+starts (unknown names, bad paths or values, a configuration too large for the machine's memory,
+a run directory in use by another process); 130 interrupted (Ctrl-C). ``PYROMIX_TRACEBACK=1``
+shows the traceback of an unexpected failure.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
-from .data import DATASETS, DataError
-from .recipes import (
-    ENTRY_POINT_GROUP,
-    available_recipes,
-    get_recipe,
-    is_recipe_file,
-    load_plugin,
-    load_recipe_file,
+__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED"]
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+USAGE_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError)  # DataError is a ValueError
+# Files of the run a --force replaces; they are removed once the new settings are checked, so a
+# directory never mixes two runs.
+RUN_FILES = (
+    "checkpoint.pt",
+    "metrics.json",
+    "samples.png",
+    "curves.png",
+    "reconstructions.png",
+    "latents.png",
+    "manifold.png",
 )
-
-__all__ = ["main", "build_parser"]
-
-USAGE_ERRORS = (ValueError, DataError, FileNotFoundError, NotADirectoryError)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -148,6 +153,9 @@ CHOICE_FLAGS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``pyromix`` argument parser (the CLI reference is generated from it)."""
+    from .data import DATASETS
+
     parser = _Parser(prog="pyromix", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -159,8 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--data",
-        default="digits",
-        help=f"dataset name ({', '.join(DATASETS)}) or a .npy/.npz/.csv path",
+        help=f"dataset name ({', '.join(DATASETS)}) or a .npy/.npz/.csv path (default: digits; "
+        "with --resume, the run's)",
     )
     fit.add_argument("--labels", help="labels for a user data file (.npy or .csv)")
     fit.add_argument("--data-dir", help="folder with IDX files (mnist, fashion-mnist)")
@@ -182,8 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="anneal the Gaussian std floors (seed 002, II-D)",
     )
     fit.add_argument("--hard", action="store_true", help="MVAE: hard optimisation, argmax q(y)")
-    fit.add_argument("--resume", action="store_true", help="continue the run in --out")
-    fit.add_argument("--force", action="store_true", help="overwrite an existing run in --out")
+    fit.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out (only --epochs, --patience and --device may change)",
+    )
+    fit.add_argument("--force", action="store_true", help="replace an existing run in --out")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     for key, (flag, kind, text) in RECIPE_FLAGS.items():
         fit.add_argument(flag, dest=key, type=kind, help=text)
@@ -229,21 +241,26 @@ def build_parser() -> argparse.ArgumentParser:
             default=[],
             metavar="MODULE",
             help="import MODULE first, for the recipes it registers (repeatable); recipes of "
-            f"installed entry points ({ENTRY_POINT_GROUP}) need no flag",
+            "installed entry points (group pyromix.recipes) need no flag",
         )
     return parser
 
 
 def _fit(ns: argparse.Namespace) -> int:
-    from .runs import evaluate_run, prepare_recipe, train_run, write_report
-    from .train import TrainingDiverged
+    from .rundir import CHECKPOINT, check_output_folder, run_lock
 
-    name = load_recipe_file(ns.model) if is_recipe_file(ns.model) else ns.model
-    get_recipe(name)
-    data_name = Path(ns.data).stem if Path(ns.data).suffix else ns.data
-    out = Path(ns.out or f"runs/{name}-{data_name}")
-    if (out / "checkpoint.pt").exists() and not (ns.resume or ns.force):
-        raise ValueError(f"out: {str(out)!r} already holds a run; pass --resume or --force")
+    from .recipes import get_recipe, is_recipe_file, load_recipe_file
+
+    if ns.resume and ns.force:
+        raise ValueError("--resume and --force: expected one of them, got both")
+    if is_recipe_file(ns.model):
+        ns.model = load_recipe_file(ns.model)
+    get_recipe(ns.model)
+    data = ns.data or "digits"
+    data_name = Path(data).stem if Path(data).suffix else data
+    out = Path(ns.out or f"runs/{ns.model}-{data_name}")
+    check_output_folder(out)
+    _refuse_existing_run(out, ns)
     overrides = {
         k: getattr(ns, k) for k in (*RECIPE_FLAGS, *CHOICE_FLAGS) if getattr(ns, k) is not None
     }
@@ -257,8 +274,27 @@ def _fit(ns: argparse.Namespace) -> int:
         overrides["std_annealing"] = ns.std_annealing
     if ns.hard:
         overrides["hard"] = True
+    with run_lock(out):
+        try:
+            return _fit_locked(ns, out, overrides)
+        except KeyboardInterrupt:
+            if (out / CHECKPOINT).exists():
+                hint = f"continue with: pyromix fit {ns.model} --resume --out {out}"
+            else:
+                hint = "nothing was saved"
+            print(f"pyromix fit: interrupted; {hint}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+
+
+def _fit_locked(ns: argparse.Namespace, out: Path, overrides: dict) -> int:
+    """:func:`_fit` once it holds the run directory."""
+    from .rundir import CHECKPOINT
+    from .runs import evaluate_run, prepare_recipe, train_run, write_report
+    from .train import TrainingDiverged
+
+    _refuse_existing_run(out, ns)  # again: another process may have finished meanwhile
     run = prepare_recipe(
-        name,
+        ns.model,
         ns.data,
         out=out,
         resume=ns.resume,
@@ -267,40 +303,67 @@ def _fit(ns: argparse.Namespace) -> int:
         data_dir=ns.data_dir,
         **overrides,
     )
+    if ns.force:
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
     try:
         train_run(run, out=out, resume=ns.resume, progress=not ns.quiet)
     except TrainingDiverged as e:
-        print(f"pyromix: {e}; last good checkpoint in {out}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"pyromix: interrupted; continue with --resume --out {out}", file=sys.stderr)
-        return 130
+        kept = out / CHECKPOINT
+        where = f"the last good epoch is in {kept}" if kept.exists() else "nothing was saved"
+        print(f"pyromix fit: training diverged: {e}; {where}", file=sys.stderr)
+        return EXIT_FAILED
     metrics = evaluate_run(run, ns.samples)
     write_report(run, metrics, out)
     print((out / "metrics.json").read_text(), end="")
     print(f"wrote {out}/", file=sys.stderr)
-    return 0
+    return EXIT_OK
+
+
+def _refuse_existing_run(out: Path, ns: argparse.Namespace) -> None:
+    if (out / "checkpoint.pt").exists() and not (ns.resume or ns.force):
+        raise ValueError(f"out: {str(out)!r} already holds a run; pass --resume or --force")
+
+
+def _run_folder(path: str) -> Path:
+    """The run directory of ``DIR`` or of ``DIR/checkpoint.pt``."""
+    path = Path(path)
+    return path.parent if path.is_file() else path
 
 
 def _evaluate(ns: argparse.Namespace) -> int:
-    from .runs import evaluate_run, load_run, write_json
+    from .rundir import METRICS, check_output_file, run_lock
+    from .runs import evaluate_run, load_run, read_metrics, write_json
 
-    run = load_run(ns.run, device=ns.device)
-    metrics_path = Path(ns.run) / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-    metrics.update(evaluate_run(run, ns.samples))
-    write_json(metrics_path, metrics)
+    folder = _run_folder(ns.run)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"run: no such file or folder {ns.run!r}")
+    metrics_path = folder / METRICS
+    check_output_file(metrics_path, "run")
+    with run_lock(folder):
+        run = load_run(ns.run, device=ns.device)
+        metrics, problem = read_metrics(metrics_path, run)
+        if problem:
+            print(f"pyromix evaluate: note: {problem}; rebuilding it", file=sys.stderr)
+        metrics.update(evaluate_run(run, ns.samples))
+        write_json(metrics_path, metrics)
     print(metrics_path.read_text(), end="")
-    return 0
+    return EXIT_OK
 
 
 def _sample(ns: argparse.Namespace) -> int:
     import pyro
 
     from . import plots
+    from .resources import check_fits
+    from .rundir import check_output_file
     from .runs import generate, load_run
 
+    check_output_file(ns.out, "out")
+    plots.check_image_path(ns.out, "out")
     run = load_run(ns.run)
+    # The means, their binarised draws and the plotted grid: three float32 copies of n points.
+    check_fits(3 * ns.n * run.args["data_dim"] * 4, "n", "cpu", " for the samples")
     pyro.set_rng_seed(ns.seed)
     components = None if ns.component is None else [ns.component]
     means, binarized = generate(run, ns.n, components=components, categories=ns.categories)
@@ -319,8 +382,11 @@ def _sample(ns: argparse.Namespace) -> int:
 
 def _compare(ns: argparse.Namespace) -> int:
     from .compare import compare_runs, format_comparison
+    from .rundir import check_output_file
     from .runs import write_json
 
+    if ns.json:
+        check_output_file(ns.json, "--json")
     rows = compare_runs(ns.runs, ns.samples, device=ns.device)
     print(format_comparison(rows))
     if ns.json:
@@ -329,6 +395,9 @@ def _compare(ns: argparse.Namespace) -> int:
 
 
 def _list(ns: argparse.Namespace) -> int:
+    from .data import DATASETS
+    from .recipes import available_recipes, get_recipe
+
     print("models:")
     for name in available_recipes():
         print(f"  {name:<16} {get_recipe(name).description}")
@@ -339,21 +408,45 @@ def _list(ns: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``pyromix`` command; returns the exit status."""
+    """Entry point of the ``pyromix`` command; returns the exit status.
+
+    Every failure is one line on stderr: 2 for bad input, 1 for a diverged or failed run, 130
+    for Ctrl-C. Set ``PYROMIX_TRACEBACK=1`` to see the traceback of an unexpected failure.
+    """
+    command = "pyromix"
     try:
-        ns = build_parser().parse_args(argv)
-    except SystemExit as e:  # argparse: --help (0) or a usage error (2), already printed
-        return int(e.code or 0)
-    commands = {"fit": _fit, "evaluate": _evaluate, "sample": _sample, "list": _list}
-    command = {**commands, "compare": _compare}[ns.command]
-    try:
-        for module in ns.plugin:
-            load_plugin(module)
-        return command(ns)
+        try:
+            ns = build_parser().parse_args(argv)
+        except SystemExit as e:  # argparse: --help (0) or a usage error (2), already printed
+            return int(e.code or 0)
+        command = f"pyromix {ns.command}"
+        if ns.plugin:
+            from .recipes import load_plugin
+
+            for module in ns.plugin:
+                load_plugin(module)
+        commands = {"fit": _fit, "evaluate": _evaluate, "sample": _sample, "list": _list}
+        return {**commands, "compare": _compare}[ns.command](ns)
+    except KeyboardInterrupt:
+        print(f"{command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except USAGE_ERRORS as e:
-        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"pyromix {ns.command}: error: {message}", file=sys.stderr)
-        return 2
+        print(f"{command}: error: {_first_line(e)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as e:
+        if os.environ.get("PYROMIX_TRACEBACK"):
+            raise
+        print(
+            f"{command}: failed: {type(e).__name__}: {_first_line(e)} "
+            "(PYROMIX_TRACEBACK=1 shows where)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 if __name__ == "__main__":

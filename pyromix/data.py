@@ -700,13 +700,24 @@ def _numeric(value: object, argument: str) -> np.ndarray:
     return array
 
 
-def _check_finite(array: np.ndarray, argument: str) -> None:
+# Data becomes float32: a larger magnitude would turn into inf there.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_finite(array: np.ndarray, argument: str, limit: float = _FLOAT32_MAX) -> None:
     bad = ~np.isfinite(array)
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
         raise DataError(
             f"{argument} has {int(bad.sum())} NaN or inf values; the first is "
             f"{array[first]} at index {first}"
+        )
+    large = np.abs(array.astype(np.float64)) > limit
+    if large.any():
+        first = tuple(int(i) for i in np.argwhere(large)[0])
+        raise DataError(
+            f"{argument} has {int(large.sum())} values beyond +-{limit:.3g}, which its type "
+            f"cannot hold; the first is {array[first]} at index {first}"
         )
 
 
@@ -715,7 +726,7 @@ def _integer_labels(labels: np.ndarray, n: int) -> np.ndarray:
     labels = labels.reshape(-1) if labels.ndim == 2 and 1 in labels.shape else labels
     if labels.shape != (n,):
         raise DataError(f"labels must have shape ({n},), one per data point; got {labels.shape}")
-    _check_finite(labels, "labels")
+    _check_finite(labels, "labels", limit=2.0**62)  # int64 labels
     if labels.dtype.kind == "f" and (labels != np.round(labels)).any():
         raise DataError("labels must be integers; got non-integer values")
     if (labels < MISSING).any():

@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 __all__ = [
+    "check_image_path",
     "image_grid",
     "plot_samples",
     "plot_reconstructions",
@@ -110,13 +111,18 @@ def _check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def _check_path(path: PathLike) -> Path:
-    """``path`` as a Path whose extension matplotlib can write; checked before any drawing."""
+def check_image_path(path: PathLike, name: str = "path") -> Path:
+    """``path`` as a Path whose extension matplotlib can write; checked before any drawing.
+
+    Example:
+        >>> check_image_path("grid.svg")
+        PosixPath('grid.svg')
+    """
     path = Path(path)
     formats = FigureCanvasAgg.get_supported_filetypes()
     if path.suffix.lstrip(".").lower() not in formats:
         raise ValueError(
-            f"path: expected a file name ending in one of {', '.join('.' + f for f in formats)}, "
+            f"{name}: expected a file name ending in one of {', '.join('.' + f for f in formats)}, "
             f"got {str(path)!r}"
         )
     return path
@@ -216,7 +222,7 @@ def image_grid(
         >>> image_grid(torch.rand(64, 64), (8, 8), "out/grid.png")
         PosixPath('out/grid.png')
     """
-    path = _check_path(path)
+    path = check_image_path(path)
     images = _as_images(images, image_shape, "images")
     ncol = math.ceil(math.sqrt(len(images))) if nrow is None else _check_positive_int(nrow, "nrow")
     fig = _image_figure(_tile(images, ncol), panels=1, labelled=False, titled=bool(title))
@@ -267,7 +273,7 @@ def plot_samples(
         ...              binarized=torch.bernoulli(probs))
         PosixPath('out/samples.png')
     """
-    path = _check_path(path)
+    path = check_image_path(path)
     if image_shape is None:
         for name, value in (("binarized", binarized), ("row_labels", row_labels)):
             if value is not None:
@@ -383,7 +389,7 @@ def plot_reconstructions(
         >>> plot_reconstructions(x, x.clamp(0.2, 0.8), (8, 8), "out/recon.png")
         PosixPath('out/recon.png')
     """
-    path = _check_path(path)
+    path = check_image_path(path)
     n = _check_positive_int(n, "n")
     originals = _as_images(x, image_shape, "x")
     recons = _as_images(x_recon, image_shape, "x_recon")
@@ -447,7 +453,7 @@ def plot_manifold(
     # Imported here, as sklearn's PCA below: slow imports that only this function needs.
     from scipy.stats import norm
 
-    path = _check_path(path)
+    path = check_image_path(path)
     height, width = _check_image_shape(image_shape)
     n = _check_positive_int(n, "n", minimum=2)
     quantiles = norm.ppf(np.linspace(0.05, 0.95, n))
@@ -515,7 +521,7 @@ def plot_latents(
         ...              labels=torch.randint(0, 10, (500,)))
         PosixPath('out/latents.png')
     """
-    path = _check_path(path)
+    path = check_image_path(path)
     z = _as_rows(z, "z")
     count, dim = z.shape
     if labels is not None:
@@ -630,7 +636,7 @@ def plot_curves(
         ...             "out/curves.png")
         PosixPath('out/curves.png')
     """
-    path = _check_path(path)
+    path = check_image_path(path)
     if not isinstance(history, Mapping):
         raise ValueError(
             f"history: expected a dict of name -> list of numbers, got a {type(history).__name__}"

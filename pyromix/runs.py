@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -27,7 +26,9 @@ from .evaluate import LogLikelihood, bits_per_dim, clustering_scores, latent_gmm
 from .infer.schedules import KLWarmup
 from .labels import accepts_labels
 from .recipes import COMMON_DEFAULTS, get_recipe, recipe_origin, resolve_recipe
-from .train import History, fit, load_checkpoint, resolve_device
+from .resources import check_training_fits
+from .rundir import CHECKPOINT, METRICS, run_lock
+from .train import MAX_LR, History, fit, load_checkpoint, resolve_device, write_atomically
 
 __all__ = [
     "RUN_ARGS_KEYS",
@@ -44,10 +45,11 @@ __all__ = [
     "reconstruct",
     "write_report",
     "generate",
+    "read_metrics",
+    "RESUMABLE",
+    "RUN_IDENTITY",
 ]
 
-CHECKPOINT = "checkpoint.pt"
-METRICS = "metrics.json"
 MAX_SAMPLE_ROWS = 10
 EVAL_CHUNK = 1000  # points per encoder pass where a whole split could be too large at once
 DATA_KEYS = {
@@ -75,6 +77,8 @@ RUN_ARGS_KEYS = (
 )
 # Per-dataset defaults from the papers: seed 004 uses a 2-D latent on OneHot.
 DATASET_DEFAULTS = {"onehot": {"latent_dim": 2}}
+# What a resumed run may change; every other argument given must match the recorded one.
+RESUMABLE = ("epochs", "patience")
 
 
 @dataclass
@@ -119,7 +123,8 @@ def _check_args(args: dict[str, Any]) -> None:
         "binarize",
         "'auto', 'none', 'static' or 'dynamic'",
     )
-    need(isinstance(args["lr"], (int, float)) and args["lr"] > 0, "lr", "a number > 0")
+    lr_ok = isinstance(args["lr"], (int, float)) and 0 < args["lr"] <= MAX_LR
+    need(lr_ok, "lr", f"a number > 0 and at most {MAX_LR:.3g} (float32's largest)")
     need(isinstance(args["warmup"], int) and args["warmup"] >= 0, "warmup", "an integer >= 0")
     need(isinstance(args["beta"], (int, float)) and args["beta"] >= 0, "beta", "a number >= 0")
     need(args["std_min"] > 0, "std_min", "a number > 0")
@@ -159,7 +164,7 @@ def _load_data(args: dict[str, Any], source: Any, labels=None) -> Dataset:
 
 def prepare_recipe(
     name: str,
-    data: Any = "digits",
+    data: Any = None,
     *,
     out: str | os.PathLike | None = None,
     resume: bool = False,
@@ -169,10 +174,14 @@ def prepare_recipe(
 ) -> Run:
     """Validate the arguments, load the data and build the untrained model and guide.
 
-    Every bad input (unknown recipe or argument, bad value, missing or unsuitable data) raises
-    here, before any training. Arguments are those of :func:`train_recipe`.
+    Every bad input (unknown recipe or argument, bad value, missing or unsuitable data, a
+    configuration too large for the machine's memory, settings that conflict with the run being
+    resumed) raises here, before any training. Arguments are those of :func:`train_recipe`.
     """
     recipe = get_recipe(name)
+    resuming = resume and out is not None and (Path(out) / CHECKPOINT).exists()
+    if data is None and not resuming:
+        data = "digits"
     dataset_name = data if isinstance(data, str) else None
     defaults = {
         **COMMON_DEFAULTS,
@@ -191,7 +200,9 @@ def prepare_recipe(
             raise ValueError(
                 f"resume: {checkpoint} holds a {saved['recipe'].get('name')!r} run, not {name!r}"
             )
-        args = {**saved["recipe"]["args"], **{k: v for k, v in overrides.items() if k == "epochs"}}
+        args = dict(saved["recipe"]["args"])
+        _check_resumable(checkpoint, args, overrides, data, labels)
+        args.update({k: v for k, v in overrides.items() if k in RESUMABLE})
         history = History.from_dict(saved["history"])
     else:
         args = {**defaults, **overrides}
@@ -230,9 +241,15 @@ def prepare_recipe(
     for key in ("clusters", "components"):
         if key in args:
             _need(args, _positive_int(args[key]), key, "an integer >= 1")
+    if "clusters" in args and args["clusters"] > len(dataset.train):
+        raise ValueError(
+            f"clusters: expected at most the {len(dataset.train)} training points, "
+            f"got {args['clusters']}"
+        )
     if "pseudo_init" in args:
         _need(args, args["pseudo_init"] in ("random", "data"), "pseudo_init", "'random' or 'data'")
     _check_alternation(args)
+    check_training_fits(args, recipe.objective(args))
     pyro.set_rng_seed(args["seed"])
     model, guide = recipe.build(args)
     if dataset.train.labeled is not None and not all(map(accepts_labels, (model, guide))):
@@ -241,6 +258,34 @@ def prepare_recipe(
             "y_mask keyword, see pyromix.labels); leave labeled at 0 for it"
         )
     return Run(name, args, model, guide, dataset, history)
+
+
+def _check_resumable(
+    checkpoint: Path, recorded: dict[str, Any], overrides: dict[str, Any], data: Any, labels: Any
+) -> None:
+    """Refuse to resume with a setting other than the run's, except those of ``RESUMABLE``."""
+    given = dict(overrides)
+    if data is not None:
+        given["data"] = str(data) if isinstance(data, (str, os.PathLike)) else "array"
+    if isinstance(labels, (str, os.PathLike)):
+        given["labels"] = str(labels)
+
+    def differs(key: str, value: Any) -> bool:
+        old = recorded.get(key)
+        if isinstance(value, tuple) or isinstance(old, tuple):
+            value, old = list(value), list(old) if old is not None else old
+        return value != old and value != "auto"  # "auto" resolves to the recorded choice
+
+    conflicts = [
+        f"{key}={value!r} (the run has {recorded.get(key)!r})"
+        for key, value in given.items()
+        if key not in RESUMABLE and differs(key, value)
+    ]
+    if conflicts:
+        raise ValueError(
+            f"resume: {checkpoint} was trained with other settings: {', '.join(conflicts)}; "
+            f"only {', '.join(RESUMABLE)} and device can change (or start over with --force)"
+        )
 
 
 def _check_alternation(args: dict[str, Any]) -> None:
@@ -330,7 +375,7 @@ def _has_checkpoint(out, resume: bool) -> bool:
 
 def train_recipe(
     name: str,
-    data: Any = "digits",
+    data: Any = None,
     *,
     out: str | os.PathLike | None = None,
     resume: bool = False,
@@ -344,10 +389,12 @@ def train_recipe(
     Arguments:
         name: a registered recipe (:func:`pyromix.recipes.register_recipe`), or an entry point.
         data: a dataset name, a path to .npy/.npz/.csv, or an array (see
-            :func:`pyromix.data.load_dataset`).
-        out: run directory; the checkpoint is written there after every epoch.
+            :func:`pyromix.data.load_dataset`); None: ``"digits"``, or the data of the run
+            being resumed.
+        out: run directory; the checkpoint is written there after every epoch. The directory
+            is locked while training: a second writer gets :class:`pyromix.rundir.RunDirectoryBusy`.
         resume: continue from ``out/checkpoint.pt`` when it exists (its arguments are reused;
-            ``epochs`` may be raised).
+            ``epochs`` and ``patience`` may change, any other argument given must match).
         labels: labels for user data.
         device: ``"cpu"`` or ``"cuda"``.
         progress: show a progress bar.
@@ -361,10 +408,14 @@ def train_recipe(
         >>> run = train_recipe("vae", "digits", epochs=5, progress=False)  # doctest: +SKIP
         >>> evaluate_run(run)["test_log_likelihood"]  # doctest: +SKIP
     """
-    run = prepare_recipe(
-        name, data, out=out, resume=resume, labels=labels, device=device, **overrides
-    )
-    return train_run(run, out=out, resume=resume, progress=progress)
+    if out is None:
+        run = prepare_recipe(name, data, labels=labels, device=device, **overrides)
+        return train_run(run, progress=progress)
+    with run_lock(out):
+        run = prepare_recipe(
+            name, data, out=out, resume=resume, labels=labels, device=device, **overrides
+        )
+        return train_run(run, out=out, resume=resume, progress=progress)
 
 
 def load_run(path: str | os.PathLike, *, device: str = "cpu", data: Any = None) -> Run:
@@ -386,11 +437,18 @@ def load_run(path: str | os.PathLike, *, device: str = "cpu", data: Any = None) 
     recipe = resolve_recipe(name, origin)
     if args["data"] == "array" and data is None:
         raise ValueError("data: this run was trained on an in-memory array; pass it as data=")
-    dataset = _load_data(args, data if data is not None else args["data"])
-    model, guide = recipe.build(args)
-    weights = saved["best"] or saved["state"]
-    model.load_state_dict(weights["model"])
-    guide.load_state_dict(weights["guide"])
+    try:
+        dataset = _load_data(args, data if data is not None else args["data"])
+        model, guide = recipe.build(args)
+        weights = saved["best"] or saved["state"]
+        model.load_state_dict(weights["model"])
+        guide.load_state_dict(weights["guide"])
+    except (KeyError, TypeError, RuntimeError) as e:
+        # A hand-made or damaged checkpoint: arguments missing, or weights of another shape.
+        raise ValueError(
+            f"checkpoint: {str(checkpoint)!r} does not rebuild its recipe {name!r} "
+            f"({type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''})"
+        ) from e
     history = History.from_dict(saved["history"])
     for schedule in recipe.schedules(model, guide, args):
         schedule(history.epochs - 1)  # state the schedules left, e.g. annealed std floors
@@ -497,8 +555,12 @@ def evaluate_points(run: Run, num_samples: int = 1000) -> tuple[dict[str, Any], 
     if test.y is not None and classes and classes > 1 and hasattr(run.guide, "latent_mean"):
         with torch.no_grad():
             z = run.guide.latent_mean(test.x)
-        labels = latent_gmm(z, classes, seed=run.args["seed"])
-        metrics.update(clustering_scores(test.y.cpu().numpy(), labels, prefix="gmm_"))
+        try:
+            labels = latent_gmm(z, classes, seed=run.args["seed"])
+        except ValueError as e:  # collapsed or non-finite latent means (a diverged run)
+            metrics["gmm_skipped"] = str(e).splitlines()[0]
+        else:
+            metrics.update(clustering_scores(test.y.cpu().numpy(), labels, prefix="gmm_"))
     return metrics, ll
 
 
@@ -572,14 +634,37 @@ def write_json(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     Non-finite numbers become ``null`` so any JSON reader accepts the file; for example the
     Pareto k is not estimable (infinite) with fewer than about 25 importance samples.
     """
-    path = Path(path)
     payload = _finite_or_none(payload)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=2, allow_nan=False)
-        f.write("\n")
-    os.replace(tmp, path)
-    return path
+    text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
+    return write_atomically(path, lambda f: f.write(text), mode="w")
+
+
+# What ties a metrics.json to its run: evaluate keeps a file's other entries only when these match.
+RUN_IDENTITY = ("model", "dataset", "seed", "split_seed")
+
+
+def read_metrics(path: str | os.PathLike, run: Run) -> tuple[dict[str, Any], str]:
+    """The entries of ``path`` (a run's ``metrics.json``) if they belong to ``run``.
+
+    Returns:
+        ``(metrics, "")``, or ``({}, why)`` when the file is missing (``why`` empty then), is
+        not a JSON object, or was written for another run: such a file is rebuilt from the
+        checkpoint rather than trusted.
+    """
+    path = Path(path)
+    if not path.exists():
+        return {}, ""
+    try:
+        metrics = json.loads(path.read_bytes())
+    except (OSError, ValueError) as e:
+        return {}, f"{path} is not readable JSON ({type(e).__name__})"
+    if not isinstance(metrics, dict):
+        return {}, f"{path} holds a JSON {type(metrics).__name__}, not an object"
+    expected = {"model": run.name, **{k: run.args.get(k) for k in RUN_IDENTITY[1:]}}
+    foreign = [k for k in RUN_IDENTITY if metrics.get(k) != expected[k]]
+    if foreign:
+        return {}, f"{path} belongs to another run (its {', '.join(foreign)} differ)"
+    return metrics, ""
 
 
 def write_report(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import glob
 import inspect
 import math
 import os
@@ -39,10 +40,15 @@ __all__ = [
     "data_size",
     "save_checkpoint",
     "load_checkpoint",
+    "remove_temporaries",
+    "write_atomically",
     "CHECKPOINT_FORMAT",
+    "MAX_LR",
 ]
 
 CHECKPOINT_FORMAT = "pyromix-checkpoint-1"
+# Adam multiplies float32 tensors by the learning rate: a larger one is not a float32 number.
+MAX_LR = float(torch.finfo(torch.float32).max)
 EVAL_BATCH_SIZE = 1000
 
 
@@ -285,14 +291,32 @@ def _restore(snapshot, model, guide, optimizer=None, hooks=()) -> None:
         hook.load_state_dict(state)
 
 
-def _diverged(what: str, epoch: int, history: History, step: int | None = None) -> TrainingDiverged:
+def _diverged(
+    what: str, epoch: int, history: History, step: int | None = None, hint: str = ""
+) -> TrainingDiverged:
     """Training stopped at ``epoch`` (0-based; ``step`` too, None for validation)."""
     where = f"epoch {epoch + 1}" + ("" if step is None else f", step {step + 1}")
+    kept = f"the end of epoch {epoch}" if epoch else "their initial values"
     return TrainingDiverged(
-        f"non-finite {what} at {where}; parameters restored to the end of epoch {epoch} "
-        "(try a lower learning rate)",
+        f"non-finite {what} at {where}; parameters restored to {kept} "
+        f"({hint or 'try a lower learning rate'})",
         history,
     )
+
+
+def _non_finite_values(error: Exception) -> bool:
+    """Whether ``error`` is a distribution's argument check failing on NaN or infinite values.
+
+    With finite parameters this still means divergence: weights grown large overflow the
+    activations to inf (a learning rate of 1e6), or the data does (values of 1e30).
+    """
+    return isinstance(error, ValueError) and "but found invalid values" in str(error)
+
+
+def _untrained_hint(data: Dataset) -> str:
+    """Why a run fails on its first step, before any update: the scale of its data."""
+    largest = float(data.train.x.abs().max())
+    return f"before any update: the data reaches |x| = {largest:.3g}; standardise it"
 
 
 def _settled(kl_weight: Weight, epoch: int, epochs: int) -> bool:
@@ -378,10 +402,10 @@ def fit(
         ...     parameter_groups(ps, {model.prior: {"lr": 1e-2}}), lr=1e-3)  # doctest: +SKIP
         >>> history = fit(model, guide, data, Trace_ELBO(), optimizer=fast_prior)  # doctest: +SKIP
     """
-    if epochs < 1 or batch_size < 1 or not lr > 0:
+    if epochs < 1 or batch_size < 1 or not 0 < lr <= MAX_LR:
         raise ValueError(
-            f"expected epochs >= 1, batch_size >= 1 and lr > 0; got epochs={epochs}, "
-            f"batch_size={batch_size}, lr={lr}"
+            f"expected epochs >= 1, batch_size >= 1 and 0 < lr <= {MAX_LR:.3g}; got "
+            f"epochs={epochs}, batch_size={batch_size}, lr={lr}"
         )
     if patience is not None and patience < 1:
         raise ValueError(f"patience: expected an integer >= 1 or None, got {patience}")
@@ -405,7 +429,14 @@ def fit(
     history, best = History(), None
     if resume and Path(checkpoint).exists():
         saved = load_checkpoint(checkpoint)
-        _restore(saved["state"], model, guide, optimizer, step_hooks)
+        try:
+            _restore(saved["state"], model, guide, optimizer, step_hooks)
+        except (KeyError, TypeError, RuntimeError, ValueError) as e:
+            text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise ValueError(
+                f"checkpoint: {str(checkpoint)!r} does not fit the model being trained "
+                f"({type(e).__name__}: {text})"
+            ) from e
         history, best = History.from_dict(saved["history"]), saved["best"]
         torch.set_rng_state(saved["state"]["torch_rng"])
         generator.set_state(saved["state"]["generator"])
@@ -414,7 +445,8 @@ def fit(
     # One deep copy per epoch: the state at the end of the last epoch is this epoch's fallback on
     # a non-finite loss, the checkpoint's state and, when validation improved, the best weights.
     good = _snapshot(model, guide, optimizer, step_hooks)
-    bar = tqdm(range(history.epochs, epochs), desc="fit", unit="epoch", disable=not progress)
+    start = history.epochs
+    bar = tqdm(range(start, epochs), desc="fit", unit="epoch", disable=not progress)
     for epoch in bar:
         started = time.perf_counter()
         weighting.weight = weight_at(kl_weight, epoch)
@@ -423,6 +455,7 @@ def fit(
         total = 0.0
         with _walking(len(data.train)) as walk:
             for step, batch in enumerate(data.train_batches(batch_size, generator, labeled=True)):
+                first = step == 0 and epoch == start  # no update yet: only data can be at fault
                 optimizer.zero_grad(set_to_none=True)
                 try:
                     loss = _step_loss(
@@ -433,20 +466,28 @@ def fit(
                     # the optimiser step writes them into the weights, and this step then fails,
                     # typically in a distribution's argument check. Checking every gradient
                     # instead costs ~10 %.
-                    if all(torch.isfinite(p).all() for p in parameters):
+                    finite = all(torch.isfinite(p).all() for p in parameters)
+                    if finite and not _non_finite_values(error):
                         raise
                     _restore(good, model, guide, optimizer, step_hooks)
-                    what = "parameters (after a NaN or infinite gradient)"
-                    raise _diverged(what, epoch, history, step) from error
+                    what = "values in the model" if finite else "parameters (after a NaN gradient)"
+                    hint = _untrained_hint(data) if first else ""
+                    raise _diverged(what, epoch, history, step, hint) from error
                 if not math.isfinite(loss):
                     _restore(good, model, guide, optimizer, step_hooks)
-                    raise _diverged(f"training loss ({loss})", epoch, history, step)
+                    hint = _untrained_hint(data) if first else ""
+                    raise _diverged(f"training loss ({loss})", epoch, history, step, hint)
                 optimizer.step()
                 now = FitState(epoch, step, batch, loss, len(data.train), model, guide, optimizer)
                 for hook in hooks:
                     hook(now)
                 total += loss * walk.weight(len(batch))
-        val = evaluate_loss(model, guide, objective, data.val, loss_terms)
+        try:
+            val = evaluate_loss(model, guide, objective, data.val, loss_terms)
+        except ValueError as error:
+            if not _non_finite_values(error):
+                raise
+            val = math.nan
         if not math.isfinite(val):
             _restore(good, model, guide, optimizer, step_hooks)
             raise _diverged(f"validation loss ({val})", epoch, history)
@@ -497,8 +538,11 @@ def _build_optimizer(factory, parameters, lr, model, guide) -> torch.optim.Optim
             f"{type(optimizer).__name__}"
         )
     covered = {id(p) for group in optimizer.param_groups for p in group["params"]}
-    named = [(f"{role}.{n}", p) for role, m in (("model", model), ("guide", guide))
-             for n, p in m.named_parameters()]
+    named = [
+        (f"{role}.{n}", p)
+        for role, m in (("model", model), ("guide", guide))
+        for n, p in m.named_parameters()
+    ]
     names = {id(p): name for name, p in named}
     missing = [names.get(id(p), "?") for p in parameters if id(p) not in covered]
     if missing:
@@ -540,15 +584,61 @@ def save_checkpoint(
         "history": history.as_dict(),
         "recipe": recipe or {},
     }
+    write_atomically(path, lambda f: torch.save(payload, f))
+    return path
+
+
+def write_atomically(
+    path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb"
+) -> Path:
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``.
+
+    The data is flushed to disk (fsync) before the rename, and the folder after it, so that
+    ``path`` holds either its previous content or the whole new one, even across a power loss.
+    A failure at any stage removes the temporary file and leaves ``path`` as it was; a process
+    killed mid-write leaves a ``<name>*.tmp`` file that :func:`remove_temporaries` clears.
+    """
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+        with os.fdopen(fd, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_folder(path.parent)
     return path
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable; a no-op where folders cannot be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on a folder; the rename itself has happened
+    finally:
+        os.close(fd)
+
+
+def remove_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the ``<name>*.tmp`` files :func:`write_atomically` left beside ``path`` when its
+    process was killed mid-write; only call this while holding the run directory's lock.
+
+    Returns:
+        The files removed.
+    """
+    path = Path(path)
+    removed = sorted(path.parent.glob(f"{glob.escape(path.name)}*.tmp"))
+    for tmp in removed:
+        tmp.unlink(missing_ok=True)
+    return removed
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -568,4 +658,31 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"checkpoint: {str(path)!r} is not a readable checkpoint ({e})") from e
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"checkpoint: {str(path)!r} is not a {CHECKPOINT_FORMAT} file")
+    problem = _payload_problem(payload)
+    if problem:
+        raise ValueError(f"checkpoint: {str(path)!r} is damaged or hand-made: {problem}")
     return payload
+
+
+# What fit and load_run read from a checkpoint, and the type each must have.
+_PAYLOAD_TYPES = {"state": dict, "history": dict, "recipe": dict}
+_STATE_KEYS = ("model", "guide", "optimizer", "torch_rng", "generator")
+
+
+def _payload_problem(payload: dict[str, Any]) -> str:
+    """What is missing or of the wrong type in a checkpoint's payload ("" when nothing)."""
+    for key, kind in _PAYLOAD_TYPES.items():
+        if not isinstance(payload.get(key), kind):
+            return (
+                f"expected {key!r} to be a {kind.__name__}, got {type(payload.get(key)).__name__}"
+            )
+    missing = [key for key in _STATE_KEYS if key not in payload["state"]]
+    if missing:
+        return f"its state lacks {', '.join(missing)}"
+    if not (payload.get("best") is None or isinstance(payload["best"], dict)):
+        return f"expected 'best' to be a dict or None, got {type(payload['best']).__name__}"
+    try:
+        History.from_dict(payload["history"])
+    except TypeError as e:
+        return f"its history is not a pyromix History ({e})"
+    return ""
