@@ -221,8 +221,8 @@ def test_a_checkpoint_written_by_fit_alone_is_refused_in_one_line(tmp_path, caps
         fit(run.model, run.guide, run.dataset, objective, epochs=1, checkpoint=checkpoint,
             progress=False)
     capsys.readouterr()
-    a, b = str(tmp_path / "a"), str(tmp_path / "b")
-    for argv in (["compare", a, b], ["evaluate", a], ["sample", a, "--out", str(tmp_path / "s")]):
+    a, b, image = str(tmp_path / "a"), str(tmp_path / "b"), str(tmp_path / "s.png")
+    for argv in (["compare", a, b], ["evaluate", a], ["sample", a, "--out", image]):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert "records no recipe name and arguments (was it written by fit(checkpoint=...)" in err
