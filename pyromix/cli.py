@@ -19,17 +19,6 @@ __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 USAGE_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError)  # DataError is a ValueError
-# Files of the run a --force replaces; they are removed once the new settings are checked, so a
-# directory never mixes two runs.
-RUN_FILES = (
-    "checkpoint.pt",
-    "metrics.json",
-    "samples.png",
-    "curves.png",
-    "reconstructions.png",
-    "latents.png",
-    "manifold.png",
-)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -288,7 +277,7 @@ def _fit(ns: argparse.Namespace) -> int:
 
 def _fit_locked(ns: argparse.Namespace, out: Path, overrides: dict) -> int:
     """:func:`_fit` once it holds the run directory."""
-    from .rundir import CHECKPOINT
+    from .rundir import CHECKPOINT, RUN_FILES
     from .runs import evaluate_run, prepare_recipe, train_run, write_report
     from .train import TrainingDiverged
 
@@ -303,7 +292,7 @@ def _fit_locked(ns: argparse.Namespace, out: Path, overrides: dict) -> int:
         data_dir=ns.data_dir,
         **overrides,
     )
-    if ns.force:
+    if ns.force:  # once the new settings are checked, so that a directory never mixes two runs
         for name in RUN_FILES:
             (out / name).unlink(missing_ok=True)
     try:

@@ -23,7 +23,6 @@ from typing import Any
 import torch
 
 from .evaluate import LogLikelihood
-from .train import load_checkpoint
 
 __all__ = [
     "SAME_DATA_KEYS",
@@ -164,7 +163,7 @@ def compare_runs(
         >>> rows = compare_runs(["runs/vae", "runs/iop"], 1000)  # doctest: +SKIP
         >>> print(format_comparison(rows))  # doctest: +SKIP
     """
-    from .runs import CHECKPOINT, evaluate_points, load_run, saved_recipe
+    from .runs import CHECKPOINT, evaluate_points, load_run, load_run_checkpoint
 
     paths = [Path(p) for p in paths]
     if len(paths) < 2:
@@ -175,8 +174,7 @@ def compare_runs(
             raise FileNotFoundError(
                 f"run: {str(path)!r} has no {CHECKPOINT}; is it a pyromix fit --out DIR?"
             )
-        checkpoint = path / CHECKPOINT
-        saved.append(saved_recipe(load_checkpoint(checkpoint), checkpoint)[1])
+        saved.append(load_run_checkpoint(path / CHECKPOINT)["recipe"]["args"])
     _check_same_data(paths, saved)
     runs = [load_run(path, device=device, data=data) for path in paths]
     for path, run in zip(paths[1:], runs[1:]):

@@ -10,23 +10,29 @@ References:
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pyro
 import torch
 from pyro import poutine
+from pyro.distributions.util import scale_and_mask
 from pyro.poutine.util import site_is_subsample
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.mixture import GaussianMixture
 from torch import nn
 
+from .infer.scale import unweighted
+from .labels import Batch
+
 __all__ = [
     "eval_mode",
+    "SiteError",
     "log_importance_weights",
     "LogLikelihood",
     "log_likelihood",
@@ -43,10 +49,13 @@ MIN_PSIS_SAMPLES = 25
 
 
 @contextlib.contextmanager
-def eval_mode(*modules: nn.Module) -> Iterator[None]:
-    """Put modules in eval mode (no dropout) and restore their previous modes afterwards."""
-    modes = [(m, m.training) for m in modules]
-    for m in modules:
+def eval_mode(*programs: Callable[..., Any]) -> Iterator[None]:
+    """Put the modules among ``programs`` in eval mode (no dropout) and restore their previous
+    modes afterwards; plain callables are left alone and a ``functools.partial`` is looked
+    through to the module it wraps."""
+    modules = [_module_of(p) for p in programs]
+    modes = [(m, m.training) for m in modules if m is not None]
+    for m, _ in modes:
         m.eval()
     try:
         yield
@@ -55,34 +64,104 @@ def eval_mode(*modules: nn.Module) -> Iterator[None]:
             m.train(mode)
 
 
+def _module_of(program: Callable[..., Any]) -> nn.Module | None:
+    while isinstance(program, functools.partial):
+        program = program.func
+    return program if isinstance(program, nn.Module) else None
+
+
+class SiteError(ValueError):
+    """A site whose density cannot be split into per-point importance weights."""
+
+
 @torch.no_grad()
 def log_importance_weights(
-    model: nn.Module,
-    guide: nn.Module,
+    model: Callable[..., Any],
+    guide: Callable[..., Any],
     x: torch.Tensor,
     num_samples: int,
     *,
+    y: torch.Tensor | None = None,
+    y_mask: torch.Tensor | None = None,
     max_plate_nesting: int = 1,
 ) -> torch.Tensor:
     r"""``log w_s = log p(x, z_s) - log q(z_s | x)`` with ``z_s ~ q(z | x)``, vectorised over s.
 
     The guide runs inside a plate of ``num_samples`` particles left of the model's plates, and the
-    model is replayed on its samples. Site scales (beta, warm-up) are ignored: this is the
-    unweighted joint density.
+    model is replayed on its samples. Each site counts as in Pyro's ELBOs: its log-density is
+    multiplied by its mask (``poutine.mask``, and the halves of an ``obs_mask`` site) and by the
+    scales the program itself sets (``poutine.scale``). Three things do not count: warm-up and
+    beta weights (:class:`pyromix.infer.LatentScaleMessenger`, switched off here), the N / B
+    scale of a subsampling plate (a weight is per point), and a latent site of the model that
+    the guide does not cover: it is drawn from its prior, the proposal, so p / q = 1 (Pyro's
+    ELBOs count its log p and warn). Plates nested inside the data plate are summed per point.
+
+    Arguments:
+        model, guide: Pyro programs (modules, plain callables or partials), called as
+            :mod:`pyromix.labels` says.
+        x: data, shape (N, D).
+        num_samples: S.
+        y, y_mask: revealed labels and their mask, shape (N,), or None.
+        max_plate_nesting: plates the model nests (1: the data plate).
 
     Returns:
         Tensor of shape ``(num_samples, N)``.
+
+    Raises:
+        SiteError: for a site outside the data plate (a global latent, or a global factor),
+            which has no per-point weight, or a site with batch dimensions no plate declares;
+            the message names the site.
+
+    References:
+        Burda et al. (2016), eq. 8. Pyro's ``scale_and_mask`` and ``obs_mask``.
     """
+    args, kwargs = Batch(x, y, y_mask).call()
     particles = pyro.plate("_importance_particles", num_samples, dim=-max_plate_nesting - 1)
-    with particles:
-        guide_trace = poutine.trace(guide).get_trace(x)
-        model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(x)
+    with unweighted(), particles:
+        guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
+        replayed = poutine.replay(model, trace=guide_trace)
+        model_trace = poutine.trace(replayed).get_trace(*args, **kwargs)
     log_w = x.new_zeros(num_samples, x.shape[0])
     for trace, sign in ((model_trace, 1.0), (guide_trace, -1.0)):
-        for site in trace.nodes.values():
-            if site["type"] == "sample" and not site_is_subsample(site):
-                log_w = log_w + sign * site["fn"].log_prob(site["value"])
+        for name, site in trace.nodes.items():
+            if site["type"] != "sample" or site_is_subsample(site):
+                continue
+            if trace is model_trace and not site["is_observed"] and name not in guide_trace:
+                continue  # proposed from its prior: log p - log q = 0
+            log_w = log_w + sign * _per_point(site, x.shape[0], max_plate_nesting)
     return log_w
+
+
+def _per_point(site: dict, n: int, max_plate_nesting: int) -> torch.Tensor:
+    """The site's scaled and masked log-density as (S or 1, N or 1), summed within a point."""
+    name, dims = site["name"], max_plate_nesting + 1
+    scale = site["scale"]
+    for frame in site["cond_indep_stack"]:  # a weight is per point: undo subsampling's N / B
+        if frame.full_size is not None and frame.size:
+            scale = scale * frame.size / frame.full_size
+    log_p = site["fn"].log_prob(site["value"])
+    log_p = scale_and_mask(log_p, scale, site["mask"])
+    if not isinstance(log_p, torch.Tensor) or not bool(log_p.ne(0).any()):
+        return torch.zeros(())  # fully masked, scaled to 0, or a deterministic site
+    frames = site["cond_indep_stack"]
+    data = [f.dim for f in frames if f.vectorized and f.size == n and f.dim != -dims]
+    if not data:
+        raise SiteError(
+            f"site {name!r} is outside the data plate (no plate of size N={n} encloses it): a "
+            "global site has no per-point importance weight; put it inside the data plate or "
+            "sum it out"
+        )
+    if log_p.dim() > dims:
+        raise SiteError(
+            f"site {name!r} has log-density shape {tuple(log_p.shape)}: more batch dimensions "
+            f"than the {max_plate_nesting} plate(s) of max_plate_nesting plus the particles; "
+            "declare them as plates or raise max_plate_nesting"
+        )
+    log_p = log_p.reshape((1,) * (dims - log_p.dim()) + tuple(log_p.shape))
+    within = [d for d in range(-dims + 1, 0) if d != data[0]]
+    if within:
+        log_p = log_p.sum(within, keepdim=True)
+    return log_p.reshape(log_p.shape[0], log_p.shape[data[0]])
 
 
 @dataclass
@@ -133,11 +212,13 @@ def _pareto_k(log_weights: torch.Tensor) -> torch.Tensor:
 
 
 def log_likelihood(
-    model: nn.Module,
-    guide: nn.Module,
+    model: Callable[..., Any],
+    guide: Callable[..., Any],
     x: torch.Tensor,
     num_samples: int = 1000,
     *,
+    y: torch.Tensor | None = None,
+    y_mask: torch.Tensor | None = None,
     max_elements: int = 2**24,
     max_plate_nesting: int = 1,
 ) -> LogLikelihood:
@@ -148,8 +229,12 @@ def log_likelihood(
     ``max_elements`` weights are held at once: memory stays bounded for any S and N.
 
     Arguments:
-        model, guide: Pyro programs; the guide is the proposal.
+        model, guide: Pyro programs (modules, plain callables or partials); the guide is the
+            proposal. Sites count as in :func:`log_importance_weights`.
         x: data, shape (N, D).
+        y, y_mask: revealed labels and their mask, shape (N,), or None (the convention of
+            :mod:`pyromix.labels`); hidden labels are summed out, so this is log p(x) (times
+            p(y | ...) of the revealed ones).
         num_samples: S importance samples per point (the papers use 1000 to 5000; S = 1 gives
             a one-sample ELBO estimate).
         max_elements: memory budget in tensor elements.
@@ -170,13 +255,17 @@ def log_likelihood(
     points = max(1, min(x.shape[0], max_elements // num_samples))
     samples = max(1, min(num_samples, max_elements // (points * data_dim)))
     log_px, elbo, pareto_k = [], [], []
+    if (y is None) != (y_mask is None):
+        raise ValueError("y, y_mask: expected both (revealed labels and their mask) or neither")
+    labels = [(None, None)] * math.ceil(x.shape[0] / points)
+    if y is not None:
+        labels = list(zip(torch.split(y, points), torch.split(y_mask, points)))
     with eval_mode(model, guide):
-        for chunk in torch.split(x, points):
+        for chunk, (y_chunk, mask_chunk) in zip(torch.split(x, points), labels):
+            options = dict(y=y_chunk, y_mask=mask_chunk, max_plate_nesting=max_plate_nesting)
             log_w = torch.cat(
                 [
-                    log_importance_weights(
-                        model, guide, chunk, s, max_plate_nesting=max_plate_nesting
-                    )
+                    log_importance_weights(model, guide, chunk, s, **options)
                     for s in _chunk_sizes(num_samples, samples)
                 ]
             ).cpu()

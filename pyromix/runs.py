@@ -27,8 +27,8 @@ from .infer.schedules import KLWarmup
 from .labels import accepts_labels
 from .recipes import COMMON_DEFAULTS, get_recipe, recipe_origin, resolve_recipe
 from .resources import check_training_fits
-from .rundir import CHECKPOINT, METRICS, run_lock
-from .train import MAX_LR, History, fit, load_checkpoint, resolve_device, write_atomically
+from .rundir import CHECKPOINT, METRICS, run_lock, write_atomically
+from .train import MAX_LR, History, fit, load_checkpoint, resolve_device
 
 __all__ = [
     "RUN_ARGS_KEYS",
@@ -37,7 +37,6 @@ __all__ = [
     "train_run",
     "train_recipe",
     "load_run",
-    "saved_recipe",
     "evaluate_run",
     "evaluate_points",
     "cluster_probabilities",
@@ -46,6 +45,7 @@ __all__ = [
     "write_report",
     "generate",
     "read_metrics",
+    "load_run_checkpoint",
     "RESUMABLE",
     "RUN_IDENTITY",
 ]
@@ -195,8 +195,8 @@ def prepare_recipe(
     checkpoint = Path(out) / CHECKPOINT if out is not None else None
     history = History()
     if resume and checkpoint is not None and checkpoint.exists():
-        saved = load_checkpoint(checkpoint)
-        if saved["recipe"].get("name") != name:
+        saved = load_run_checkpoint(checkpoint)
+        if saved["recipe"]["name"] != name:
             raise ValueError(
                 f"resume: {checkpoint} holds a {saved['recipe'].get('name')!r} run, not {name!r}"
             )
@@ -249,7 +249,7 @@ def prepare_recipe(
     if "pseudo_init" in args:
         _need(args, args["pseudo_init"] in ("random", "data"), "pseudo_init", "'random' or 'data'")
     _check_alternation(args)
-    check_training_fits(args, recipe.objective(args))
+    check_training_fits(args, recipe.objective(args), len(dataset.train))
     pyro.set_rng_seed(args["seed"])
     model, guide = recipe.build(args)
     if dataset.train.labeled is not None and not all(map(accepts_labels, (model, guide))):
@@ -418,6 +418,32 @@ def train_recipe(
         return train_run(run, out=out, resume=resume, progress=progress)
 
 
+def load_run_checkpoint(checkpoint: str | os.PathLike) -> dict[str, Any]:
+    """:func:`pyromix.train.load_checkpoint` for a run's checkpoint, which also records the
+    recipe's name, its origin and arguments holding :data:`RUN_ARGS_KEYS`.
+
+    Raises:
+        ValueError: one line naming the file, for a checkpoint that ``fit(checkpoint=...)``
+            wrote without ``recipe={"name": ..., "args": ...}`` (its model cannot be rebuilt)
+            or whose arguments lack what rebuilding its data needs.
+    """
+    saved = load_checkpoint(checkpoint)
+    recipe = saved.get("recipe") or {}
+    if not (isinstance(recipe.get("name"), str) and isinstance(recipe.get("args"), dict)):
+        raise ValueError(
+            f"checkpoint: {str(checkpoint)!r} records no recipe name and arguments (was it "
+            "written by fit(checkpoint=...) alone?), so its model cannot be rebuilt; train it "
+            "with pyromix fit or train_recipe, or pass fit(recipe={'name': ..., 'args': ...})"
+        )
+    missing = [key for key in RUN_ARGS_KEYS if key not in recipe["args"]]
+    if missing:
+        raise ValueError(
+            f"checkpoint: {str(checkpoint)!r} records the recipe {recipe['name']!r} without the "
+            f"arguments {missing} that rebuilding its data needs (pyromix.runs.RUN_ARGS_KEYS)"
+        )
+    return saved
+
+
 def load_run(path: str | os.PathLike, *, device: str = "cpu", data: Any = None) -> Run:
     """Rebuild a run from its directory (or checkpoint file) with its best weights.
 
@@ -432,9 +458,9 @@ def load_run(path: str | os.PathLike, *, device: str = "cpu", data: Any = None) 
         raise FileNotFoundError(
             f"run: {str(path)!r} has no {CHECKPOINT}; is it a pyromix fit --out DIR?"
         )
-    saved = load_checkpoint(checkpoint)
-    name, args, origin = saved_recipe(saved, checkpoint)
-    recipe = resolve_recipe(name, origin)
+    saved = load_run_checkpoint(checkpoint)
+    name, args = saved["recipe"]["name"], dict(saved["recipe"]["args"])
+    recipe = resolve_recipe(name, saved["recipe"].get("origin"))
     if args["data"] == "array" and data is None:
         raise ValueError("data: this run was trained on an in-memory array; pass it as data=")
     try:
@@ -455,31 +481,6 @@ def load_run(path: str | os.PathLike, *, device: str = "cpu", data: Any = None) 
     device = resolve_device(device)
     model.to(device), guide.to(device)
     return Run(name, args, model, guide, dataset.to(device), history)
-
-
-def saved_recipe(
-    saved: dict[str, Any], path: str | os.PathLike
-) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
-    """The recipe name, arguments and origin stored in a loaded checkpoint.
-
-    Raises:
-        ValueError: one line, for a checkpoint that ``fit(checkpoint=...)`` wrote without
-            ``recipe={"name": ..., "args": ...}`` (pyromix cannot rebuild its model).
-    """
-    recipe = saved.get("recipe") or {}
-    if not isinstance(recipe.get("name"), str) or not isinstance(recipe.get("args"), dict):
-        raise ValueError(
-            f"run: {str(path)!r} records no recipe name and arguments (was it written by "
-            "fit(checkpoint=...) alone?), so its model cannot be rebuilt; train it with pyromix "
-            "fit or train_recipe, or pass fit(recipe={'name': ..., 'args': ...})"
-        )
-    missing = [key for key in RUN_ARGS_KEYS if key not in recipe["args"]]
-    if missing:
-        raise ValueError(
-            f"run: {str(path)!r} records the recipe {recipe['name']!r} without the arguments "
-            f"{missing} that rebuilding its data needs (see pyromix.runs.RUN_ARGS_KEYS)"
-        )
-    return recipe["name"], dict(recipe["args"]), recipe.get("origin")
 
 
 @torch.no_grad()
@@ -516,7 +517,8 @@ def evaluate_points(run: Run, num_samples: int = 1000) -> tuple[dict[str, Any], 
     """:func:`evaluate_run`'s metrics and the per-point :class:`LogLikelihood` behind them."""
     pyro.set_rng_seed(run.args["seed"])
     test = run.dataset.test
-    ll = log_likelihood(run.model, run.guide, test.x, num_samples)
+    hidden = test.batch(slice(None))  # a labelled run's test labels: all hidden, y summed out
+    ll = log_likelihood(run.model, run.guide, test.x, num_samples, y=hidden.y, y_mask=hidden.y_mask)
     summary = ll.summary()
     history = run.history
     metrics: dict[str, Any] = {

@@ -225,5 +225,5 @@ def test_a_checkpoint_written_by_fit_alone_is_refused_in_one_line(tmp_path, caps
     for argv in (["compare", a, b], ["evaluate", a], ["sample", a, "--out", image]):
         assert main(argv) == 2
         err = capsys.readouterr().err
-        assert "records no recipe name and arguments (was it written by fit(checkpoint=...)" in err
+        assert "records no recipe name and arguments (was it written by fit(checkpoint=...) alone?)" in err
         assert len(err.strip().splitlines()) == 1 and "KeyError" not in err

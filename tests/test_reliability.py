@@ -281,6 +281,11 @@ def _other_size(saved):
     return saved
 
 
+def _no_recipe(saved):
+    saved["recipe"] = {}
+    return saved
+
+
 def _no_state_keys(saved):
     saved["state"] = {"model": {}}
     return saved
@@ -292,9 +297,10 @@ def _no_state_keys(saved):
         (_hand_made, "damaged or hand-made: expected 'state' to be a dict"),
         (_other_size, "(RuntimeError: Error(s) in loading state_dict"),
         (_no_state_keys, "its state lacks guide, optimizer"),
+        (_no_recipe, "records no recipe name and arguments"),
     ],
 )
-@pytest.mark.parametrize("command", ["evaluate", "sample", "resume"])
+@pytest.mark.parametrize("command", ["evaluate", "sample", "resume", "compare"])
 def test_a_damaged_checkpoint_is_one_line_naming_it(damage, message, command, run_copy, capsys):
     checkpoint = run_copy / "checkpoint.pt"
     torch.save(damage(load_checkpoint(checkpoint)), checkpoint)
@@ -303,6 +309,7 @@ def test_a_damaged_checkpoint_is_one_line_naming_it(damage, message, command, ru
         "evaluate": ["evaluate", str(run_copy)],
         "sample": ["sample", str(run_copy), "--out", str(run_copy / "s.png")],
         "resume": ["fit", "vae", "--resume", "--out", str(run_copy), *TINY],
+        "compare": ["compare", str(run_copy), str(run_copy)],
     }[command]
     assert main(argv) == 2
     line = one_line(capsys.readouterr().err)
@@ -437,7 +444,9 @@ SHAPES = st.tuples(st.integers(3, 25), st.integers(1, 4)) | hnp.array_shapes(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(
     x=hnp.arrays(st.sampled_from(DTYPES), SHAPES),
     labels=st.sampled_from([None, None]) | hnp.arrays("f8", SHAPES),

@@ -1,13 +1,14 @@
 """Objectives Pyro lacks, the latent-site scale handler, training schedules and step hooks."""
 
 from .density_ratio import DensityRatioSteps, aggregated_posterior_sample, density_ratio_loss
-from .scale import LatentScaleMessenger, prior_factor, scale_latents
+from .scale import LatentScaleMessenger, prior_factor, scale_latents, unweighted
 from .schedules import KLWarmup, StdAnnealing, TemperatureAnnealing, constant, weight_at
 from .vimco import VIMCO
 
 __all__ = [
     "LatentScaleMessenger",
     "scale_latents",
+    "unweighted",
     "prior_factor",
     "KLWarmup",
     "StdAnnealing",

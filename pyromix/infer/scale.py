@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import pyro
 import pyro.distributions as dist
 import torch
 from pyro.poutine.messenger import Messenger
 
-__all__ = ["LatentScaleMessenger", "prior_factor", "scale_latents"]
+__all__ = ["LatentScaleMessenger", "prior_factor", "scale_latents", "unweighted"]
+
+_suspended = [0]  # depth of unweighted() blocks: evaluation inside one sees weight 1
 
 # ``infer`` key marking a factor that is a term of log p(z), so that it is weighted like the
 # latent sites (see :func:`prior_factor`).
@@ -44,10 +49,35 @@ class LatentScaleMessenger(Messenger):
         self._weight = float(value)
 
     def _process_message(self, msg) -> None:
+        if _suspended[0]:
+            return
         if msg["type"] == "sample" and (
             not msg["is_observed"] or msg["infer"].get(_PRIOR_FACTOR, False)
         ):
             msg["scale"] = self._weight * msg["scale"]
+
+
+@contextlib.contextmanager
+def unweighted() -> Iterator[None]:
+    """Switch every :class:`LatentScaleMessenger` off inside the block.
+
+    Warm-up and beta weights are training devices, not part of the model: evaluation
+    (:func:`pyromix.evaluate.log_importance_weights`) runs inside this block, so a model handed
+    over still wrapped in its training weight is scored as the model itself.
+
+    Example:
+        >>> def model():
+        ...     pyro.sample("z", dist.Normal(0., 1.))
+        >>> with unweighted():
+        ...     tr = pyro.poutine.trace(scale_latents(model, 0.5)).get_trace()
+        >>> tr.nodes["z"]["scale"]
+        1.0
+    """
+    _suspended[0] += 1
+    try:
+        yield
+    finally:
+        _suspended[0] -= 1
 
 
 def scale_latents(fn=None, weight: float = 1.0):
