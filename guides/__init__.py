@@ -5,7 +5,7 @@ from .gated import GatedGuide
 from .gaussian import GaussianGuide
 from .hierarchical import HierarchicalGuide
 from .mixture import ClusterEncoder, MixtureGuide
-from .mvae import MVAEGuide
+from .mvae import MVAEGuide, closed_form_log_q_y
 
 __all__ = [
     "ClusterEncoder",
@@ -16,4 +16,5 @@ __all__ = [
     "MVAEGuide",
     "MixtureGuide",
     "UniformDequantization",
+    "closed_form_log_q_y",
 ]

@@ -55,7 +55,7 @@ def compare_points(
         extras: optional extra columns per model (e.g. clustering scores).
 
     Returns:
-        One dict per model, best first: ``name``, ``log_likelihood``, ``diff_to_best``,
+        One dict per model, best first, with ``name``, ``log_likelihood``, ``diff_to_best``,
         ``diff_se``, ``elbo``, ``pareto_k_share_above_0.7`` and the extras.
 
     Example:

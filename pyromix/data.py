@@ -156,8 +156,8 @@ class Dataset:
             seed: seeds the choice, stratified by class (:func:`pyromix.labels.reveal_labels`).
 
         Returns:
-            The dataset. Its validation and test labels stay hidden: their masks are all False,
-            so every split calls the model the same way, ``model(x, y, y_mask=...)``.
+            The dataset, whose validation and test labels stay hidden (their masks are all
+            False), so every split calls the model the same way, ``model(x, y, y_mask=...)``.
 
         Example:
             >>> ds = load_dataset("digits").reveal(0.1)

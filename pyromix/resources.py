@@ -55,7 +55,7 @@ def training_bytes(
 
     Returns:
         ``{"weights": bytes, "activations": bytes}``: the encoder and decoder MLPs' weights
-        (D -> hidden -> latent and back) times :data:`COPIES_PER_WEIGHT` plus the mixture's
+        (D -> hidden -> latent and back) times ``COPIES_PER_WEIGHT`` plus the mixture's
         per-cluster parameters; and one forward pass's layer outputs for a batch.
     """
     widths = [args["data_dim"], *args["hidden"], args["latent_dim"]]

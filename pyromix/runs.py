@@ -514,7 +514,8 @@ def evaluate_run(run: Run, num_samples: int = 1000) -> dict[str, Any]:
 
 
 def evaluate_points(run: Run, num_samples: int = 1000) -> tuple[dict[str, Any], LogLikelihood]:
-    """:func:`evaluate_run`'s metrics and the per-point :class:`LogLikelihood` behind them."""
+    """:func:`evaluate_run`'s metrics and the per-point
+    :class:`~pyromix.evaluate.LogLikelihood` behind them."""
     pyro.set_rng_seed(run.args["seed"])
     test = run.dataset.test
     hidden = test.batch(slice(None))  # a labelled run's test labels: all hidden, y summed out

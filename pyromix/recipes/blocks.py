@@ -28,6 +28,7 @@ __all__ = [
     "vimco_objective",
 ]
 
+#: The training and network arguments every recipe starts from (a recipe's own defaults win).
 COMMON_DEFAULTS: dict[str, Any] = {
     "latent_dim": 10,
     "hidden": [256, 256],

@@ -31,10 +31,10 @@ __all__ = [
     "mixture_recipe",
 ]
 
-# Arguments shared by the Gaussian-mixture recipes: K clusters (default: the number of classes,
-# else 10) and NVISA's training choices for the whole family, which seed 002 (II-D, III-B) reports
-# help EnumY as well as VIMCO: a Gaussian decoder, std annealing, AE pretraining + GMM
-# initialisation. Annealing changes the objective every few epochs, so no early stopping.
+#: Arguments shared by the Gaussian-mixture recipes, K clusters (default the number of classes,
+#: else 10), and NVISA's training choices for the whole family, which seed 002 (II-D, III-B)
+#: reports help EnumY as well as VIMCO: a Gaussian decoder, std annealing, AE pretraining + GMM
+#: initialisation. Annealing changes the objective every few epochs, so no early stopping.
 MIXTURE_DEFAULTS: dict[str, Any] = {
     "clusters": None,
     "learn_weights": False,

@@ -98,6 +98,7 @@ class Recipe:
     )
 
 
+#: Every registered recipe by name, which ``pyromix fit NAME`` and :func:`get_recipe` look up.
 RECIPES: dict[str, Recipe] = {}
 _ORIGINS: dict[str, dict[str, Any]] = {}
 # Set while a plugin file or entry point is being loaded: what its registrations record.
