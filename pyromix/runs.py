@@ -61,8 +61,8 @@ DATA_KEYS = {
     "limit": None,
     "labeled": 0,
 }
-# What a saved run's arguments must hold for load_run, evaluation, reports and compare to rebuild
-# its data and score it; a recipe's build reads its own keys besides.
+#: What a saved run's arguments must hold for load_run, evaluation, reports and compare to rebuild
+#: its data and score it; a recipe's build reads its own keys besides.
 RUN_ARGS_KEYS = (
     "data",
     "data_dir",

@@ -6,12 +6,12 @@ A recipe is a :class:`Recipe` registered under a name with :func:`register_recip
 :func:`get_recipe`. The shipped recipes live one family per module here and are built only from
 the public building blocks below, exactly as a plugin's would be:
 
-- :mod:`.blocks`: :data:`COMMON_DEFAULTS`, :func:`build_body`, :func:`build_encoder`,
+- ``blocks``: :data:`COMMON_DEFAULTS`, :func:`build_body`, :func:`build_encoder`,
   :func:`build_likelihood`, and the objective builders :func:`elbo_objective`,
   :func:`iwae_objective`, :func:`enum_objective`, :func:`vimco_objective`;
-- :mod:`.mixture`: :func:`build_mixture_model`, :func:`build_mixture`, :func:`mixture_recipe`,
+- ``mixture``: :func:`build_mixture_model`, :func:`build_mixture`, :func:`mixture_recipe`,
   :func:`pretrain_mixture` (autoencoder + GMM initialisation), :func:`std_annealing`;
-- :mod:`.registry`: :class:`Recipe`, the registry, and plugin discovery (``--plugin MODULE``,
+- ``registry``: :class:`Recipe`, the registry, and plugin discovery (``--plugin MODULE``,
   ``FILE.py:NAME``, entry points in the group ``pyromix.recipes``).
 
 Example:
@@ -20,8 +20,8 @@ Example:
     (True, True)
 """
 
+from . import blocks, registry
 from .blocks import (
-    COMMON_DEFAULTS,
     build_body,
     build_encoder,
     build_likelihood,
@@ -33,8 +33,6 @@ from .blocks import (
     vimco_objective,
 )
 from .registry import (
-    ENTRY_POINT_GROUP,
-    RECIPES,
     Recipe,
     RecipeNotFoundError,
     available_recipes,
@@ -51,16 +49,31 @@ from .registry import (
 # The shipped families register themselves on import, in the order ``pyromix list`` shows.
 from . import vae, flow, learned_priors, mixture, cpvae, mvae, implicit  # noqa: E402, F401, I001
 from .mixture import (  # noqa: E402
-    MIXTURE_DEFAULTS,
     build_mixture,
     build_mixture_model,
     mixture_recipe,
     pretrain_mixture,
     std_annealing,
 )
-from .flow import FLOW_DEFAULTS  # noqa: E402
-from .mvae import BETA_SCHEDULES, MVAE_DEFAULTS  # noqa: E402
-from .vae import VAE_FLOW_DEFAULTS  # noqa: E402
+
+# The data below is bound here again, with its doc comment, for the API reference.
+
+#: Every registered recipe by name, which ``pyromix fit NAME`` and :func:`get_recipe` look up.
+RECIPES = registry.RECIPES
+#: The entry-point group in which installed distributions announce recipes.
+ENTRY_POINT_GROUP = registry.ENTRY_POINT_GROUP
+#: The training and network arguments every recipe starts from (a recipe's own defaults win).
+COMMON_DEFAULTS = blocks.COMMON_DEFAULTS
+#: The Gaussian-mixture family's arguments (clusters, std annealing, AE + GMM pretraining).
+MIXTURE_DEFAULTS = mixture.MIXTURE_DEFAULTS
+#: The MVAE recipes' arguments (hard or soft optimisation, and the beta schedule).
+MVAE_DEFAULTS = mvae.MVAE_DEFAULTS
+#: The beta schedules of the MVAE recipes.
+BETA_SCHEDULES = mvae.BETA_SCHEDULES
+#: The VAE's flow options (``guide`` gaussian or iaf, ``prior`` normal or flow, ``flows``).
+VAE_FLOW_DEFAULTS = vae.VAE_FLOW_DEFAULTS
+#: The flow density model's arguments.
+FLOW_DEFAULTS = flow.FLOW_DEFAULTS
 
 __all__ = [
     "Recipe",
