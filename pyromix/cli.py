@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -268,7 +269,9 @@ def _fit(ns: argparse.Namespace) -> int:
             return _fit_locked(ns, out, overrides)
         except KeyboardInterrupt:
             if (out / CHECKPOINT).exists():
-                hint = f"continue with: pyromix fit {ns.model} --resume --out {out}"
+                hint = (
+                    f"continue with: pyromix fit {ns.model} --resume --out {shlex.quote(str(out))}"
+                )
             else:
                 hint = "nothing was saved"
             print(f"pyromix fit: interrupted; {hint}", file=sys.stderr)
@@ -344,15 +347,12 @@ def _sample(ns: argparse.Namespace) -> int:
     import pyro
 
     from . import plots
-    from .resources import check_fits
     from .rundir import check_output_file
     from .runs import generate, load_run
 
     check_output_file(ns.out, "out")
     plots.check_image_path(ns.out, "out")
     run = load_run(ns.run)
-    # The means, their binarised draws and the plotted grid: three float32 copies of n points.
-    check_fits(3 * ns.n * run.args["data_dim"] * 4, "n", "cpu", " for the samples")
     pyro.set_rng_seed(ns.seed)
     components = None if ns.component is None else [ns.component]
     means, binarized = generate(run, ns.n, components=components, categories=ns.categories)

@@ -26,7 +26,7 @@ from .evaluate import LogLikelihood, bits_per_dim, clustering_scores, latent_gmm
 from .infer.schedules import KLWarmup
 from .labels import accepts_labels
 from .recipes import COMMON_DEFAULTS, get_recipe, recipe_origin, resolve_recipe
-from .resources import check_training_fits
+from .resources import check_fits, check_training_fits
 from .rundir import CHECKPOINT, METRICS, run_lock, write_atomically
 from .train import MAX_LR, History, fit, load_checkpoint, resolve_device
 
@@ -279,7 +279,7 @@ def _check_resumable(
     conflicts = [
         f"{key}={value!r} (the run has {recorded.get(key)!r})"
         for key, value in given.items()
-        if key not in RESUMABLE and differs(key, value)
+        if key not in RESUMABLE and value is not None and differs(key, value)
     ]
     if conflicts:
         raise ValueError(
@@ -614,6 +614,11 @@ def generate(
         raise ValueError(f"n: expected an integer >= 1, got {n}")
     if categories not in CATEGORY_SOURCES:
         raise ValueError(f"categories: expected one of {CATEGORY_SOURCES}, got {categories!r}")
+    components = None if components is None else list(components)
+    # The means and their binarised draws, float32, on the device and again on the CPU.
+    draws = n * (1 if components is None else max(1, len(components)))
+    device = run.dataset.test.x.device
+    check_fits(4 * draws * run.args["data_dim"] * 4, "n", device, " for the samples")
     if components is not None:
         means = torch.cat([run.model.generate(n, component=k) for k in components])
     else:

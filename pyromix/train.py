@@ -19,7 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .data import Dataset, Split, batches
-from .rundir import write_atomically
+from .rundir import check_output_file, write_atomically
 from .evaluate import eval_mode
 from .labels import Batch, check_accepts_labels
 from .infer.scale import LatentScaleMessenger
@@ -408,6 +408,8 @@ def fit(
         raise ValueError(f"patience: expected an integer >= 1 or None, got {patience}")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs the checkpoint path to resume from")
+    if checkpoint is not None:
+        check_output_file(checkpoint, "checkpoint")
     if any(split.labeled is not None for split in (data.train, data.val)):
         check_accepts_labels(model=model, guide=guide)
     device = resolve_device(device)
