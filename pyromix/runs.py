@@ -6,6 +6,7 @@ arguments, including how to reload the data), ``metrics.json`` and the figures.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -20,6 +21,7 @@ from torch import nn
 
 from . import plots
 from .data import Dataset, load_dataset
+from .distributed import Devices, Replicas, launched_worker
 from .flows import infer_levels
 from .compare import footing
 from .evaluate import LogLikelihood, bits_per_dim, clustering_scores, latent_gmm, log_likelihood
@@ -328,18 +330,33 @@ def _check_alternation(args: dict[str, Any]) -> None:
 
 
 def train_run(
-    run: Run, *, out: str | os.PathLike | None = None, resume: bool = False, progress: bool = True
+    run: Run,
+    *,
+    out: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    devices: Devices | Replicas | None = None,
+    validate_steps: bool = False,
 ) -> Run:
-    """Train a prepared run in place (checkpointing to ``out/checkpoint.pt``) and return it."""
+    """Train a prepared run in place (checkpointing to ``out/checkpoint.pt``) and return it.
+
+    ``devices`` (:class:`pyromix.distributed.Devices`, or its started ``Replicas``) trains on
+    several devices or processes; by default the run trains on its ``device`` argument.
+    Pretraining runs in full on every process, from the same seed, so all start alike.
+    ``validate_steps`` runs Pyro's checks on every step, not only the first
+    (:func:`pyromix.train.fit`).
+    """
     recipe, args = get_recipe(run.name), run.args
+    replicas = devices if isinstance(devices, Replicas) else _start(devices, args)
+    device = replicas.device
     if (
         recipe.initialize is not None
         and run.history.epochs == 0
         and not _has_checkpoint(out, resume)
     ):
-        run.model.to(args["device"]), run.guide.to(args["device"])
-        recipe.initialize(run.model, run.guide, run.dataset.to(args["device"]), args)
-    hooks = recipe.step_hooks(run.model, run.guide, run.dataset.to(args["device"]), args)
+        run.model.to(device), run.guide.to(device)
+        recipe.initialize(run.model, run.guide, run.dataset.to(device), args)
+    hooks = recipe.step_hooks(run.model, run.guide, run.dataset.to(device), args)
     run.history = fit(
         run.model,
         run.guide,
@@ -353,13 +370,18 @@ def train_run(
         step_hooks=hooks,
         patience=args["patience"],
         seed=args["seed"],
-        device=args["device"],
+        device=replicas,
         checkpoint=None if out is None else Path(out) / CHECKPOINT,
         resume=resume,
         recipe={"name": run.name, "args": args, "origin": recipe_origin(run.name)},
         progress=progress,
+        validate_steps=validate_steps,
     )
     return run
+
+
+def _start(devices: Devices | None, args: dict[str, Any]) -> Replicas:
+    return (devices or Devices.parse(args["device"])).start()
 
 
 def _kl_weight(args: dict[str, Any]) -> KLWarmup:
@@ -381,6 +403,7 @@ def train_recipe(
     resume: bool = False,
     labels=None,
     device: str = "cpu",
+    devices: Devices | None = None,
     progress: bool = True,
     **overrides: Any,
 ) -> Run:
@@ -397,6 +420,9 @@ def train_recipe(
             ``epochs`` and ``patience`` may change, any other argument given must match).
         labels: labels for user data.
         device: ``"cpu"`` or ``"cuda"``.
+        devices: several devices or processes, mixed precision
+            (:class:`pyromix.distributed.Devices`); overrides ``device``. Fabric starts the other
+            processes by re-running the script; they train and write nothing.
         progress: show a progress bar.
         **overrides: recipe arguments (``latent_dim``, ``hidden``, ``epochs``, ``lr``, ``warmup``,
             ``likelihood``, ``binarize``, ``split_seed``, ``limit``, ...); unknown names raise.
@@ -408,14 +434,18 @@ def train_recipe(
         >>> run = train_recipe("vae", "digits", epochs=5, progress=False)  # doctest: +SKIP
         >>> evaluate_run(run)["test_log_likelihood"]  # doctest: +SKIP
     """
+    if devices is not None:
+        device = devices.device_name
     if out is None:
         run = prepare_recipe(name, data, labels=labels, device=device, **overrides)
-        return train_run(run, progress=progress)
-    with run_lock(out):
+        return train_run(run, progress=progress, devices=devices)
+    # Rank 0 holds the run directory; the processes it starts write nothing there.
+    worker = devices is not None and devices.distributed and launched_worker()
+    with contextlib.nullcontext() if worker else run_lock(out):
         run = prepare_recipe(
             name, data, out=out, resume=resume, labels=labels, device=device, **overrides
         )
-        return train_run(run, out=out, resume=resume, progress=progress)
+        return train_run(run, out=out, resume=resume, progress=progress, devices=devices)
 
 
 def load_run_checkpoint(checkpoint: str | os.PathLike) -> dict[str, Any]:
