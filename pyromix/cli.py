@@ -150,14 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``pyromix`` argument parser (the CLI reference is generated from it)."""
     from .data import DATASETS
     from .distributed import ACCELERATORS, PRECISIONS, STRATEGIES
-    from .recipes import RECIPES
 
     parser = _Parser(prog="pyromix", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     fit = commands.add_parser("fit", help="train a model and write a run directory")
     fit.add_argument(
-        "model", choices=list(RECIPES), metavar="MODEL", help=f"one of: {', '.join(RECIPES)}"
+        "model",
+        metavar="MODEL",
+        help="a recipe name (pyromix list), or FILE.py:NAME for the Recipe NAME defined in FILE.py",
     )
     fit.add_argument(
         "--data",
@@ -247,16 +248,29 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--device", default="cpu")
     compare.add_argument("--json", help="also write the table's rows to this JSON file")
 
-    commands.add_parser("list", help="models and datasets, one line each")
+    listing = commands.add_parser("list", help="models and datasets, one line each")
+    for command in (fit, evaluate, sample, compare, listing):
+        command.add_argument(
+            "--plugin",
+            action="append",
+            default=[],
+            metavar="MODULE",
+            help="import MODULE first, for the recipes it registers (repeatable); recipes of "
+            "installed entry points (group pyromix.recipes) need no flag",
+        )
     return parser
 
 
 def _fit(ns: argparse.Namespace) -> int:
     from .distributed import launched_worker
+    from .recipes import get_recipe, is_recipe_file, load_recipe_file
     from .rundir import CHECKPOINT, check_output_folder, run_lock
 
     if ns.resume and ns.force:
         raise ValueError("--resume and --force: expected one of them, got both")
+    if is_recipe_file(ns.model):
+        ns.model = load_recipe_file(ns.model)
+    get_recipe(ns.model)
     data = ns.data or "digits"
     data_name = Path(data).stem if Path(data).suffix else data
     out = Path(ns.out or f"runs/{ns.model}-{data_name}")
@@ -431,11 +445,11 @@ def _compare(ns: argparse.Namespace) -> int:
 
 def _list(ns: argparse.Namespace) -> int:
     from .data import DATASETS
-    from .recipes import RECIPES
+    from .recipes import available_recipes, get_recipe
 
     print("models:")
-    for name, recipe in RECIPES.items():
-        print(f"  {name:<16} {recipe.description}")
+    for name in available_recipes():
+        print(f"  {name:<16} {get_recipe(name).description}")
     print("datasets:")
     for name, text in DATASETS.items():
         print(f"  {name:<16} {text}")
@@ -455,6 +469,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as e:  # argparse: --help (0) or a usage error (2), already printed
             return int(e.code or 0)
         command = f"pyromix {ns.command}"
+        if ns.plugin:
+            from .recipes import load_plugin
+
+            for module in ns.plugin:
+                load_plugin(module)
         commands = {"fit": _fit, "evaluate": _evaluate, "sample": _sample, "list": _list}
         return {**commands, "compare": _compare}[ns.command](ns)
     except KeyboardInterrupt:

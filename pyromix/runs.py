@@ -35,12 +35,13 @@ from .evaluate import (
 )
 from .infer.schedules import KLWarmup
 from .labels import accepts_labels
-from .recipes import COMMON_DEFAULTS, get_recipe
+from .recipes import COMMON_DEFAULTS, get_recipe, recipe_origin, resolve_recipe
 from .resources import check_fits, check_training_fits
 from .rundir import CHECKPOINT, METRICS, run_lock, write_atomically
 from .train import MAX_LR, History, fit, load_checkpoint, resolve_device
 
 __all__ = [
+    "RUN_ARGS_KEYS",
     "Run",
     "prepare_recipe",
     "train_run",
@@ -72,6 +73,20 @@ DATA_KEYS = {
 }
 # Observation models that are a recipe's own: a flow's density, a GAN's none.
 RECIPE_LIKELIHOODS = ("flow", "none")
+#: What a saved run's arguments must hold for load_run, evaluation, reports and compare to rebuild
+#: its data and score it; a recipe's build reads its own keys besides.
+RUN_ARGS_KEYS = (
+    "data",
+    "data_dir",
+    "split_seed",
+    "limit",
+    "binarize",
+    "dataset",
+    "likelihood",
+    "seed",
+    "data_dim",
+    "image_shape",
+)
 # Per-dataset defaults from the papers: seed 004 uses a 2-D latent on OneHot.
 DATASET_DEFAULTS = {"onehot": {"latent_dim": 2}}
 # What a resumed run may change; every other argument given must match the recorded one.
@@ -374,7 +389,7 @@ def train_run(
         device=replicas,
         checkpoint=None if out is None else Path(out) / CHECKPOINT,
         resume=resume,
-        recipe={"name": run.name, "args": args},
+        recipe={"name": run.name, "args": args, "origin": recipe_origin(run.name)},
         progress=progress,
         validate_steps=validate_steps,
     )
@@ -412,7 +427,7 @@ def train_recipe(
     """Build the recipe ``name`` with its paper defaults and train it.
 
     Arguments:
-        name: a key of :data:`pyromix.recipes.RECIPES`.
+        name: a registered recipe (:func:`pyromix.recipes.register_recipe`), or an entry point.
         data: a dataset name, a path to .npy/.npz/.csv, or an array (see
             :func:`pyromix.data.load_dataset`); None: ``"digits"``, or the data of the run
             being resumed.
@@ -452,11 +467,27 @@ def train_recipe(
 
 def load_run_checkpoint(checkpoint: str | os.PathLike) -> dict[str, Any]:
     """:func:`pyromix.train.load_checkpoint` for a run's checkpoint, which also records the
-    recipe's name and arguments; a checkpoint without them is refused naming the file."""
+    recipe's name, its origin and arguments holding :data:`RUN_ARGS_KEYS`.
+
+    Raises:
+        ValueError: one line naming the file, for a checkpoint that ``fit(checkpoint=...)``
+            wrote without ``recipe={"name": ..., "args": ...}`` (its model cannot be rebuilt)
+            or whose arguments lack what rebuilding its data needs.
+    """
     saved = load_checkpoint(checkpoint)
-    recipe = saved["recipe"]
+    recipe = saved.get("recipe") or {}
     if not (isinstance(recipe.get("name"), str) and isinstance(recipe.get("args"), dict)):
-        raise ValueError(f"checkpoint: {str(checkpoint)!r} records no recipe name and arguments")
+        raise ValueError(
+            f"checkpoint: {str(checkpoint)!r} records no recipe name and arguments (was it "
+            "written by fit(checkpoint=...) alone?), so its model cannot be rebuilt; train it "
+            "with pyromix fit or train_recipe, or pass fit(recipe={'name': ..., 'args': ...})"
+        )
+    missing = [key for key in RUN_ARGS_KEYS if key not in recipe["args"]]
+    if missing:
+        raise ValueError(
+            f"checkpoint: {str(checkpoint)!r} records the recipe {recipe['name']!r} without the "
+            f"arguments {missing} that rebuilding its data needs (pyromix.runs.RUN_ARGS_KEYS)"
+        )
     return saved
 
 
@@ -476,11 +507,12 @@ def load_run(path: str | os.PathLike, *, device: str = "cpu", data: Any = None) 
         )
     saved = load_run_checkpoint(checkpoint)
     name, args = saved["recipe"]["name"], dict(saved["recipe"]["args"])
-    if args.get("data") == "array" and data is None:
+    recipe = resolve_recipe(name, saved["recipe"].get("origin"))
+    if args["data"] == "array" and data is None:
         raise ValueError("data: this run was trained on an in-memory array; pass it as data=")
     try:
         dataset = _load_data(args, data if data is not None else args["data"])
-        model, guide = get_recipe(name).build(args)
+        model, guide = recipe.build(args)
         weights = saved["best"] or saved["state"]
         model.load_state_dict(weights["model"])
         guide.load_state_dict(weights["guide"])
@@ -491,12 +523,12 @@ def load_run(path: str | os.PathLike, *, device: str = "cpu", data: Any = None) 
             f"({type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''})"
         ) from e
     history = History.from_dict(saved["history"])
-    for schedule in get_recipe(name).schedules(model, guide, args):
+    for schedule in recipe.schedules(model, guide, args):
         schedule(history.epochs - 1)  # state the schedules left, e.g. annealed std floors
     device = resolve_device(device)
     model.to(device), guide.to(device)
     dataset = dataset.to(device)
-    hooks = get_recipe(name).step_hooks(model, guide, dataset, args)
+    hooks = recipe.step_hooks(model, guide, dataset, args)
     for hook, state in zip(hooks, saved["state"].get("hooks", [])):
         hook.load_state_dict(state)  # e.g. a GAN's curves and kept generations
     return Run(name, args, model, guide, dataset, history, hooks)
@@ -776,7 +808,7 @@ def write_report(
             written.append(plots.plot_latents(z.cpu(), out / "latents.png", labels=labels))
         sees_c = getattr(run.model, "decoder_sees_y", False)
         decodes = hasattr(run.model, "likelihood")  # not a flow or a GAN
-        if shape is not None and run.args["latent_dim"] == 2 and not sees_c and decodes:
+        if shape is not None and run.args.get("latent_dim") == 2 and not sees_c and decodes:
             device = next(run.model.parameters()).device
             written.append(
                 plots.plot_manifold(
