@@ -471,8 +471,10 @@ def evaluate_run(run: Run, num_samples: int = 1000) -> dict[str, Any]:
     Log-likelihood and ELBO are in nats per data point, averaged over the test split; the ELBO
     is estimated from the same S importance samples. ``bits_per_dim`` is given for binary data.
     With labels, ``gmm_acc``/``gmm_nmi``/``gmm_ari`` score a GMM on the test latent means with as
-    many components as classes (seed 000, 4.2), and for clustering models ``acc``/``nmi``/``ari``
-    score :func:`cluster_probabilities`' argmax. ``prior_is_approximate`` is true where the
+    many components as classes (seed 000, 4.2), or ``gmm_skipped`` says why no GMM could be
+    fitted (latent means collapsed or non-finite, as after a run diverged), and for clustering
+    models ``acc``/``nmi``/``ari`` score :func:`cluster_probabilities`' argmax.
+    ``prior_is_approximate`` is true where the
     prior density is an estimate (the implicit prior, seed 004 Table 2's "≈"); such a prior's
     ``prior_log_normalizer`` (log of its integral, 0 when exact; Monte Carlo, biased low) says by
     about how much, and ``test_log_likelihood_normalized`` is the log-likelihood with the prior
