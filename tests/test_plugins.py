@@ -1,6 +1,7 @@
 """Recipes of one's own: registered in Python, from FILE.py:NAME, --plugin MODULE or an entry
 point; every run remembers where its recipe came from and reloads it like a shipped one."""
 
+import csv
 import json
 import shutil
 import sys
@@ -150,9 +151,18 @@ def test_recipe_from_a_file_trains_reloads_evaluates_samples_and_compares(tmp_pa
     assert main(["sample", str(out), "--n", "8", "--out", str(tmp_path / "s.png")]) == 0
     png(tmp_path / "s.png")
     forget("student")
-    assert main(["compare", str(out), str(vae), "--samples", "30"]) == 0
-    table = capsys.readouterr().out
-    assert "student" in table and "vae" in table
+    rows, table = tmp_path / "rows.json", tmp_path / "arviz.csv"
+    argv = ["compare", str(out), str(vae), "--samples", "30", "--json", str(rows)]
+    assert main([*argv, "--arviz", str(table)]) == 0
+    assert "student" in capsys.readouterr().out
+    # az.compare's elpd differences and SEs are pyromix compare's paired ones, as sums
+    rows = {row["name"]: row for row in json.loads(rows.read_text())["rows"]}
+    table = {row["run"]: row for row in csv.DictReader(table.open())}
+    n = rows[str(vae)]["test_points"]
+    for name, row in rows.items():
+        assert float(table[name]["elpd_diff"]) == pytest.approx(-n * row["diff_to_best"], abs=1e-6)
+        paired_se = n * row["diff_se"] * ((n - 1) / n) ** 0.5  # arviz: population variance
+        assert float(table[name]["dse"]) == pytest.approx(paired_se, rel=1e-6, abs=1e-9)
     forget("student")
     assert load_run(out).name == "student" and recipe_origin("student")["kind"] == "file"
 
