@@ -49,7 +49,7 @@ def elpd_data(result: LogLikelihood) -> Any:
         result: per-point importance-sampling results on n held-out points.
 
     Returns:
-        ``ELPDData`` with ``elpd_loo`` = the sum of the n log p(x_i), ``se`` =
+        An ``ELPDData`` with ``elpd_loo`` the sum of the n log p(x_i), ``se`` =
         ``sqrt(n var_0(log p(x_i)))``, ``loo_i`` the per-point values, ``pareto_k`` the
         importance weights' Pareto k per point (NaN where S < 25), ``n_samples`` = S,
         ``warning`` true if any k exceeds 0.7, and ``p_loo`` NaN (it is a LOO notion).
@@ -110,8 +110,9 @@ def arviz_compare(
         **options: passed to ``arviz.compare`` (e.g. ``method="BB-pseudo-BMA"``).
 
     Returns:
-        arviz's comparison table (a pandas DataFrame), best first: ``elpd_loo``, ``elpd_diff``,
-        ``se``, ``dse``, ``weight``, ... on the scale of sums over the points.
+        The comparison table of arviz, a pandas DataFrame with the best model first and the
+        columns ``elpd_loo``, ``elpd_diff``, ``se``, ``dse``, ``weight`` and others, on the
+        scale of sums over the points.
 
     Example:
         >>> import torch

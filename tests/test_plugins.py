@@ -5,7 +5,7 @@ import csv
 import json
 import shutil
 import sys
-import textwrap
+from pathlib import Path
 
 import matplotlib.image
 import pytest
@@ -28,56 +28,8 @@ from pyromix.train import fit
 
 FAST = ["--epochs", "2", "--samples", "30", "--hidden", "16", "--limit", "60", "--quiet"]
 
-# A user's model, written as a Pyro program from pyromix's public parts: z ~ Student-t(3),
-# x | z from the recipe's likelihood, a Gaussian guide.
-PLUGIN = textwrap.dedent(
-    '''
-    import pyro
-    import pyro.distributions as dist
-    import torch
-    from pyro.nn import PyroModule
-
-    from pyromix.recipes import Recipe, build_encoder, build_likelihood, elbo_objective
-
-    class StudentTVAE(PyroModule):
-        """z ~ StudentT(3, 0, 1)^d, x | z ~ p(x | z)."""
-
-        def __init__(self, likelihood, d):
-            super().__init__()
-            self.likelihood, self.d = likelihood, d
-
-        def prior(self, like):
-            return dist.StudentT(3.0, like.new_zeros(self.d), 1.0).to_event(1)
-
-        def forward(self, x, y=None):
-            with pyro.plate("data", x.shape[0]):
-                z = pyro.sample("z", self.prior(x))
-                pyro.sample("x", self.likelihood(z), obs=x)
-
-        @torch.no_grad()
-        def generate(self, n, *, component=None, weights=None):
-            return self.likelihood.mean(self.prior(torch.zeros(1)).sample((n,)))
-
-    class Guide(PyroModule):
-        def __init__(self, encoder):
-            super().__init__()
-            self.encoder = encoder
-
-        def forward(self, x, y=None):
-            with pyro.plate("data", x.shape[0]):
-                pyro.sample("z", self.encoder(x))
-
-        @torch.no_grad()
-        def latent_mean(self, x):
-            return self.encoder(x).mean
-
-    def build(args):
-        d = args["latent_dim"]
-        return StudentTVAE(build_likelihood(args, d), d), Guide(build_encoder(args, d))
-
-    student = Recipe("VAE with a Student-t prior", build=build, objective=elbo_objective)
-    '''
-)
+# The user's recipes, a file that the tests copy where each route needs it.
+PLUGIN = (Path(__file__).parent / "student_recipe.py").read_text()
 
 
 @pytest.fixture(autouse=True)
@@ -206,6 +158,21 @@ def test_plugin_module_and_entry_point(tmp_path, monkeypatch, capsys):
     assert main(["evaluate", "a"]) == 2
     err = capsys.readouterr().err
     assert "recipe 'student-t' cannot be found (cannot import 'my_plugin'" in err
+
+
+def test_a_model_without_optional_methods_reports_what_it_skipped(tmp_path, capsys):
+    plugin = tmp_path / "my_recipes.py"
+    plugin.write_text(PLUGIN)
+    out = tmp_path / "bare"
+    assert main(["fit", f"{plugin}:bare", "--out", str(out), *FAST]) == 0
+    skipped = json.loads((out / "metrics.json").read_text())["skipped"]
+    assert set(skipped) == {"samples", "latents", "clusters", "reconstructions"}
+    assert skipped["samples"] == "the model has no generate(n, component=, weights=)"
+    assert skipped["latents"] == "the guide has no latent_mean(x)"
+    assert sorted(p.name for p in out.glob("*.png")) == ["curves.png"]
+    capsys.readouterr()
+    assert main(["sample", str(out), "--out", str(tmp_path / "s.png")]) == 2
+    assert "the bare run cannot sample: the model has no generate(" in capsys.readouterr().err
 
 
 def test_python_registration_reloads_in_process_and_is_named_when_gone(tmp_path):
