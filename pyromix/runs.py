@@ -131,7 +131,7 @@ def _check_args(args: dict[str, Any]) -> None:
     need(
         args["likelihood"] in ("auto", "bernoulli", "gaussian", *RECIPE_LIKELIHOODS),
         "likelihood",
-        "'auto', 'bernoulli' or 'gaussian' ('flow' and 'none' belong to the flow and gan recipes)",
+        "'auto', 'bernoulli', 'gaussian', 'flow' (the flow recipe's) or 'none' (the gan's)",
     )
     need(
         args["binarize"] in ("auto", "none", "static", "dynamic"),
