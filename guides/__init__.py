@@ -6,6 +6,7 @@ from .gaussian import GaussianGuide
 from .hierarchical import HierarchicalGuide
 from .mixture import ClusterEncoder, MixtureGuide
 from .mvae import MVAEGuide
+from .semisupervised import SemiSupervisedGuide
 
 __all__ = [
     "ClusterEncoder",
@@ -15,5 +16,6 @@ __all__ = [
     "IAFGuide",
     "MVAEGuide",
     "MixtureGuide",
+    "SemiSupervisedGuide",
     "UniformDequantization",
 ]

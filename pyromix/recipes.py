@@ -27,6 +27,7 @@ from pyromix.guides import (
     IAFGuide,
     MixtureGuide,
     MVAEGuide,
+    SemiSupervisedGuide,
     UniformDequantization,
 )
 from pyromix.models import (
@@ -39,6 +40,7 @@ from pyromix.models import (
     HierarchicalVAE,
     ImplicitPriorVAE,
     MixtureOfGaussiansPrior,
+    SemiSupervisedVAE,
     VampPrior,
 )
 
@@ -46,11 +48,13 @@ from .data import Dataset
 from .flows import FLOW_KINDS, flow_stack, iaf_stack
 from .infer.density_ratio import DensityRatioSteps
 from .infer.schedules import StdAnnealing, TemperatureAnnealing
+from .labels import Batch
 from .likelihoods import LIKELIHOODS
 from .nn import ConvDecoder, ConvEncoder, NormalHead, glorot_init_, mlp
 from .pretrain import fit_cluster_head, init_mixture_prior, pretrain_autoencoder
 
 __all__ = [
+    "ClassificationTerm",
     "Recipe",
     "RECIPES",
     "COMMON_DEFAULTS",
@@ -100,6 +104,8 @@ class Recipe:
         step_hooks: ``(model, guide, dataset, args) -> [StepHook]`` called by the trainer after
             every optimiser step, e.g. the implicit prior's discriminator steps; each also has
             ``parameters()``, those it trains, which the objective leaves without a gradient.
+        loss_terms: ``(model, guide, dataset, args) -> [LossTerm]``, extra terms of the loss
+            (:func:`pyromix.train.fit`'s ``loss_terms``), e.g. M2's classification term.
     """
 
     description: str
@@ -110,6 +116,9 @@ class Recipe:
     schedules: Callable[[nn.Module, nn.Module, dict], list] = lambda model, guide, args: []
     initialize: Callable[[nn.Module, nn.Module, Dataset, dict], None] | None = None
     step_hooks: Callable[[nn.Module, nn.Module, Dataset, dict], list] = (
+        lambda model, guide, data, args: []
+    )
+    loss_terms: Callable[[nn.Module, nn.Module, Dataset, dict], list] = (
         lambda model, guide, data, args: []
     )
 
@@ -454,6 +463,49 @@ def _standardize_flow(model: nn.Module, guide: nn.Module, data: Dataset, args: d
         model.standardize(data.train.x)
 
 
+def _build_m2(args: dict) -> tuple[nn.Module, nn.Module]:
+    """M2 (Kingma et al. 2014): classifier and encoder as wide as ``hidden``; the encoder and
+    the decoder read the one-hot label beside x and z."""
+    k, d, width = args["clusters"], args["latent_dim"], args["hidden"]
+    model = SemiSupervisedVAE(build_likelihood(args, d + k), d, k)
+    classifier = glorot_init_(nn.Sequential(build_body(args), nn.Linear(width[-1], k)))
+    encoder = NormalHead(mlp(args["data_dim"] + k, width, gated=args["gated"]), d)
+    return model, SemiSupervisedGuide(classifier, glorot_init_(encoder), k)
+
+
+class ClassificationTerm:
+    r"""M2's classification loss, ``alpha E_labelled[-log q(y | x)]`` (Kingma et al. 2014, eq. 9).
+
+    In a batch it is ``alpha / N_l`` times the sum of ``-log q(y | x)`` over its revealed
+    points, so an epoch adds ``alpha`` times the mean over the ``N_l`` revealed labels;
+    ``alpha = alpha_per_point * N`` (the paper's 0.1 N) with N the training-set size.
+
+    Arguments:
+        alpha: the weight alpha.
+        num_labeled: N_l, the revealed labels of the training split (>= 1).
+    """
+
+    def __init__(self, alpha: float, num_labeled: int) -> None:
+        if not alpha >= 0 or num_labeled < 1:
+            raise ValueError(
+                f"expected alpha >= 0 and num_labeled >= 1, got {alpha} and {num_labeled}"
+            )
+        self.weight = alpha / num_labeled
+
+    def __call__(self, model: nn.Module, guide: nn.Module, batch: Batch) -> torch.Tensor:
+        if batch.y is None:
+            return batch.x.new_zeros(())
+        log_q = guide.log_class_probs(batch.x[batch.y_mask])
+        return -self.weight * log_q.gather(-1, batch.y[batch.y_mask, None]).sum()
+
+
+def _classification_term(model: nn.Module, guide: nn.Module, data: Dataset, args: dict) -> list:
+    labeled = data.train.labeled
+    if labeled is None or not args["alpha"]:
+        return []
+    return [ClassificationTerm(args["alpha"] * len(data.train), int(labeled.sum()))]
+
+
 RECIPES: dict[str, Recipe] = {
     "vae": Recipe(
         "VAE: z ~ N(0, I) (--prior flow: a flow), Gaussian (--guide iaf: IAF) encoder, ELBO",
@@ -567,6 +619,14 @@ RECIPES: dict[str, Recipe] = {
             "disc_dropout": 0.5,
         },
         step_hooks=_density_ratio_steps,
+    ),
+    "m2": Recipe(
+        "M2, semi-supervised: y ~ Cat, z ~ N(0, I), x | y, z; q(y|x) q(z|x,y), y observed "
+        "where --labeled reveals it, enumerated elsewhere; + alpha classification term",
+        build=_build_m2,
+        objective=_enum_elbo,
+        defaults={"clusters": None, "labeled": 0.1, "alpha": 0.1},
+        loss_terms=_classification_term,
     ),
 }
 
