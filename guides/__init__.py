@@ -5,7 +5,7 @@ from .gated import GatedGuide
 from .gaussian import GaussianGuide
 from .hierarchical import HierarchicalGuide
 from .mixture import ClusterEncoder, MixtureGuide
-from .mvae import MVAEGuide
+from .mvae import MVAEGuide, closed_form_log_q_y
 from .semisupervised import SemiSupervisedGuide
 
 __all__ = [
@@ -18,4 +18,5 @@ __all__ = [
     "MixtureGuide",
     "SemiSupervisedGuide",
     "UniformDequantization",
+    "closed_form_log_q_y",
 ]

@@ -56,7 +56,7 @@ def closed_form_log_q_y(
     and 15 with their Lagrangians eq. 6 and 11 (eq. 11 is minimised).
 
     Arguments:
-        form: ``"mvae"``, ``"em1"`` or ``"em2"`` (:data:`Q_Y_FORMS`).
+        form: ``"mvae"``, ``"em1"`` or ``"em2"`` (``Q_Y_FORMS``).
         log_py: log p(y_k), shape broadcastable to the others, K on the last dim.
         log_pz: log p(z_k^l | y_k), shape (..., K).
         log_qz: log q(z_k^l | x, y_k), shape (..., K).
@@ -108,7 +108,7 @@ class MVAEGuide(ClusterEncoder):
       pathwise through the candidate and through its density, as for a reparameterised Normal.
 
     L samples per x: run the objective with ``num_particles=L, vectorize_particles=True``. Those
-    particles (the plate :data:`PARTICLE_PLATE`) are eq. 1's ``l = 1..L``: q(y) is computed from
+    particles (the plate ``PARTICLE_PLATE``) are eq. 1's ``l = 1..L``: q(y) is computed from
     all of them and shared, and Pyro averages their terms, so the loss is eq. 1 exactly. Other
     enclosing plates (e.g. the importance samples of :func:`pyromix.evaluate.log_likelihood`)
     get a q(y) each. Importance weights ``p(x, y, z) / (q(y) q(z | x, y))`` stay unbiased for

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -19,17 +20,6 @@ __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 USAGE_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError)  # DataError is a ValueError
-# Files of the run a --force replaces; they are removed once the new settings are checked, so a
-# directory never mixes two runs.
-RUN_FILES = (
-    "checkpoint.pt",
-    "metrics.json",
-    "samples.png",
-    "curves.png",
-    "reconstructions.png",
-    "latents.png",
-    "manifold.png",
-)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -269,7 +259,9 @@ def _fit(ns: argparse.Namespace) -> int:
             return _fit_locked(ns, out, overrides)
         except KeyboardInterrupt:
             if (out / CHECKPOINT).exists():
-                hint = f"continue with: pyromix fit {ns.model} --resume --out {out}"
+                hint = (
+                    f"continue with: pyromix fit {ns.model} --resume --out {shlex.quote(str(out))}"
+                )
             else:
                 hint = "nothing was saved"
             print(f"pyromix fit: interrupted; {hint}", file=sys.stderr)
@@ -278,7 +270,7 @@ def _fit(ns: argparse.Namespace) -> int:
 
 def _fit_locked(ns: argparse.Namespace, out: Path, overrides: dict) -> int:
     """:func:`_fit` once it holds the run directory."""
-    from .rundir import CHECKPOINT
+    from .rundir import CHECKPOINT, RUN_FILES
     from .runs import evaluate_run, prepare_recipe, train_run, write_report
     from .train import TrainingDiverged
 
@@ -293,7 +285,7 @@ def _fit_locked(ns: argparse.Namespace, out: Path, overrides: dict) -> int:
         data_dir=ns.data_dir,
         **overrides,
     )
-    if ns.force:
+    if ns.force:  # once the new settings are checked, so that a directory never mixes two runs
         for name in RUN_FILES:
             (out / name).unlink(missing_ok=True)
     try:
@@ -345,15 +337,12 @@ def _sample(ns: argparse.Namespace) -> int:
     import pyro
 
     from . import plots
-    from .resources import check_fits
     from .rundir import check_output_file
     from .runs import generate, load_run
 
     check_output_file(ns.out, "out")
     plots.check_image_path(ns.out, "out")
     run = load_run(ns.run)
-    # The means, their binarised draws and the plotted grid: three float32 copies of n points.
-    check_fits(3 * ns.n * run.args["data_dim"] * 4, "n", "cpu", " for the samples")
     pyro.set_rng_seed(ns.seed)
     components = None if ns.component is None else [ns.component]
     means, binarized = generate(run, ns.n, components=components, categories=ns.categories)

@@ -23,7 +23,6 @@ from typing import Any
 import torch
 
 from .evaluate import LogLikelihood
-from .train import load_checkpoint
 
 __all__ = [
     "SAME_DATA_KEYS",
@@ -56,7 +55,7 @@ def compare_points(
         extras: optional extra columns per model (e.g. clustering scores).
 
     Returns:
-        One dict per model, best first: ``name``, ``log_likelihood``, ``diff_to_best``,
+        One dict per model, best first, with ``name``, ``log_likelihood``, ``diff_to_best``,
         ``diff_se``, ``elbo``, ``pareto_k_share_above_0.7`` and the extras.
 
     Example:
@@ -164,7 +163,7 @@ def compare_runs(
         >>> rows = compare_runs(["runs/vae", "runs/iop"], 1000)  # doctest: +SKIP
         >>> print(format_comparison(rows))  # doctest: +SKIP
     """
-    from .runs import CHECKPOINT, evaluate_points, load_run
+    from .runs import CHECKPOINT, evaluate_points, load_run, load_run_checkpoint
 
     paths = [Path(p) for p in paths]
     if len(paths) < 2:
@@ -175,7 +174,7 @@ def compare_runs(
             raise FileNotFoundError(
                 f"run: {str(path)!r} has no {CHECKPOINT}; is it a pyromix fit --out DIR?"
             )
-        saved.append(load_checkpoint(path / CHECKPOINT)["recipe"]["args"])
+        saved.append(load_run_checkpoint(path / CHECKPOINT)["recipe"]["args"])
     _check_same_data(paths, saved)
     runs = [load_run(path, device=device, data=data) for path in paths]
     for path, run in zip(paths[1:], runs[1:]):

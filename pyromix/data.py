@@ -156,8 +156,8 @@ class Dataset:
             seed: seeds the choice, stratified by class (:func:`pyromix.labels.reveal_labels`).
 
         Returns:
-            The dataset. Its validation and test labels stay hidden: their masks are all False,
-            so every split calls the model the same way, ``model(x, y, y_mask=...)``.
+            The dataset, whose validation and test labels stay hidden (their masks are all
+            False), so every split calls the model the same way, ``model(x, y, y_mask=...)``.
 
         Example:
             >>> ds = load_dataset("digits").reveal(0.1)
@@ -169,8 +169,10 @@ class Dataset:
         mask = reveal_labels(self.train.y, labeled, seed)
         if not mask.any():
             return self
-        hidden = {k: replace(s, labeled=torch.zeros(len(s), dtype=torch.bool, device=s.x.device))
-                  for k, s in (("val", self.val), ("test", self.test))}
+        hidden = {
+            k: replace(s, labeled=torch.zeros(len(s), dtype=torch.bool, device=s.x.device))
+            for k, s in (("val", self.val), ("test", self.test))
+        }
         return replace(self, train=replace(self.train, labeled=mask), **hidden)
 
     @property
@@ -731,7 +733,6 @@ def _integer_labels(labels: np.ndarray, n: int) -> np.ndarray:
         raise DataError("labels must be integers; got non-integer values")
     if (labels < MISSING).any():
         raise DataError(
-            f"labels must be integers >= 0, or {MISSING} for a missing label; got "
-            f"{labels.min():g}"
+            f"labels must be integers >= 0, or {MISSING} for a missing label; got {labels.min():g}"
         )
     return labels.astype(np.int64)

@@ -142,7 +142,7 @@ def infer_levels(x: torch.Tensor, *, tolerance: float = 1e-4) -> int | None:
     """The number L of evenly spaced levels ``k / (L - 1)`` that data in [0, 1] sit on, or None.
 
     Digits are 17 levels (pixels / 16), binary data 2; data off any such grid (up to
-    :data:`MAX_LEVELS`) or outside [0, 1] are continuous (None).
+    ``MAX_LEVELS``) or outside [0, 1] are continuous (None).
 
     Example:
         >>> infer_levels(torch.tensor([0.0, 0.25, 1.0])), infer_levels(torch.tensor([0.3, 0.31415926]))

@@ -51,7 +51,8 @@ import torch
 
 __all__ = ["MISSING", "Batch", "accepts_labels", "check_accepts_labels", "reveal_labels"]
 
-MISSING = -1  # a label a user file marks as unknown: never revealed, never scored
+#: A label that a user file marks as unknown, never revealed and never scored.
+MISSING = -1
 
 
 class Batch(NamedTuple):

@@ -29,6 +29,8 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from .rundir import write_atomically
+
 __all__ = [
     "check_image_path",
     "image_grid",
@@ -131,8 +133,8 @@ def check_image_path(path: PathLike, name: str = "path") -> Path:
 def _save(fig: Figure, path: Path, dpi: float = _DPI) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=dpi)
-    return path
+    fmt = path.suffix.lstrip(".").lower()
+    return write_atomically(path, lambda f: fig.savefig(f, format=fmt, dpi=dpi))
 
 
 # --------------------------------------------------------------------------- image panels

@@ -69,6 +69,7 @@ __all__ = [
     "build_likelihood",
 ]
 
+#: The training and network arguments every recipe starts from (a recipe's own defaults win).
 COMMON_DEFAULTS: dict[str, Any] = {
     "latent_dim": 10,
     "hidden": [256, 256],
@@ -244,10 +245,10 @@ def _place_pseudo_inputs(model: nn.Module, guide: nn.Module, data: Dataset, args
         prior.pseudo_inputs.copy_(start)
 
 
-# Arguments shared by the Gaussian-mixture recipes: K clusters (default: the number of classes,
-# else 10) and NVISA's training choices for the whole family, which seed 002 (II-D, III-B) reports
-# help EnumY as well as VIMCO: a Gaussian decoder, std annealing, AE pretraining + GMM
-# initialisation. Annealing changes the objective every few epochs, so no early stopping.
+#: Arguments shared by the Gaussian-mixture recipes, K clusters (default the number of classes,
+#: else 10), and NVISA's training choices for the whole family, which seed 002 (II-D, III-B) reports
+#: help EnumY as well as VIMCO: a Gaussian decoder, std annealing, AE pretraining + GMM
+#: initialisation. Annealing changes the objective every few epochs, so no early stopping.
 MIXTURE_DEFAULTS: dict[str, Any] = {
     "clusters": None,
     "learn_weights": False,
@@ -506,6 +507,7 @@ def _classification_term(model: nn.Module, guide: nn.Module, data: Dataset, args
     return [ClassificationTerm(args["alpha"] * len(data.train), int(labeled.sum()))]
 
 
+#: The shipped recipes by name, which ``pyromix fit NAME`` and :func:`get_recipe` look up.
 RECIPES: dict[str, Recipe] = {
     "vae": Recipe(
         "VAE: z ~ N(0, I) (--prior flow: a flow), Gaussian (--guide iaf: IAF) encoder, ELBO",

@@ -41,7 +41,9 @@ def format_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-def training_bytes(args: dict[str, Any], objective: Any = None) -> dict[str, int]:
+def training_bytes(
+    args: dict[str, Any], objective: Any = None, points: int | None = None
+) -> dict[str, int]:
     """A lower bound on the memory training with ``args`` needs, by what drives it.
 
     Arguments:
@@ -49,10 +51,11 @@ def training_bytes(args: dict[str, Any], objective: Any = None) -> dict[str, int
             ``batch_size``, ``particles``; ``clusters``/``components`` where present).
         objective: the run's ELBO; its particles multiply activations only when vectorised
             (``vectorize_particles``), as one sequential particle at a time is held otherwise.
+        points: training points; a batch holds at most this many.
 
     Returns:
         ``{"weights": bytes, "activations": bytes}``: the encoder and decoder MLPs' weights
-        (D -> hidden -> latent and back) times :data:`COPIES_PER_WEIGHT` plus the mixture's
+        (D -> hidden -> latent and back) times ``COPIES_PER_WEIGHT`` plus the mixture's
         per-cluster parameters; and one forward pass's layer outputs for a batch.
     """
     widths = [args["data_dim"], *args["hidden"], args["latent_dim"]]
@@ -61,7 +64,8 @@ def training_bytes(args: dict[str, Any], objective: Any = None) -> dict[str, int
     clusters = sum(int(args.get(key) or 0) for key in ("clusters", "components"))
     weights = (2 * dense + clusters * per_cluster) * COPIES_PER_WEIGHT * FLOAT_BYTES
     vectorised = bool(getattr(objective, "vectorize_particles", False))
-    copies = args["batch_size"] * (args["particles"] if vectorised else 1)
+    batch = min(args["batch_size"], points or args["batch_size"])
+    copies = batch * (args["particles"] if vectorised else 1)
     activations = 2 * sum(widths) * copies * FLOAT_BYTES
     return {"weights": weights, "activations": activations}
 
@@ -83,13 +87,15 @@ def check_fits(needed: int, what: str, device: str | torch.device = "cpu", why: 
         )
 
 
-def check_training_fits(args: dict[str, Any], objective: Any = None) -> None:
+def check_training_fits(
+    args: dict[str, Any], objective: Any = None, points: int | None = None
+) -> None:
     """Refuse a configuration whose :func:`training_bytes` exceed the memory of its device.
 
     The message names the arguments behind the larger part: sizes of the networks for weights,
     batch and particles for activations.
     """
-    need = training_bytes(args, objective)
+    need = training_bytes(args, objective, points)
     part = max(need, key=need.get)
     drivers = {
         "weights": "hidden/latent_dim/clusters",

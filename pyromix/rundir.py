@@ -8,17 +8,21 @@ a process killed with ``kill -9`` never blocks a ``--resume``; a second writer i
 from __future__ import annotations
 
 import fcntl
+import glob
 import os
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from .train import remove_temporaries
+from typing import Any
 
 __all__ = [
     "CHECKPOINT",
     "METRICS",
     "LOCK",
+    "RUN_FILES",
+    "write_atomically",
+    "remove_temporaries",
     "RunDirectoryBusy",
     "check_output_folder",
     "check_output_file",
@@ -28,6 +32,17 @@ __all__ = [
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
 LOCK = ".pyromix.lock"
+# Every file a run directory holds; each is written atomically, so a killed writer leaves at most
+# a temporary beside it, which the next writer removes.
+RUN_FILES = (
+    CHECKPOINT,
+    METRICS,
+    "samples.png",
+    "curves.png",
+    "reconstructions.png",
+    "latents.png",
+    "manifold.png",
+)
 
 
 class RunDirectoryBusy(ValueError):
@@ -72,6 +87,59 @@ def check_output_file(path: str | os.PathLike, what: str) -> None:
     check_output_folder(path.parent, what)
     if path.exists() and not os.access(path, os.W_OK):
         raise ValueError(f"{what}: cannot overwrite {str(path)!r} (permission denied)")
+
+
+def write_atomically(
+    path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb"
+) -> Path:
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``.
+
+    The data is flushed to disk (fsync) before the rename, and the folder after it, so that
+    ``path`` holds either its previous content or the whole new one, even across a power loss.
+    A failure at any stage removes the temporary file and leaves ``path`` as it was; a process
+    killed mid-write leaves a ``<name>*.tmp`` file that :func:`remove_temporaries` clears.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
+    return path
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable; a no-op where folders cannot be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on a folder; the rename itself has happened
+    finally:
+        os.close(fd)
+
+
+def remove_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the ``<name>*.tmp`` files :func:`write_atomically` left beside ``path`` when its
+    process was killed mid-write; only call this while holding the run directory's lock.
+
+    Returns:
+        The files removed.
+    """
+    path = Path(path)
+    removed = sorted(path.parent.glob(f"{glob.escape(path.name)}*.tmp"))
+    for tmp in removed:
+        tmp.unlink(missing_ok=True)
+    return removed
 
 
 @contextmanager

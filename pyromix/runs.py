@@ -26,9 +26,9 @@ from .evaluate import LogLikelihood, bits_per_dim, clustering_scores, latent_gmm
 from .infer.schedules import KLWarmup
 from .labels import accepts_labels
 from .recipes import COMMON_DEFAULTS, get_recipe
-from .resources import check_training_fits
-from .rundir import CHECKPOINT, METRICS, run_lock
-from .train import MAX_LR, History, fit, load_checkpoint, resolve_device, write_atomically
+from .resources import check_fits, check_training_fits
+from .rundir import CHECKPOINT, METRICS, run_lock, write_atomically
+from .train import MAX_LR, History, fit, load_checkpoint, resolve_device
 
 __all__ = [
     "Run",
@@ -44,6 +44,7 @@ __all__ = [
     "write_report",
     "generate",
     "read_metrics",
+    "load_run_checkpoint",
     "RESUMABLE",
     "RUN_IDENTITY",
 ]
@@ -179,8 +180,8 @@ def prepare_recipe(
     checkpoint = Path(out) / CHECKPOINT if out is not None else None
     history = History()
     if resume and checkpoint is not None and checkpoint.exists():
-        saved = load_checkpoint(checkpoint)
-        if saved["recipe"].get("name") != name:
+        saved = load_run_checkpoint(checkpoint)
+        if saved["recipe"]["name"] != name:
             raise ValueError(
                 f"resume: {checkpoint} holds a {saved['recipe'].get('name')!r} run, not {name!r}"
             )
@@ -236,7 +237,7 @@ def prepare_recipe(
     if "pseudo_init" in args:
         _need(args, args["pseudo_init"] in ("random", "data"), "pseudo_init", "'random' or 'data'")
     _check_alternation(args)
-    check_training_fits(args, recipe.objective(args))
+    check_training_fits(args, recipe.objective(args), len(dataset.train))
     pyro.set_rng_seed(args["seed"])
     model, guide = recipe.build(args)
     if dataset.train.labeled is not None and not all(map(accepts_labels, (model, guide))):
@@ -266,7 +267,7 @@ def _check_resumable(
     conflicts = [
         f"{key}={value!r} (the run has {recorded.get(key)!r})"
         for key, value in given.items()
-        if key not in RESUMABLE and differs(key, value)
+        if key not in RESUMABLE and value is not None and differs(key, value)
     ]
     if conflicts:
         raise ValueError(
@@ -406,6 +407,16 @@ def train_recipe(
         return train_run(run, out=out, resume=resume, progress=progress)
 
 
+def load_run_checkpoint(checkpoint: str | os.PathLike) -> dict[str, Any]:
+    """:func:`pyromix.train.load_checkpoint` for a run's checkpoint, which also records the
+    recipe's name and arguments; a checkpoint without them is refused naming the file."""
+    saved = load_checkpoint(checkpoint)
+    recipe = saved["recipe"]
+    if not (isinstance(recipe.get("name"), str) and isinstance(recipe.get("args"), dict)):
+        raise ValueError(f"checkpoint: {str(checkpoint)!r} records no recipe name and arguments")
+    return saved
+
+
 def load_run(path: str | os.PathLike, *, device: str = "cpu", data: Any = None) -> Run:
     """Rebuild a run from its directory (or checkpoint file) with its best weights.
 
@@ -420,11 +431,8 @@ def load_run(path: str | os.PathLike, *, device: str = "cpu", data: Any = None) 
         raise FileNotFoundError(
             f"run: {str(path)!r} has no {CHECKPOINT}; is it a pyromix fit --out DIR?"
         )
-    saved = load_checkpoint(checkpoint)
-    recipe = saved["recipe"]
-    if not (isinstance(recipe.get("name"), str) and isinstance(recipe.get("args"), dict)):
-        raise ValueError(f"checkpoint: {str(checkpoint)!r} records no recipe name and arguments")
-    name, args = recipe["name"], dict(recipe["args"])
+    saved = load_run_checkpoint(checkpoint)
+    name, args = saved["recipe"]["name"], dict(saved["recipe"]["args"])
     if args.get("data") == "array" and data is None:
         raise ValueError("data: this run was trained on an in-memory array; pass it as data=")
     try:
@@ -478,7 +486,8 @@ def evaluate_run(run: Run, num_samples: int = 1000) -> dict[str, Any]:
 
 
 def evaluate_points(run: Run, num_samples: int = 1000) -> tuple[dict[str, Any], LogLikelihood]:
-    """:func:`evaluate_run`'s metrics and the per-point :class:`LogLikelihood` behind them."""
+    """:func:`evaluate_run`'s metrics and the per-point
+    :class:`~pyromix.evaluate.LogLikelihood` behind them."""
     pyro.set_rng_seed(run.args["seed"])
     test = run.dataset.test
     hidden = test.batch(slice(None))  # a labelled run's test labels: all hidden, y summed out
@@ -581,6 +590,11 @@ def generate(
         raise ValueError(f"n: expected an integer >= 1, got {n}")
     if categories not in CATEGORY_SOURCES:
         raise ValueError(f"categories: expected one of {CATEGORY_SOURCES}, got {categories!r}")
+    components = None if components is None else list(components)
+    # The means and their binarised draws, float32, on the device and again on the CPU.
+    draws = n * (1 if components is None else max(1, len(components)))
+    device = run.dataset.test.x.device
+    check_fits(4 * draws * run.args["data_dim"] * 4, "n", device, " for the samples")
     if components is not None:
         means = torch.cat([run.model.generate(n, component=k) for k in components])
     else:

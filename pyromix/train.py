@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import glob
 import inspect
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .data import Dataset, Split, batches
+from .rundir import check_output_file, write_atomically
 from .evaluate import eval_mode
 from .labels import Batch, check_accepts_labels
 from .infer.scale import LatentScaleMessenger
@@ -40,8 +39,6 @@ __all__ = [
     "data_size",
     "save_checkpoint",
     "load_checkpoint",
-    "remove_temporaries",
-    "write_atomically",
     "CHECKPOINT_FORMAT",
     "MAX_LR",
 ]
@@ -411,6 +408,8 @@ def fit(
         raise ValueError(f"patience: expected an integer >= 1 or None, got {patience}")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs the checkpoint path to resume from")
+    if checkpoint is not None:
+        check_output_file(checkpoint, "checkpoint")
     if any(split.labeled is not None for split in (data.train, data.val)):
         check_accepts_labels(model=model, guide=guide)
     device = resolve_device(device)
@@ -586,59 +585,6 @@ def save_checkpoint(
     }
     write_atomically(path, lambda f: torch.save(payload, f))
     return path
-
-
-def write_atomically(
-    path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb"
-) -> Path:
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``.
-
-    The data is flushed to disk (fsync) before the rename, and the folder after it, so that
-    ``path`` holds either its previous content or the whole new one, even across a power loss.
-    A failure at any stage removes the temporary file and leaves ``path`` as it was; a process
-    killed mid-write leaves a ``<name>*.tmp`` file that :func:`remove_temporaries` clears.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)
-    return path
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable; a no-op where folders cannot be opened (Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems refuse fsync on a folder; the rename itself has happened
-    finally:
-        os.close(fd)
-
-
-def remove_temporaries(path: str | os.PathLike) -> list[Path]:
-    """Delete the ``<name>*.tmp`` files :func:`write_atomically` left beside ``path`` when its
-    process was killed mid-write; only call this while holding the run directory's lock.
-
-    Returns:
-        The files removed.
-    """
-    path = Path(path)
-    removed = sorted(path.parent.glob(f"{glob.escape(path.name)}*.tmp"))
-    for tmp in removed:
-        tmp.unlink(missing_ok=True)
-    return removed
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -281,6 +281,11 @@ def _other_size(saved):
     return saved
 
 
+def _no_recipe(saved):
+    saved["recipe"] = {}
+    return saved
+
+
 def _no_state_keys(saved):
     saved["state"] = {"model": {}}
     return saved
@@ -292,9 +297,10 @@ def _no_state_keys(saved):
         (_hand_made, "damaged or hand-made: expected 'state' to be a dict"),
         (_other_size, "(RuntimeError: Error(s) in loading state_dict"),
         (_no_state_keys, "its state lacks guide, optimizer"),
+        (_no_recipe, "records no recipe name and arguments"),
     ],
 )
-@pytest.mark.parametrize("command", ["evaluate", "sample", "resume"])
+@pytest.mark.parametrize("command", ["evaluate", "sample", "resume", "compare"])
 def test_a_damaged_checkpoint_is_one_line_naming_it(damage, message, command, run_copy, capsys):
     checkpoint = run_copy / "checkpoint.pt"
     torch.save(damage(load_checkpoint(checkpoint)), checkpoint)
@@ -303,6 +309,7 @@ def test_a_damaged_checkpoint_is_one_line_naming_it(damage, message, command, ru
         "evaluate": ["evaluate", str(run_copy)],
         "sample": ["sample", str(run_copy), "--out", str(run_copy / "s.png")],
         "resume": ["fit", "vae", "--resume", "--out", str(run_copy), *TINY],
+        "compare": ["compare", str(run_copy), str(run_copy)],
     }[command]
     assert main(argv) == 2
     line = one_line(capsys.readouterr().err)
@@ -437,7 +444,9 @@ SHAPES = st.tuples(st.integers(3, 25), st.integers(1, 4)) | hnp.array_shapes(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(
     x=hnp.arrays(st.sampled_from(DTYPES), SHAPES),
     labels=st.sampled_from([None, None]) | hnp.arrays("f8", SHAPES),
@@ -463,3 +472,30 @@ def test_load_dataset_loads_or_raises_data_error_for_any_array(
     event("loaded")
     assert dataset.train.x.dtype == torch.float32 and torch.isfinite(dataset.train.x).all()
     assert len(dataset.train) >= 1 and dataset.data_dim >= 1
+
+
+def test_resume_treats_an_omitted_argument_as_the_runs_own(tmp_path):
+    from pyromix.runs import _check_resumable
+
+    recorded = {"data": "mnist", "data_dir": "/idx", "seed": 1, "likelihood": "bernoulli"}
+    given = {"data_dir": None, "seed": 1, "likelihood": "auto", "epochs": 9}
+    _check_resumable(tmp_path / "c.pt", recorded, given, None, None)  # nothing differs
+    with pytest.raises(ValueError, match=r"data_dir='/other' \(the run has '/idx'\)"):
+        _check_resumable(tmp_path / "c.pt", recorded, {"data_dir": "/other"}, None, None)
+
+
+def test_fit_checks_its_checkpoint_path_before_training(tmp_path, monkeypatch):
+    from pyro.infer import Trace_ELBO
+
+    (tmp_path / "afile").write_text("mine")
+    run = prepare_recipe("vae", "onehot", hidden=[8], epochs=1)
+    monkeypatch.setattr(pyromix.train, "evaluate_loss", _no_work)  # after the first epoch
+    with pytest.raises(ValueError, match="checkpoint: .*afile' exists and is not a folder"):
+        pyromix.train.fit(
+            run.model, run.guide, run.dataset, Trace_ELBO(), checkpoint=tmp_path / "afile/c.pt"
+        )
+
+
+def test_generate_refuses_more_samples_than_memory_holds(trained):
+    with pytest.raises(ValueError, match="n: needs at least .* for the samples"):
+        pyromix.runs.generate(load_run(trained), 10**13)

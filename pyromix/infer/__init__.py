@@ -3,7 +3,7 @@
 from .density_ratio import DensityRatioSteps, aggregated_posterior_sample, density_ratio_loss
 from .scale import LatentScaleMessenger, prior_factor, scale_latents, unweighted
 from .schedules import KLWarmup, StdAnnealing, TemperatureAnnealing, constant, weight_at
-from .vimco import VIMCO
+from .vimco import VIMCO, vimco_learning_signals
 
 __all__ = [
     "LatentScaleMessenger",
@@ -16,6 +16,7 @@ __all__ = [
     "constant",
     "weight_at",
     "VIMCO",
+    "vimco_learning_signals",
     "DensityRatioSteps",
     "aggregated_posterior_sample",
     "density_ratio_loss",

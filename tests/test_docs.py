@@ -1,0 +1,74 @@
+"""The docs site builds without a warning, and its CLI reference is generated from the parser.
+
+The site is built as CI and ``sphinx-build -W docs docs/_build/html`` build it: nitpicky, so a
+broken cross-reference or a docstring that does not parse is a warning, and any warning fails.
+The CLI page is also built alone, in a small Sphinx project, once with pyromix's parser and once
+with a flag added to it.
+"""
+
+import argparse
+import io
+from pathlib import Path
+
+import pytest
+from sphinx.application import Sphinx
+from sphinx.util.console import nocolor
+
+import pyromix.cli
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def build_cli_page(tmp_path: Path) -> str:
+    """The HTML of ``docs/cli.md`` built with the parser that ``pyromix.cli`` has now."""
+    source = tmp_path / "source"
+    source.mkdir(parents=True)
+    (source / "conf.py").write_text('extensions = ["myst_nb", "sphinxarg.ext"]\n')
+    (source / "index.md").write_text((DOCS / "cli.md").read_text())
+    out = tmp_path / "html"
+    app = Sphinx(source, source, out, tmp_path / "doctrees", "html", status=None, freshenv=True)
+    app.build()
+    return (out / "index.html").read_text()
+
+
+def test_docs_site_builds_without_warnings(tmp_path: Path) -> None:
+    nocolor()  # plain text in the assertion message
+    warnings = io.StringIO()
+    app = Sphinx(DOCS, DOCS, tmp_path / "html", tmp_path / "doctrees", "html", status=None,
+                 warning=warnings, freshenv=True, keep_going=True)
+    app.build()
+    assert not warnings.getvalue(), warnings.getvalue()
+    assert (tmp_path / "html/tutorials/01_vae.html").is_file()  # notebooks, as committed
+
+
+def options(parser: argparse.ArgumentParser) -> set[str]:
+    """Every option string of a parser and its subcommands."""
+    found = {s for action in parser._actions for s in action.option_strings}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= options(sub)
+    return found
+
+
+def test_cli_page_lists_every_flag_of_the_parser(tmp_path: Path) -> None:
+    html = build_cli_page(tmp_path)
+    flags = options(pyromix.cli.build_parser())
+    assert {"--pseudo-init", "--resume", "--categories"} <= flags  # the parser is the real one
+    missing = sorted(f for f in flags - {"-h", "--help"} if f not in html)  # help is implied
+    assert not missing, f"docs/cli.md does not show {missing}"
+
+
+def test_adding_a_flag_changes_the_cli_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    real = pyromix.cli.build_parser
+
+    def with_new_flag() -> argparse.ArgumentParser:
+        parser = real()
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        commands.choices["fit"].add_argument("--brand-new-flag", help="added by the test")
+        return parser
+
+    assert "--brand-new-flag" not in build_cli_page(tmp_path / "before")
+    monkeypatch.setattr(pyromix.cli, "build_parser", with_new_flag)
+    html = build_cli_page(tmp_path / "after")
+    assert "--brand-new-flag" in html and "added by the test" in html
