@@ -11,7 +11,8 @@ from pyro.infer import TraceEnum_ELBO
 
 from pyromix.cli import main
 from pyromix.labels import Batch
-from pyromix.recipes import COMMON_DEFAULTS, RECIPES, ClassificationTerm
+from pyromix.recipes import COMMON_DEFAULTS, RECIPES
+from pyromix.recipes.semisupervised import ClassificationTerm
 from pyromix.runs import load_run
 
 K, D, LATENT = 3, 2, 1
