@@ -109,6 +109,11 @@ RECIPE_FLAGS = {
     "particles": ("--particles", _positive_int, "samples per point in the objective (IWAE k)"),
     "split_seed": ("--split-seed", _non_negative_int, "seed of the train/val/test split"),
     "limit": ("--limit", _positive_int, "use at most this many points per split"),
+    "alpha": (
+        "--alpha",
+        _positive_float,
+        "M2: weight of the classification term, as a multiple of N (the paper's 0.1)",
+    ),
     "labeled": (
         "--labeled",
         _labeled,
@@ -160,14 +165,15 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``pyromix`` argument parser (the CLI reference is generated from it)."""
     from .data import DATASETS
     from .distributed import ACCELERATORS, PRECISIONS, STRATEGIES
-    from .recipes import RECIPES
 
     parser = _Parser(prog="pyromix", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     fit = commands.add_parser("fit", help="train a model and write a run directory")
     fit.add_argument(
-        "model", choices=list(RECIPES), metavar="MODEL", help=f"one of: {', '.join(RECIPES)}"
+        "model",
+        metavar="MODEL",
+        help="a recipe name (pyromix list), or FILE.py:NAME for the Recipe NAME defined in FILE.py",
     )
     fit.add_argument(
         "--data",
@@ -262,17 +268,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--device", default="cpu")
     compare.add_argument("--json", help="also write the table's rows to this JSON file")
+    compare.add_argument(
+        "--arviz",
+        metavar="FILE",
+        help="also write arviz.compare's table (elpd sums, stacking weights) to this CSV file",
+    )
 
-    commands.add_parser("list", help="models and datasets, one line each")
+    listing = commands.add_parser("list", help="models and datasets, one line each")
+    for command in (fit, evaluate, sample, compare, listing):
+        command.add_argument(
+            "--plugin",
+            action="append",
+            default=[],
+            metavar="MODULE",
+            help="import MODULE first, for the recipes it registers (repeatable); recipes of "
+            "installed entry points (group pyromix.recipes) need no flag",
+        )
     return parser
 
 
 def _fit(ns: argparse.Namespace) -> int:
     from .distributed import launched_worker
+    from .recipes import get_recipe, is_recipe_file, load_recipe_file
     from .rundir import CHECKPOINT, check_output_folder, run_lock
 
     if ns.resume and ns.force:
         raise ValueError("--resume and --force: expected one of them, got both")
+    if is_recipe_file(ns.model):
+        ns.model = load_recipe_file(ns.model)
+    get_recipe(ns.model)
     data = ns.data or "digits"
     data_name = Path(data).stem if Path(data).suffix else data
     out = Path(ns.out or f"runs/{ns.model}-{data_name}")
@@ -433,26 +457,33 @@ def _sample(ns: argparse.Namespace) -> int:
 
 
 def _compare(ns: argparse.Namespace) -> int:
-    from .compare import compare_runs, format_comparison
-    from .rundir import check_output_file
+    from .compare import compare_points, evaluate_runs, format_comparison
+    from .rundir import check_output_file, write_atomically
     from .runs import write_json
 
-    if ns.json:
-        check_output_file(ns.json, "--json")
-    rows = compare_runs(ns.runs, ns.samples, device=ns.device)
+    for path, flag in ((ns.json, "--json"), (ns.arviz, "--arviz")):
+        if path:
+            check_output_file(path, flag)
+    names, results, extras = evaluate_runs(ns.runs, ns.samples, device=ns.device)
+    rows = compare_points(names, results, extras)
     print(format_comparison(rows))
     if ns.json:
         write_json(ns.json, {"samples": ns.samples, "rows": rows})
+    if ns.arviz:
+        from .elpd import arviz_compare
+
+        table = arviz_compare(names, results)
+        write_atomically(ns.arviz, lambda f: table.to_csv(f, index_label="run"), mode="w")
     return 0
 
 
 def _list(ns: argparse.Namespace) -> int:
     from .data import DATASETS
-    from .recipes import RECIPES
+    from .recipes import available_recipes, get_recipe
 
     print("models:")
-    for name, recipe in RECIPES.items():
-        print(f"  {name:<16} {recipe.description}")
+    for name in available_recipes():
+        print(f"  {name:<16} {get_recipe(name).description}")
     print("datasets:")
     for name, text in DATASETS.items():
         print(f"  {name:<16} {text}")
@@ -472,6 +503,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as e:  # argparse: --help (0) or a usage error (2), already printed
             return int(e.code or 0)
         command = f"pyromix {ns.command}"
+        if ns.plugin:
+            from .recipes import load_plugin
+
+            for module in ns.plugin:
+                load_plugin(module)
         commands = {"fit": _fit, "evaluate": _evaluate, "sample": _sample, "list": _list}
         return {**commands, "compare": _compare}[ns.command](ns)
     except KeyboardInterrupt:

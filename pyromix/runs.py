@@ -27,12 +27,14 @@ from .compare import footing
 from .evaluate import LogLikelihood, bits_per_dim, clustering_scores, latent_gmm, log_likelihood
 from .infer.schedules import KLWarmup
 from .labels import accepts_labels
-from .recipes import COMMON_DEFAULTS, get_recipe
+from .protocol import capabilities
+from .recipes import COMMON_DEFAULTS, get_recipe, recipe_origin, resolve_recipe
 from .resources import check_fits, check_training_fits
 from .rundir import CHECKPOINT, METRICS, run_lock, write_atomically
 from .train import MAX_LR, History, fit, load_checkpoint, resolve_device
 
 __all__ = [
+    "RUN_ARGS_KEYS",
     "Run",
     "prepare_recipe",
     "train_run",
@@ -44,6 +46,7 @@ __all__ = [
     "aggregated_posterior",
     "reconstruct",
     "write_report",
+    "skipped_features",
     "generate",
     "read_metrics",
     "load_run_checkpoint",
@@ -62,6 +65,20 @@ DATA_KEYS = {
     "limit": None,
     "labeled": 0,
 }
+#: What a saved run's arguments must hold for load_run, evaluation, reports and compare to rebuild
+#: its data and score it; a recipe's build reads its own keys besides.
+RUN_ARGS_KEYS = (
+    "data",
+    "data_dir",
+    "split_seed",
+    "limit",
+    "binarize",
+    "dataset",
+    "likelihood",
+    "seed",
+    "data_dim",
+    "image_shape",
+)
 # Per-dataset defaults from the papers: seed 004 uses a 2-D latent on OneHot.
 DATASET_DEFAULTS = {"onehot": {"latent_dim": 2}}
 # What a resumed run may change; every other argument given must match the recorded one.
@@ -233,6 +250,9 @@ def prepare_recipe(
             f"clusters: expected at most the {len(dataset.train)} training points, "
             f"got {args['clusters']}"
         )
+    if "alpha" in args:
+        alpha = args["alpha"]
+        _need(args, isinstance(alpha, (int, float)) and alpha >= 0, "alpha", "a number >= 0")
     if "pseudo_init" in args:
         _need(args, args["pseudo_init"] in ("random", "data"), "pseudo_init", "'random' or 'data'")
     _check_alternation(args)
@@ -359,12 +379,13 @@ def train_run(
         kl_weight=_kl_weight(args),
         schedules=recipe.schedules(run.model, run.guide, args),
         step_hooks=hooks,
+        loss_terms=recipe.loss_terms(run.model, run.guide, run.dataset.to(args["device"]), args),
         patience=args["patience"],
         seed=args["seed"],
         device=replicas,
         checkpoint=None if out is None else Path(out) / CHECKPOINT,
         resume=resume,
-        recipe={"name": run.name, "args": args},
+        recipe={"name": run.name, "args": args, "origin": recipe_origin(run.name)},
         progress=progress,
         validate_steps=validate_steps,
         checkpoint_every=checkpoint_every,
@@ -402,7 +423,7 @@ def train_recipe(
     """Build the recipe ``name`` with its paper defaults and train it.
 
     Arguments:
-        name: a key of :data:`pyromix.recipes.RECIPES`.
+        name: a registered recipe (:func:`pyromix.recipes.register_recipe`), or an entry point.
         data: a dataset name, a path to .npy/.npz/.csv, or an array (see
             :func:`pyromix.data.load_dataset`); None: ``"digits"``, or the data of the run
             being resumed.
@@ -443,11 +464,27 @@ def train_recipe(
 
 def load_run_checkpoint(checkpoint: str | os.PathLike) -> dict[str, Any]:
     """:func:`pyromix.train.load_checkpoint` for a run's checkpoint, which also records the
-    recipe's name and arguments; a checkpoint without them is refused naming the file."""
+    recipe's name, its origin and arguments holding :data:`RUN_ARGS_KEYS`.
+
+    Raises:
+        ValueError: one line naming the file, for a checkpoint that ``fit(checkpoint=...)``
+            wrote without ``recipe={"name": ..., "args": ...}`` (its model cannot be rebuilt)
+            or whose arguments lack what rebuilding its data needs.
+    """
     saved = load_checkpoint(checkpoint)
-    recipe = saved["recipe"]
+    recipe = saved.get("recipe") or {}
     if not (isinstance(recipe.get("name"), str) and isinstance(recipe.get("args"), dict)):
-        raise ValueError(f"checkpoint: {str(checkpoint)!r} records no recipe name and arguments")
+        raise ValueError(
+            f"checkpoint: {str(checkpoint)!r} records no recipe name and arguments (was it "
+            "written by fit(checkpoint=...) alone?), so its model cannot be rebuilt; train it "
+            "with pyromix fit or train_recipe, or pass fit(recipe={'name': ..., 'args': ...})"
+        )
+    missing = [key for key in RUN_ARGS_KEYS if key not in recipe["args"]]
+    if missing:
+        raise ValueError(
+            f"checkpoint: {str(checkpoint)!r} records the recipe {recipe['name']!r} without the "
+            f"arguments {missing} that rebuilding its data needs (pyromix.runs.RUN_ARGS_KEYS)"
+        )
     return saved
 
 
@@ -467,11 +504,12 @@ def load_run(path: str | os.PathLike, *, device: str = "cpu", data: Any = None) 
         )
     saved = load_run_checkpoint(checkpoint)
     name, args = saved["recipe"]["name"], dict(saved["recipe"]["args"])
-    if args.get("data") == "array" and data is None:
+    recipe = resolve_recipe(name, saved["recipe"].get("origin"))
+    if args["data"] == "array" and data is None:
         raise ValueError("data: this run was trained on an in-memory array; pass it as data=")
     try:
         dataset = _load_data(args, data if data is not None else args["data"])
-        model, guide = get_recipe(name).build(args)
+        model, guide = recipe.build(args)
         weights = saved["best"] or saved["state"]
         model.load_state_dict(weights["model"])
         guide.load_state_dict(weights["guide"])
@@ -482,7 +520,7 @@ def load_run(path: str | os.PathLike, *, device: str = "cpu", data: Any = None) 
             f"({type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''})"
         ) from e
     history = History.from_dict(saved["history"])
-    for schedule in get_recipe(name).schedules(model, guide, args):
+    for schedule in recipe.schedules(model, guide, args):
         schedule(history.epochs - 1)  # state the schedules left, e.g. annealed std floors
     device = resolve_device(device)
     model.to(device), guide.to(device)
@@ -509,8 +547,10 @@ def evaluate_run(run: Run, num_samples: int = 1000) -> dict[str, Any]:
     Log-likelihood and ELBO are in nats per data point, averaged over the test split; the ELBO
     is estimated from the same S importance samples. ``bits_per_dim`` is given for binary data.
     With labels, ``gmm_acc``/``gmm_nmi``/``gmm_ari`` score a GMM on the test latent means with as
-    many components as classes (seed 000, 4.2), and for clustering models ``acc``/``nmi``/``ari``
-    score :func:`cluster_probabilities`' argmax. ``prior_is_approximate`` is true where the
+    many components as classes (seed 000, 4.2), or ``gmm_skipped`` says why no GMM could be
+    fitted (latent means collapsed or non-finite, as after a run diverged), and for clustering
+    models ``acc``/``nmi``/``ari`` score :func:`cluster_probabilities`' argmax.
+    ``prior_is_approximate`` is true where the
     prior density is an estimate (the implicit prior, seed 004 Table 2's "≈"); such a prior's
     ``prior_log_normalizer`` (log of its integral, 0 when exact; Monte Carlo, biased low) says by
     about how much, and ``test_log_likelihood_normalized`` is the log-likelihood with the prior
@@ -552,6 +592,7 @@ def evaluate_points(run: Run, num_samples: int = 1000) -> tuple[dict[str, Any], 
         metrics["prior_log_normalizer"] = log_z
         metrics["test_log_likelihood_normalized"] = summary["log_likelihood"] - log_z
     metrics["footing"] = footing(run.args)
+    metrics["skipped"] = skipped_features(run)
     if run.dataset.is_binary or run.args.get("levels"):  # a log-probability of discrete levels
         metrics["bits_per_dim"] = bits_per_dim(summary["log_likelihood"], run.dataset.data_dim)
     probs = cluster_probabilities(run, test.x)
@@ -560,6 +601,10 @@ def evaluate_points(run: Run, num_samples: int = 1000) -> tuple[dict[str, Any], 
         metrics["clusters_used"] = int(probs.argmax(-1).unique().numel())
         if test.y is not None:
             metrics.update(clustering_scores(test.y.cpu().numpy(), probs.argmax(-1).cpu().numpy()))
+        if test.y is not None and run.dataset.train.labeled is not None:
+            known = test.y >= 0  # trained on labels: classes are the labels, no matching
+            hits = probs.argmax(-1)[known] == test.y[known]
+            metrics["test_accuracy"] = float(hits.float().mean())
     classes = run.dataset.num_classes
     if test.y is not None and classes and classes > 1 and hasattr(run.guide, "latent_mean"):
         with torch.no_grad():
@@ -620,6 +665,9 @@ def generate(
         raise ValueError(f"n: expected an integer >= 1, got {n}")
     if categories not in CATEGORY_SOURCES:
         raise ValueError(f"categories: expected one of {CATEGORY_SOURCES}, got {categories!r}")
+    reason = capabilities(run.model, run.guide)["samples"]
+    if reason is not None:
+        raise ValueError(f"generate: the {run.name} run cannot sample: {reason} (pyromix.protocol)")
     components = None if components is None else list(components)
     # The means and their binarised draws, float32, on the device and again on the CPU.
     draws = n * (1 if components is None else max(1, len(components)))
@@ -681,46 +729,71 @@ def read_metrics(path: str | os.PathLike, run: Run) -> tuple[dict[str, Any], str
     return metrics, ""
 
 
-def write_report(
-    run: Run, metrics: dict[str, Any], out: str | os.PathLike, *, n: int = 64
-) -> list[Path]:
-    """Write ``metrics.json``, ``samples.png``, ``curves.png`` and, where they apply,
-    ``reconstructions.png``, ``latents.png`` and ``manifold.png`` (2-D latent, image data)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+def skipped_features(run: Run) -> dict[str, str]:
+    """What the run's report leaves out for want of an optional method, and why
+    (:func:`pyromix.protocol.capabilities`); only features that would apply to its data."""
+    image = run.dataset.image_shape is not None
+    relevant = {
+        "samples": True,
+        "latents": True,
+        "clusters": True,
+        "reconstructions": image,
+        "manifold": image and run.args.get("latent_dim") == 2,
+    }
+    reasons = capabilities(run.model, run.guide)
+    return {f: reasons[f] for f, applies in relevant.items() if applies and reasons[f] is not None}
+
+
+def _plot_samples(run: Run, path: Path, n: int, *, by_component: bool) -> Path:
+    """samples.png: one row per cluster or prior component (first 10) for image data."""
     shape = run.dataset.image_shape
-    pyro.set_rng_seed(run.args["seed"])
     clusters = getattr(run.model, "num_clusters", None)
     components = clusters or getattr(run.model, "num_components", None)
     row_labels = None
-    if components and shape is not None:  # one row per cluster or prior component (first 10)
+    if by_component and shape is not None:
         rows = min(components, MAX_SAMPLE_ROWS)
         per_row = max(1, min(16, n // rows))
         means, binarized = generate(run, per_row, components=range(rows))
         row_labels = [f"{'y' if clusters else 'component'}={k}" for k in range(rows)]
     else:
         means, binarized = generate(run, n)
+    return plots.plot_samples(
+        means,
+        path,
+        image_shape=shape,
+        binarized=binarized if shape else None,  # plotted for images only
+        data=None if shape else run.dataset.test.x.cpu(),
+        row_labels=row_labels,
+        title=f"{run.name} samples",
+    )
+
+
+def write_report(
+    run: Run, metrics: dict[str, Any], out: str | os.PathLike, *, n: int = 64
+) -> list[Path]:
+    """Write ``metrics.json``, ``curves.png`` and, where the model supports them
+    (:func:`pyromix.protocol.capabilities`) and they apply, ``samples.png``,
+    ``reconstructions.png``, ``latents.png`` and ``manifold.png`` (2-D latent, image data)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    shape = run.dataset.image_shape
+    pyro.set_rng_seed(run.args["seed"])
+    can = {f: reason is None for f, reason in capabilities(run.model, run.guide).items()}
     test = run.dataset.test
     written = [
         write_json(out / METRICS, metrics),
-        plots.plot_samples(
-            means,
-            out / "samples.png",
-            image_shape=shape,
-            binarized=binarized if shape else None,  # plotted for images only
-            data=None if shape else test.x.cpu(),
-            row_labels=row_labels,
-            title=f"{run.name} samples",
-        ),
         plots.plot_curves(
             {"train_loss": run.history.train_loss, "val_loss": run.history.val_loss},
             out / "curves.png",
             title=f"{run.name}: negative objective, nats per data point",
         ),
     ]
+    if can["samples"]:
+        by_component = can["component_samples"]
+        written.append(_plot_samples(run, out / "samples.png", n, by_component=by_component))
     with torch.no_grad():
         z = run.guide.latent_mean(test.x) if hasattr(run.guide, "latent_mean") else None
-        if shape is not None and z is not None:
+        if shape is not None and can["reconstructions"]:
             recon = reconstruct(run, test.x)
             written.append(
                 plots.plot_reconstructions(
@@ -731,7 +804,8 @@ def write_report(
             labels = None if test.y is None else test.y.cpu()
             written.append(plots.plot_latents(z.cpu(), out / "latents.png", labels=labels))
         sees_c = getattr(run.model, "decoder_sees_y", False)
-        if shape is not None and run.args["latent_dim"] == 2 and not sees_c:
+        two_d = run.args.get("latent_dim") == 2 and can["manifold"]
+        if shape is not None and two_d and not sees_c:
             device = next(run.model.parameters()).device
             written.append(
                 plots.plot_manifold(
