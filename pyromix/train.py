@@ -32,6 +32,7 @@ __all__ = [
     "LossTerm",
     "StepHook",
     "TrainingDiverged",
+    "non_finite_values",
     "fit",
     "training_step",
     "evaluate_loss",
@@ -318,8 +319,16 @@ def _diverged(
     )
 
 
-def _non_finite_values(error: Exception) -> bool:
+def non_finite_values(error: Exception) -> bool:
     """Whether ``error`` is a distribution's argument check failing on NaN or infinite values.
+
+    Example:
+        >>> import torch
+        >>> try:
+        ...     torch.distributions.Normal(torch.tensor(float("nan")), 1.0)
+        ... except ValueError as error:
+        ...     non_finite_values(error)
+        True
 
     With finite parameters this still means divergence: weights grown large overflow the
     activations to inf (a learning rate of 1e6), or the data does (values of 1e30).
@@ -514,7 +523,7 @@ def fit(
                     # typically in a distribution's argument check. Checking every gradient
                     # instead costs ~10 %.
                     finite = all(torch.isfinite(p).all() for p in parameters)
-                    if finite and not _non_finite_values(error):
+                    if finite and not non_finite_values(error):
                         raise
                     _restore(good, model, guide, optimizer, step_hooks)
                     what = "values in the model" if finite else _NAN_PARAMETERS
@@ -541,7 +550,7 @@ def fit(
             with replicas.autocast():
                 val = _validation_loss(model, guide, objective, data.val, loss_terms, replicas)
         except ValueError as error:
-            if not _non_finite_values(error):
+            if not non_finite_values(error):
                 raise
             val = math.nan
         if not math.isfinite(val):
