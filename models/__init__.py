@@ -7,6 +7,7 @@ from .hvae import HierarchicalVAE
 from .implicit import DensityRatioEstimator, ImplicitPriorVAE
 from .mixture import GaussianMixtureVAE
 from .priors import MixtureOfGaussiansPrior, StandardNormalPrior, VampPrior
+from .semisupervised import SemiSupervisedVAE
 from .vae import VAE
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "FlowPrior",
     "GAN",
     "HierarchicalVAE",
+    "SemiSupervisedVAE",
 ]

@@ -61,6 +61,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
 def _hidden(text: str) -> list[int]:
     try:
         return [_positive_int(part) for part in text.split(",")]
@@ -99,6 +109,11 @@ RECIPE_FLAGS = {
     "particles": ("--particles", _positive_int, "samples per point in the objective (IWAE k)"),
     "split_seed": ("--split-seed", _non_negative_int, "seed of the train/val/test split"),
     "limit": ("--limit", _positive_int, "use at most this many points per split"),
+    "alpha": (
+        "--alpha",
+        _positive_float,
+        "M2: weight of the classification term, as a multiple of N (the paper's 0.1)",
+    ),
     "labeled": (
         "--labeled",
         _labeled,
@@ -207,6 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--force", action="store_true", help="replace an existing run in --out")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.add_argument(
+        "--checkpoint-every",
+        type=_non_negative_float,
+        metavar="SECONDS",
+        help="seconds between checkpoints (default 10; 0: every epoch; always the first and last)",
+    )
     fit.add_argument(
         "--validate-steps",
         action="store_true",
@@ -340,6 +361,7 @@ def _fit_locked(ns: argparse.Namespace, out: Path, overrides: dict, devices: Dev
             progress=not ns.quiet,
             devices=replicas,
             validate_steps=ns.validate_steps,
+            **({} if ns.checkpoint_every is None else {"checkpoint_every": ns.checkpoint_every}),
         )
     except TrainingDiverged as e:
         kept = out / CHECKPOINT

@@ -264,6 +264,9 @@ def prepare_recipe(
             f"clusters: expected at most the {len(dataset.train)} training points, "
             f"got {args['clusters']}"
         )
+    if "alpha" in args:
+        alpha = args["alpha"]
+        _need(args, isinstance(alpha, (int, float)) and alpha >= 0, "alpha", "a number >= 0")
     if "pseudo_init" in args:
         _need(args, args["pseudo_init"] in ("random", "data"), "pseudo_init", "'random' or 'data'")
     _check_alternation(args)
@@ -345,6 +348,11 @@ def _check_alternation(args: dict[str, Any]) -> None:
         )
 
 
+# A checkpoint per epoch cost a tenth of a digits epoch (serialising and fsync); a killed run
+# loses at most this many seconds.
+CHECKPOINT_EVERY = 10.0
+
+
 def train_run(
     run: Run,
     *,
@@ -353,14 +361,15 @@ def train_run(
     progress: bool = True,
     devices: Devices | Replicas | None = None,
     validate_steps: bool = False,
+    checkpoint_every: float = CHECKPOINT_EVERY,
 ) -> Run:
     """Train a prepared run in place (checkpointing to ``out/checkpoint.pt``) and return it.
 
     ``devices`` (:class:`pyromix.distributed.Devices`, or its started ``Replicas``) trains on
     several devices or processes; by default the run trains on its ``device`` argument.
     Pretraining runs in full on every process, from the same seed, so all start alike.
-    ``validate_steps`` runs Pyro's checks on every step, not only the first
-    (:func:`pyromix.train.fit`).
+    ``validate_steps`` runs Pyro's checks on every step, not only the first, and
+    ``checkpoint_every`` sets the seconds between checkpoints (:func:`pyromix.train.fit`).
     """
     recipe, args = get_recipe(run.name), run.args
     replicas = devices if isinstance(devices, Replicas) else _start(devices, args)
@@ -386,6 +395,7 @@ def train_run(
         step_hooks=hooks,
         optimizer=None if recipe.optimizer is None else recipe.optimizer(args),
         restore_best=recipe.restore_best,
+        loss_terms=recipe.loss_terms(run.model, run.guide, run.dataset.to(args["device"]), args),
         patience=args["patience"],
         seed=args["seed"],
         device=replicas,
@@ -394,6 +404,7 @@ def train_run(
         recipe={"name": run.name, "args": args, "origin": recipe_origin(run.name)},
         progress=progress,
         validate_steps=validate_steps,
+        checkpoint_every=checkpoint_every,
     )
     run.hooks = hooks
     return run
@@ -433,7 +444,8 @@ def train_recipe(
         data: a dataset name, a path to .npy/.npz/.csv, or an array (see
             :func:`pyromix.data.load_dataset`); None: ``"digits"``, or the data of the run
             being resumed.
-        out: run directory; the checkpoint is written there after every epoch. The directory
+        out: run directory; the checkpoint is written there after the first and last epochs and
+            at most every ``CHECKPOINT_EVERY`` (10) seconds in between. The directory
             is locked while training: a second writer gets :class:`pyromix.rundir.RunDirectoryBusy`.
         resume: continue from ``out/checkpoint.pt`` when it exists (its arguments are reused;
             ``epochs`` and ``patience`` may change, any other argument given must match).
@@ -641,6 +653,10 @@ def evaluate_points(
         metrics["clusters_used"] = int(probs.argmax(-1).unique().numel())
         if test.y is not None:
             metrics.update(clustering_scores(test.y.cpu().numpy(), probs.argmax(-1).cpu().numpy()))
+        if test.y is not None and run.dataset.train.labeled is not None:
+            known = test.y >= 0  # trained on labels: classes are the labels, no matching
+            hits = probs.argmax(-1)[known] == test.y[known]
+            metrics["test_accuracy"] = float(hits.float().mean())
     classes = run.dataset.num_classes
     if test.y is not None and classes and classes > 1 and hasattr(run.guide, "latent_mean"):
         with torch.no_grad():
