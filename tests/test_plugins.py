@@ -23,7 +23,7 @@ from pyromix.recipes import (
     unregister_recipe,
 )
 from pyromix.recipes import registry
-from pyromix.runs import load_run, train_recipe
+from pyromix.runs import load_run, prepare_recipe, train_recipe
 from pyromix.train import fit
 
 FAST = ["--epochs", "2", "--samples", "30", "--hidden", "16", "--limit", "60", "--quiet"]
@@ -190,7 +190,7 @@ def test_python_registration_reloads_in_process_and_is_named_when_gone(tmp_path)
 
 
 def test_a_checkpoint_written_by_fit_alone_is_refused_in_one_line(tmp_path, capsys):
-    run = train_recipe("vae", epochs=1, hidden=[8], limit=40, progress=False)
+    run = prepare_recipe("vae", hidden=[8], limit=40)
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
         objective = get_recipe("vae").objective(run.args)
