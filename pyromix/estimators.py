@@ -28,9 +28,14 @@ BATCH_SIZE = 10_000
 
 
 def cluster_recipes() -> list[str]:
-    """The recipes whose model has clusters (a ``clusters`` argument), e.g. ``gmvae``, ``vade``;
-    registered plugins and entry points included."""
-    return [name for name in available_recipes() if "clusters" in get_recipe(name).defaults]
+    """The unsupervised recipes whose model has clusters (a ``clusters`` argument, and no labels
+    revealed by default as ``m2`` has), e.g. ``gmvae``, ``vade``; plugins and entry points
+    included."""
+    return [
+        name
+        for name in available_recipes()
+        if "clusters" in (defaults := get_recipe(name).defaults) and not defaults.get("labeled")
+    ]
 
 
 def _plain(value: Any) -> Any:
