@@ -2,6 +2,7 @@
 
 import os
 import sys
+from typing import Any
 
 try:
     import pyro
@@ -18,4 +19,13 @@ except KeyboardInterrupt:  # Ctrl-C while the `pyromix` command starts: one line
 pyro.settings.set(module_local_params=True)
 
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+__all__ = ["__version__", "register_recipe", "Recipe"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: the recipes import the models, which import this package.
+    if name in ("register_recipe", "Recipe"):
+        from . import recipes
+
+        return getattr(recipes, name)
+    raise AttributeError(f"module 'pyromix' has no attribute {name!r}")

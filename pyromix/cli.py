@@ -10,10 +10,15 @@ shows the traceback of an unexpected failure.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shlex
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from .distributed import Devices
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED"]
 
@@ -144,14 +149,16 @@ CHOICE_FLAGS = {
 def build_parser() -> argparse.ArgumentParser:
     """The ``pyromix`` argument parser (the CLI reference is generated from it)."""
     from .data import DATASETS
-    from .recipes import RECIPES
+    from .distributed import ACCELERATORS, PRECISIONS, STRATEGIES
 
     parser = _Parser(prog="pyromix", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     fit = commands.add_parser("fit", help="train a model and write a run directory")
     fit.add_argument(
-        "model", choices=list(RECIPES), metavar="MODEL", help=f"one of: {', '.join(RECIPES)}"
+        "model",
+        metavar="MODEL",
+        help="a recipe name (pyromix list), or FILE.py:NAME for the Recipe NAME defined in FILE.py",
     )
     fit.add_argument(
         "--data",
@@ -161,7 +168,22 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--labels", help="labels for a user data file (.npy or .csv)")
     fit.add_argument("--data-dir", help="folder with IDX files (mnist, fashion-mnist)")
     fit.add_argument("--out", help="run directory (default runs/MODEL-DATA)")
-    fit.add_argument("--device", default="cpu", help="cpu or cuda")
+    fit.add_argument("--device", help="cpu, cuda or cuda:N: one device (--accelerator's alias)")
+    fit.add_argument(
+        "--accelerator", choices=ACCELERATORS, help="cpu (default), cuda, or auto (cuda if any)"
+    )
+    fit.add_argument(
+        "--devices", type=_positive_int, help="devices per machine, one process each (default 1)"
+    )
+    fit.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        help="auto (default: DDP when there are several processes) or ddp",
+    )
+    fit.add_argument(
+        "--num-nodes", type=_positive_int, help="machines (launched by torchrun or SLURM)"
+    )
+    fit.add_argument("--precision", choices=PRECISIONS, help="32-true (default) or bf16-mixed")
     fit.add_argument(
         "--samples",
         type=_positive_int,
@@ -185,6 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--force", action="store_true", help="replace an existing run in --out")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.add_argument(
+        "--validate-steps",
+        action="store_true",
+        help="Pyro's argument checks on every step (slower), not only on the first",
+    )
     for key, (flag, kind, text) in RECIPE_FLAGS.items():
         fit.add_argument(flag, dest=key, type=kind, help=text)
     for key, (flag, choices, text) in CHOICE_FLAGS.items():
@@ -221,15 +248,29 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--device", default="cpu")
     compare.add_argument("--json", help="also write the table's rows to this JSON file")
 
-    commands.add_parser("list", help="models and datasets, one line each")
+    listing = commands.add_parser("list", help="models and datasets, one line each")
+    for command in (fit, evaluate, sample, compare, listing):
+        command.add_argument(
+            "--plugin",
+            action="append",
+            default=[],
+            metavar="MODULE",
+            help="import MODULE first, for the recipes it registers (repeatable); recipes of "
+            "installed entry points (group pyromix.recipes) need no flag",
+        )
     return parser
 
 
 def _fit(ns: argparse.Namespace) -> int:
+    from .distributed import launched_worker
+    from .recipes import get_recipe, is_recipe_file, load_recipe_file
     from .rundir import CHECKPOINT, check_output_folder, run_lock
 
     if ns.resume and ns.force:
         raise ValueError("--resume and --force: expected one of them, got both")
+    if is_recipe_file(ns.model):
+        ns.model = load_recipe_file(ns.model)
+    get_recipe(ns.model)
     data = ns.data or "digits"
     data_name = Path(data).stem if Path(data).suffix else data
     out = Path(ns.out or f"runs/{ns.model}-{data_name}")
@@ -248,19 +289,24 @@ def _fit(ns: argparse.Namespace) -> int:
         overrides["std_annealing"] = ns.std_annealing
     if ns.hard:
         overrides["hard"] = True
-    with run_lock(out):
+    devices = _devices(ns)
+    # Rank 0 holds the run directory; the processes it starts write nothing there.
+    worker = devices.distributed and launched_worker()
+    with contextlib.nullcontext() if worker else run_lock(out):
         try:
-            return _fit_locked(ns, out, overrides)
+            return _fit_locked(ns, out, overrides, devices)
         except KeyboardInterrupt:
             if (out / CHECKPOINT).exists():
-                hint = f"continue with: pyromix fit {ns.model} --resume --out {out}"
+                hint = (
+                    f"continue with: pyromix fit {ns.model} --resume --out {shlex.quote(str(out))}"
+                )
             else:
                 hint = "nothing was saved"
             print(f"pyromix fit: interrupted; {hint}", file=sys.stderr)
             return EXIT_INTERRUPTED
 
 
-def _fit_locked(ns: argparse.Namespace, out: Path, overrides: dict) -> int:
+def _fit_locked(ns: argparse.Namespace, out: Path, overrides: dict, devices: Devices) -> int:
     """:func:`_fit` once it holds the run directory."""
     from .rundir import CHECKPOINT, RUN_FILES
     from .runs import evaluate_run, prepare_recipe, train_run, write_report
@@ -273,25 +319,57 @@ def _fit_locked(ns: argparse.Namespace, out: Path, overrides: dict) -> int:
         out=out,
         resume=ns.resume,
         labels=ns.labels,
-        device=ns.device,
+        device=devices.device_name,
         data_dir=ns.data_dir,
         **overrides,
     )
     if ns.force:  # once the new settings are checked, so that a directory never mixes two runs
         for name in RUN_FILES:
             (out / name).unlink(missing_ok=True)
+    replicas = devices.start()  # after every check above: a refusal never leaves a hang
     try:
-        train_run(run, out=out, resume=ns.resume, progress=not ns.quiet)
+        train_run(
+            run,
+            out=out,
+            resume=ns.resume,
+            progress=not ns.quiet,
+            devices=replicas,
+            validate_steps=ns.validate_steps,
+        )
     except TrainingDiverged as e:
         kept = out / CHECKPOINT
         where = f"the last good epoch is in {kept}" if kept.exists() else "nothing was saved"
         print(f"pyromix fit: training diverged: {e}; {where}", file=sys.stderr)
         return EXIT_FAILED
+    if not replicas.is_zero:
+        return EXIT_OK  # rank 0 alone evaluates and writes the run directory
     metrics = evaluate_run(run, ns.samples)
     write_report(run, metrics, out)
     print((out / "metrics.json").read_text(), end="")
     print(f"wrote {out}/", file=sys.stderr)
     return EXIT_OK
+
+
+def _devices(ns: argparse.Namespace) -> Devices:
+    """The Devices of ``fit``'s flags; ``--device`` is the one-device shorthand."""
+    from .distributed import Devices
+
+    flags = {
+        "accelerator": ns.accelerator,
+        "devices": ns.devices,
+        "strategy": ns.strategy,
+        "num_nodes": ns.num_nodes,
+        "precision": ns.precision,
+    }
+    given = {k: v for k, v in flags.items() if v is not None}
+    if ns.device is None:
+        return Devices(**given)
+    clash = sorted(set(given) - {"precision"})
+    if clash:
+        raise ValueError(f"device: --device is the one-device shorthand; drop it or --{clash[0]}")
+    single = Devices.parse(ns.device)
+    precision = given.get("precision", "32-true")
+    return Devices(single.accelerator, index=single.index, precision=precision)
 
 
 def _refuse_existing_run(out: Path, ns: argparse.Namespace) -> None:
@@ -329,15 +407,12 @@ def _sample(ns: argparse.Namespace) -> int:
     import pyro
 
     from . import plots
-    from .resources import check_fits
     from .rundir import check_output_file
     from .runs import generate, load_run
 
     check_output_file(ns.out, "out")
     plots.check_image_path(ns.out, "out")
     run = load_run(ns.run)
-    # The means, their binarised draws and the plotted grid: three float32 copies of n points.
-    check_fits(3 * ns.n * run.args["data_dim"] * 4, "n", "cpu", " for the samples")
     pyro.set_rng_seed(ns.seed)
     components = None if ns.component is None else [ns.component]
     means, binarized = generate(run, ns.n, components=components, categories=ns.categories)
@@ -370,11 +445,11 @@ def _compare(ns: argparse.Namespace) -> int:
 
 def _list(ns: argparse.Namespace) -> int:
     from .data import DATASETS
-    from .recipes import RECIPES
+    from .recipes import available_recipes, get_recipe
 
     print("models:")
-    for name, recipe in RECIPES.items():
-        print(f"  {name:<16} {recipe.description}")
+    for name in available_recipes():
+        print(f"  {name:<16} {get_recipe(name).description}")
     print("datasets:")
     for name, text in DATASETS.items():
         print(f"  {name:<16} {text}")
@@ -394,6 +469,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as e:  # argparse: --help (0) or a usage error (2), already printed
             return int(e.code or 0)
         command = f"pyromix {ns.command}"
+        if ns.plugin:
+            from .recipes import load_plugin
+
+            for module in ns.plugin:
+                load_plugin(module)
         commands = {"fit": _fit, "evaluate": _evaluate, "sample": _sample, "list": _list}
         return {**commands, "compare": _compare}[ns.command](ns)
     except KeyboardInterrupt:

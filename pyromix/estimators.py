@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from .data import Dataset, load_dataset
 from .evaluate import eval_mode, log_likelihood
-from .recipes import RECIPES
+from .recipes import available_recipes, get_recipe
 from .runs import cluster_probabilities, prepare_recipe, train_run
 
 __all__ = ["MixtureClustering", "cluster_recipes"]
@@ -28,8 +28,9 @@ BATCH_SIZE = 10_000
 
 
 def cluster_recipes() -> list[str]:
-    """The recipes whose model has clusters (a ``clusters`` argument), e.g. ``gmvae``, ``vade``."""
-    return [name for name, recipe in RECIPES.items() if "clusters" in recipe.defaults]
+    """The recipes whose model has clusters (a ``clusters`` argument), e.g. ``gmvae``, ``vade``;
+    registered plugins and entry points included."""
+    return [name for name in available_recipes() if "clusters" in get_recipe(name).defaults]
 
 
 def _plain(value: Any) -> Any:
@@ -251,7 +252,7 @@ class MixtureClustering(ClusterMixin, BaseEstimator):
         """
         choices = cluster_recipes()
         if self.recipe not in choices:
-            known = isinstance(self.recipe, str) and self.recipe in RECIPES
+            known = isinstance(self.recipe, str) and self.recipe in available_recipes()
             hint = " (it has no clusters)" if known else ""
             raise ValueError(
                 f"recipe: expected one of {', '.join(choices)}; got {self.recipe!r}{hint}"
@@ -290,7 +291,7 @@ class MixtureClustering(ClusterMixin, BaseEstimator):
                 f"recipe_kwargs: {clashes} are set by the estimator's own parameters or by X; "
                 "pass them as parameters (clusters is n_clusters, seed is random_state)"
             )
-        if "pretrain_epochs" not in RECIPES[self.recipe].defaults:
+        if "pretrain_epochs" not in get_recipe(self.recipe).defaults:
             if self.pretrain_epochs != "auto":
                 raise ValueError(
                     f"pretrain_epochs: the {self.recipe} recipe has no pretraining; leave it 'auto'"

@@ -6,6 +6,7 @@ arguments, including how to reload the data), ``metrics.json`` and the figures.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -20,17 +21,19 @@ from torch import nn
 
 from . import plots
 from .data import Dataset, load_dataset
+from .distributed import Devices, Replicas, launched_worker
 from .flows import infer_levels
 from .compare import footing
 from .evaluate import LogLikelihood, bits_per_dim, clustering_scores, latent_gmm, log_likelihood
 from .infer.schedules import KLWarmup
 from .labels import accepts_labels
-from .recipes import COMMON_DEFAULTS, get_recipe
-from .resources import check_training_fits
+from .recipes import COMMON_DEFAULTS, get_recipe, recipe_origin, resolve_recipe
+from .resources import check_fits, check_training_fits
 from .rundir import CHECKPOINT, METRICS, run_lock, write_atomically
 from .train import MAX_LR, History, fit, load_checkpoint, resolve_device
 
 __all__ = [
+    "RUN_ARGS_KEYS",
     "Run",
     "prepare_recipe",
     "train_run",
@@ -60,6 +63,20 @@ DATA_KEYS = {
     "limit": None,
     "labeled": 0,
 }
+#: What a saved run's arguments must hold for load_run, evaluation, reports and compare to rebuild
+#: its data and score it; a recipe's build reads its own keys besides.
+RUN_ARGS_KEYS = (
+    "data",
+    "data_dir",
+    "split_seed",
+    "limit",
+    "binarize",
+    "dataset",
+    "likelihood",
+    "seed",
+    "data_dim",
+    "image_shape",
+)
 # Per-dataset defaults from the papers: seed 004 uses a 2-D latent on OneHot.
 DATASET_DEFAULTS = {"onehot": {"latent_dim": 2}}
 # What a resumed run may change; every other argument given must match the recorded one.
@@ -264,7 +281,7 @@ def _check_resumable(
     conflicts = [
         f"{key}={value!r} (the run has {recorded.get(key)!r})"
         for key, value in given.items()
-        if key not in RESUMABLE and differs(key, value)
+        if key not in RESUMABLE and value is not None and differs(key, value)
     ]
     if conflicts:
         raise ValueError(
@@ -313,18 +330,33 @@ def _check_alternation(args: dict[str, Any]) -> None:
 
 
 def train_run(
-    run: Run, *, out: str | os.PathLike | None = None, resume: bool = False, progress: bool = True
+    run: Run,
+    *,
+    out: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    devices: Devices | Replicas | None = None,
+    validate_steps: bool = False,
 ) -> Run:
-    """Train a prepared run in place (checkpointing to ``out/checkpoint.pt``) and return it."""
+    """Train a prepared run in place (checkpointing to ``out/checkpoint.pt``) and return it.
+
+    ``devices`` (:class:`pyromix.distributed.Devices`, or its started ``Replicas``) trains on
+    several devices or processes; by default the run trains on its ``device`` argument.
+    Pretraining runs in full on every process, from the same seed, so all start alike.
+    ``validate_steps`` runs Pyro's checks on every step, not only the first
+    (:func:`pyromix.train.fit`).
+    """
     recipe, args = get_recipe(run.name), run.args
+    replicas = devices if isinstance(devices, Replicas) else _start(devices, args)
+    device = replicas.device
     if (
         recipe.initialize is not None
         and run.history.epochs == 0
         and not _has_checkpoint(out, resume)
     ):
-        run.model.to(args["device"]), run.guide.to(args["device"])
-        recipe.initialize(run.model, run.guide, run.dataset.to(args["device"]), args)
-    hooks = recipe.step_hooks(run.model, run.guide, run.dataset.to(args["device"]), args)
+        run.model.to(device), run.guide.to(device)
+        recipe.initialize(run.model, run.guide, run.dataset.to(device), args)
+    hooks = recipe.step_hooks(run.model, run.guide, run.dataset.to(device), args)
     run.history = fit(
         run.model,
         run.guide,
@@ -338,13 +370,18 @@ def train_run(
         step_hooks=hooks,
         patience=args["patience"],
         seed=args["seed"],
-        device=args["device"],
+        device=replicas,
         checkpoint=None if out is None else Path(out) / CHECKPOINT,
         resume=resume,
-        recipe={"name": run.name, "args": args},
+        recipe={"name": run.name, "args": args, "origin": recipe_origin(run.name)},
         progress=progress,
+        validate_steps=validate_steps,
     )
     return run
+
+
+def _start(devices: Devices | None, args: dict[str, Any]) -> Replicas:
+    return (devices or Devices.parse(args["device"])).start()
 
 
 def _kl_weight(args: dict[str, Any]) -> KLWarmup:
@@ -366,13 +403,14 @@ def train_recipe(
     resume: bool = False,
     labels=None,
     device: str = "cpu",
+    devices: Devices | None = None,
     progress: bool = True,
     **overrides: Any,
 ) -> Run:
     """Build the recipe ``name`` with its paper defaults and train it.
 
     Arguments:
-        name: a key of :data:`pyromix.recipes.RECIPES`.
+        name: a registered recipe (:func:`pyromix.recipes.register_recipe`), or an entry point.
         data: a dataset name, a path to .npy/.npz/.csv, or an array (see
             :func:`pyromix.data.load_dataset`); None: ``"digits"``, or the data of the run
             being resumed.
@@ -382,6 +420,9 @@ def train_recipe(
             ``epochs`` and ``patience`` may change, any other argument given must match).
         labels: labels for user data.
         device: ``"cpu"`` or ``"cuda"``.
+        devices: several devices or processes, mixed precision
+            (:class:`pyromix.distributed.Devices`); overrides ``device``. Fabric starts the other
+            processes by re-running the script; they train and write nothing.
         progress: show a progress bar.
         **overrides: recipe arguments (``latent_dim``, ``hidden``, ``epochs``, ``lr``, ``warmup``,
             ``likelihood``, ``binarize``, ``split_seed``, ``limit``, ...); unknown names raise.
@@ -393,23 +434,43 @@ def train_recipe(
         >>> run = train_recipe("vae", "digits", epochs=5, progress=False)  # doctest: +SKIP
         >>> evaluate_run(run)["test_log_likelihood"]  # doctest: +SKIP
     """
+    if devices is not None:
+        device = devices.device_name
     if out is None:
         run = prepare_recipe(name, data, labels=labels, device=device, **overrides)
-        return train_run(run, progress=progress)
-    with run_lock(out):
+        return train_run(run, progress=progress, devices=devices)
+    # Rank 0 holds the run directory; the processes it starts write nothing there.
+    worker = devices is not None and devices.distributed and launched_worker()
+    with contextlib.nullcontext() if worker else run_lock(out):
         run = prepare_recipe(
             name, data, out=out, resume=resume, labels=labels, device=device, **overrides
         )
-        return train_run(run, out=out, resume=resume, progress=progress)
+        return train_run(run, out=out, resume=resume, progress=progress, devices=devices)
 
 
 def load_run_checkpoint(checkpoint: str | os.PathLike) -> dict[str, Any]:
     """:func:`pyromix.train.load_checkpoint` for a run's checkpoint, which also records the
-    recipe's name and arguments; a checkpoint without them is refused naming the file."""
+    recipe's name, its origin and arguments holding :data:`RUN_ARGS_KEYS`.
+
+    Raises:
+        ValueError: one line naming the file, for a checkpoint that ``fit(checkpoint=...)``
+            wrote without ``recipe={"name": ..., "args": ...}`` (its model cannot be rebuilt)
+            or whose arguments lack what rebuilding its data needs.
+    """
     saved = load_checkpoint(checkpoint)
-    recipe = saved["recipe"]
+    recipe = saved.get("recipe") or {}
     if not (isinstance(recipe.get("name"), str) and isinstance(recipe.get("args"), dict)):
-        raise ValueError(f"checkpoint: {str(checkpoint)!r} records no recipe name and arguments")
+        raise ValueError(
+            f"checkpoint: {str(checkpoint)!r} records no recipe name and arguments (was it "
+            "written by fit(checkpoint=...) alone?), so its model cannot be rebuilt; train it "
+            "with pyromix fit or train_recipe, or pass fit(recipe={'name': ..., 'args': ...})"
+        )
+    missing = [key for key in RUN_ARGS_KEYS if key not in recipe["args"]]
+    if missing:
+        raise ValueError(
+            f"checkpoint: {str(checkpoint)!r} records the recipe {recipe['name']!r} without the "
+            f"arguments {missing} that rebuilding its data needs (pyromix.runs.RUN_ARGS_KEYS)"
+        )
     return saved
 
 
@@ -429,11 +490,12 @@ def load_run(path: str | os.PathLike, *, device: str = "cpu", data: Any = None) 
         )
     saved = load_run_checkpoint(checkpoint)
     name, args = saved["recipe"]["name"], dict(saved["recipe"]["args"])
-    if args.get("data") == "array" and data is None:
+    recipe = resolve_recipe(name, saved["recipe"].get("origin"))
+    if args["data"] == "array" and data is None:
         raise ValueError("data: this run was trained on an in-memory array; pass it as data=")
     try:
         dataset = _load_data(args, data if data is not None else args["data"])
-        model, guide = get_recipe(name).build(args)
+        model, guide = recipe.build(args)
         weights = saved["best"] or saved["state"]
         model.load_state_dict(weights["model"])
         guide.load_state_dict(weights["guide"])
@@ -444,7 +506,7 @@ def load_run(path: str | os.PathLike, *, device: str = "cpu", data: Any = None) 
             f"({type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''})"
         ) from e
     history = History.from_dict(saved["history"])
-    for schedule in get_recipe(name).schedules(model, guide, args):
+    for schedule in recipe.schedules(model, guide, args):
         schedule(history.epochs - 1)  # state the schedules left, e.g. annealed std floors
     device = resolve_device(device)
     model.to(device), guide.to(device)
@@ -582,6 +644,11 @@ def generate(
         raise ValueError(f"n: expected an integer >= 1, got {n}")
     if categories not in CATEGORY_SOURCES:
         raise ValueError(f"categories: expected one of {CATEGORY_SOURCES}, got {categories!r}")
+    components = None if components is None else list(components)
+    # The means and their binarised draws, float32, on the device and again on the CPU.
+    draws = n * (1 if components is None else max(1, len(components)))
+    device = run.dataset.test.x.device
+    check_fits(4 * draws * run.args["data_dim"] * 4, "n", device, " for the samples")
     if components is not None:
         means = torch.cat([run.model.generate(n, component=k) for k in components])
     else:
@@ -688,7 +755,7 @@ def write_report(
             labels = None if test.y is None else test.y.cpu()
             written.append(plots.plot_latents(z.cpu(), out / "latents.png", labels=labels))
         sees_c = getattr(run.model, "decoder_sees_y", False)
-        if shape is not None and run.args["latent_dim"] == 2 and not sees_c:
+        if shape is not None and run.args.get("latent_dim") == 2 and not sees_c:
             device = next(run.model.parameters()).device
             written.append(
                 plots.plot_manifold(

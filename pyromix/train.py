@@ -19,7 +19,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .data import Dataset, Split, batches
-from .rundir import write_atomically
+from .distributed import Devices, Replicas
+from .rundir import check_output_file, write_atomically
 from .evaluate import eval_mode
 from .labels import Batch, check_accepts_labels
 from .infer.scale import LatentScaleMessenger
@@ -32,6 +33,7 @@ __all__ = [
     "StepHook",
     "TrainingDiverged",
     "fit",
+    "training_step",
     "evaluate_loss",
     "resolve_device",
     "unique_parameters",
@@ -269,7 +271,7 @@ def evaluate_loss(
 
 
 def _snapshot(model, guide, optimizer, hooks) -> dict[str, Any]:
-    return copy.deepcopy(
+    return _copied(
         {
             "model": model.state_dict(),
             "guide": guide.state_dict(),
@@ -277,6 +279,21 @@ def _snapshot(model, guide, optimizer, hooks) -> dict[str, Any]:
             "hooks": [hook.state_dict() for hook in hooks],
         }
     )
+
+
+def _copied(value: Any) -> Any:
+    """A deep copy of nested dicts, lists and tuples of tensors and plain values.
+
+    What ``copy.deepcopy`` makes, at a fraction of its cost: its memo and the attributes it
+    copies per tensor took as long as the optimiser steps of a digits epoch.
+    """
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copied(item) for item in value)
+    return copy.deepcopy(value)
 
 
 def _restore(snapshot, model, guide, optimizer=None, hooks=()) -> None:
@@ -339,11 +356,12 @@ def fit(
     patience: int | None = None,
     restore_best: bool = True,
     seed: int | None = 0,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | Devices | Replicas = "cpu",
     checkpoint: str | os.PathLike | None = None,
     resume: bool = False,
     recipe: dict[str, Any] | None = None,
     progress: bool = True,
+    validate_steps: bool = False,
 ) -> History:
     """Train ``model`` and ``guide`` by stochastic variational inference.
 
@@ -351,6 +369,12 @@ def fit(
     optimiser step, then measures the full objective on the validation split without touching
     parameters. Any Pyro ELBO works (Trace_ELBO, TraceMeanField_ELBO, TraceEnum_ELBO, RenyiELBO,
     TraceGraph_ELBO, or one from :mod:`pyromix.infer`).
+
+    With several processes (:class:`pyromix.distributed.Devices`), every process runs this loop
+    on the same global batches: each takes its slice, gradients and losses are reduced over
+    processes after every step (so each step is the one-process step of the whole batch, with
+    other noise), the validation loss likewise, and only rank 0 writes the checkpoint and shows
+    the progress bar. A step hook's updates are rank 0's, broadcast to the others.
 
     Arguments:
         model, guide: Pyro programs (``nn.Module``) called as ``model(x)``, or as
@@ -361,7 +385,7 @@ def fit(
             binarisation if the dataset asks for it), its val split is validated on.
         objective: a Pyro ELBO instance.
         epochs: total number of epochs, counting those of a resumed run.
-        batch_size: mini-batch size.
+        batch_size: mini-batch size (the global batch, split over processes).
         lr: Adam learning rate (when ``optimizer`` is None).
         optimizer: factory ``parameters -> torch optimiser`` called once with every parameter of
             model and guide, each once; :func:`parameter_groups` gives per-module learning
@@ -378,12 +402,16 @@ def fit(
             the KL weight has settled); ``None`` trains all epochs.
         restore_best: end with the weights of the best validation epoch.
         seed: seeds Pyro/torch and the batch order; ``None`` leaves the RNGs alone.
-        device: ``"cpu"`` or ``"cuda"``; modules and data are moved there.
+        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; or a :class:`~pyromix.distributed.Devices`
+            (accelerator, devices, strategy, nodes, precision) or its started
+            :class:`~pyromix.distributed.Replicas`. Modules and data are moved there.
         checkpoint: file written atomically after every epoch (model, guide, optimiser, epoch,
             history, RNG state, best weights, and ``recipe``).
         resume: continue from ``checkpoint`` if it exists.
         recipe: plain-data arguments stored in the checkpoint to rebuild model and guide.
-        progress: show a tqdm progress bar.
+        progress: show a tqdm progress bar (rank 0).
+        validate_steps: run Pyro's argument and structure checks on every step; by default
+            only the first step of the call is checked (see :func:`training_step`).
 
     Returns:
         The :class:`History`.
@@ -408,11 +436,18 @@ def fit(
         raise ValueError(f"patience: expected an integer >= 1 or None, got {patience}")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs the checkpoint path to resume from")
+    if checkpoint is not None:
+        check_output_file(checkpoint, "checkpoint")
     if any(split.labeled is not None for split in (data.train, data.val)):
         check_accepts_labels(model=model, guide=guide)
-    device = resolve_device(device)
-    model.to(device), guide.to(device)
-    data = data.to(device)
+    replicas = _replicas(device)
+    if batch_size < replicas.world_size:
+        raise ValueError(
+            f"batch_size: expected at least one point per process ({replicas.world_size}), "
+            f"got {batch_size}"
+        )
+    model.to(replicas.device), guide.to(replicas.device)
+    data = data.to(replicas.device)
     parameters = unique_parameters(model, guide)
     optimizer = _build_optimizer(optimizer, parameters, lr, model, guide)
     hooks = [_with_state(hook) for hook in step_hooks]
@@ -420,8 +455,8 @@ def fit(
     train_model, train_guide = weighting(model), weighting(guide)
     generator = torch.Generator()
     if seed is not None:
-        pyro.set_rng_seed(seed)
-        generator.manual_seed(seed)
+        replicas.seed(seed)
+        generator.manual_seed(seed)  # the same batch order on every rank
 
     history, best = History(), None
     if resume and Path(checkpoint).exists():
@@ -435,7 +470,8 @@ def fit(
                 f"({type(e).__name__}: {text})"
             ) from e
         history, best = History.from_dict(saved["history"]), saved["best"]
-        torch.set_rng_state(saved["state"]["torch_rng"])
+        rng = saved["state"]["torch_rng"]
+        replicas.set_rng(rng if isinstance(rng, list) else [rng])
         generator.set_state(saved["state"]["generator"])
 
     model.train(), guide.train()
@@ -443,7 +479,9 @@ def fit(
     # a non-finite loss, the checkpoint's state and, when validation improved, the best weights.
     good = _snapshot(model, guide, optimizer, step_hooks)
     start = history.epochs
-    bar = tqdm(range(start, epochs), desc="fit", unit="epoch", disable=not progress)
+    quiet = not progress or not replicas.is_zero
+    bar = tqdm(range(start, epochs), desc="fit", unit="epoch", disable=quiet)
+    hook_parameters = [p for hook in step_hooks for p in getattr(hook, "parameters", list)()]
     for epoch in bar:
         started = time.perf_counter()
         weighting.weight = weight_at(kl_weight, epoch)
@@ -454,10 +492,17 @@ def fit(
             for step, batch in enumerate(data.train_batches(batch_size, generator, labeled=True)):
                 first = step == 0 and epoch == start  # no update yet: only data can be at fault
                 optimizer.zero_grad(set_to_none=True)
+                shard = replicas.shard(batch)
                 try:
-                    loss = _step_loss(
-                        objective, (train_model, train_guide), (model, guide), batch, loss_terms
-                    )
+                    with replicas.autocast():
+                        loss = _step_loss(
+                            objective,
+                            (train_model, train_guide),
+                            (model, guide),
+                            shard,
+                            loss_terms,
+                            validate=validate_steps or first,
+                        )
                 except Exception as error:
                     # A finite loss can have NaN gradients (a density whose scale collapsed):
                     # the optimiser step writes them into the weights, and this step then fails,
@@ -467,20 +512,29 @@ def fit(
                     if finite and not _non_finite_values(error):
                         raise
                     _restore(good, model, guide, optimizer, step_hooks)
-                    what = "values in the model" if finite else "parameters (after a NaN gradient)"
+                    what = "values in the model" if finite else _NAN_PARAMETERS
                     hint = _untrained_hint(data) if first else ""
                     raise _diverged(what, epoch, history, step, hint) from error
+                # A model that asked for data_size returns an estimate of the whole objective on
+                # every rank: those average; plain losses are sums over points: those add up.
+                loss = replicas.reduce_gradients(parameters, loss, mean=walk.asked)
                 if not math.isfinite(loss):
+                    # Unchecked steps run NaN weights (written by the last step from a NaN
+                    # gradient) to a NaN loss, where a checked one fails in an argument check.
+                    finite = all(torch.isfinite(p).all() for p in parameters)
+                    what = f"training loss ({loss})" if finite else _NAN_PARAMETERS
                     _restore(good, model, guide, optimizer, step_hooks)
                     hint = _untrained_hint(data) if first else ""
-                    raise _diverged(f"training loss ({loss})", epoch, history, step, hint)
+                    raise _diverged(what, epoch, history, step, hint)
                 optimizer.step()
-                now = FitState(epoch, step, batch, loss, len(data.train), model, guide, optimizer)
+                now = FitState(epoch, step, shard, loss, len(data.train), model, guide, optimizer)
                 for hook in hooks:
                     hook(now)
+                replicas.broadcast(hook_parameters)
                 total += loss * walk.weight(len(batch))
         try:
-            val = evaluate_loss(model, guide, objective, data.val, loss_terms)
+            with replicas.autocast():
+                val = _validation_loss(model, guide, objective, data.val, loss_terms, replicas)
         except ValueError as error:
             if not _non_finite_values(error):
                 raise
@@ -496,13 +550,16 @@ def fit(
         if history.best_epoch is None or val < history.val_loss[history.best_epoch]:
             history.best_epoch = epoch
             best = {"model": good["model"], "guide": good["guide"]}
-        bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", val=f"{val:.3f}", kl=weighting.weight)
+        postfix = {"loss": f"{history.train_loss[-1]:.3f}", "val": f"{val:.3f}"}
+        bar.set_postfix(postfix, kl=weighting.weight, refresh=False)  # tqdm redraws at its pace
         waited = epoch - history.best_epoch
         if patience is not None and _settled(kl_weight, epoch, epochs) and waited >= patience:
             history.stopped = f"early stopping: no validation improvement for {waited} epochs"
         if checkpoint is not None:
-            state = {**good, "torch_rng": torch.get_rng_state(), "generator": generator.get_state()}
-            save_checkpoint(checkpoint, state=state, best=best, history=history, recipe=recipe)
+            rng = replicas.gather_rng()  # every rank takes part; rank 0 writes
+            state = {**good, "torch_rng": rng, "generator": generator.get_state()}
+            if replicas.is_zero:
+                save_checkpoint(checkpoint, state=state, best=best, history=history, recipe=recipe)
         if history.stopped:
             break
     bar.close()
@@ -512,17 +569,67 @@ def fit(
 
 
 def _step_loss(
-    objective: ELBO, weighted: tuple, programs: tuple, batch: Batch, terms: Sequence[LossTerm]
+    objective: ELBO,
+    weighted: tuple,
+    programs: tuple,
+    batch: Batch,
+    terms: Sequence[LossTerm],
+    *,
+    validate: bool,
 ) -> float:
     """Loss of one batch, its gradients accumulated: the objective's on the KL-weighted
     programs, then each extra term's on the programs themselves."""
     args, kwargs = batch.call()
-    loss = objective.loss_and_grads(*weighted, *args, **kwargs)
+    loss = training_step(objective, *weighted, *args, validate=validate, **kwargs)
     for term in terms:
         value = term(*programs, batch)
         value.backward()
         loss += float(value.detach())
     return loss
+
+
+_NAN_PARAMETERS = "parameters (after a NaN gradient)"
+
+
+def training_step(
+    objective: ELBO, model: Callable, guide: Callable, *args: Any, validate: bool, **kwargs: Any
+) -> float:
+    """``objective.loss_and_grads(model, guide, *args, **kwargs)``, Pyro's checks only if asked.
+
+    Pyro checks every distribution's arguments and values and every module's parameters on
+    each call; they change no number (loss, gradients and draws are the same either way) but
+    cost 5-10 % of a small model's step. :func:`fit` checks the first step of a run, where a
+    model's mistakes show, and trusts the structure it saw afterwards; non-finite values still
+    stop training, through the loss.
+
+    Arguments:
+        objective: a Pyro ELBO.
+        model, guide: Pyro programs.
+        args, kwargs: their arguments (the batch).
+        validate: leave Pyro's checks as they are globally (on by default); False turns them
+            off for this call (``pyro.validation_enabled(False)``).
+
+    Returns:
+        The loss as a float; gradients are accumulated in the parameters' ``.grad``.
+
+    Example:
+        >>> loss = training_step(Trace_ELBO(), model, guide, x, validate=False)  # doctest: +SKIP
+    """
+    with contextlib.nullcontext() if validate else pyro.validation_enabled(False):
+        return objective.loss_and_grads(model, guide, *args, **kwargs)
+
+
+def _validation_loss(model, guide, objective, split, terms, replicas: Replicas) -> float:
+    """:func:`evaluate_loss` of ``split``, each rank on its slice, summed over ranks."""
+    shard = replicas.shard_split(split)
+    total = evaluate_loss(model, guide, objective, shard, terms) * len(shard) if len(shard) else 0.0
+    return replicas.sum(total) / len(split)
+
+
+def _replicas(device: str | torch.device | Devices | Replicas) -> Replicas:
+    if isinstance(device, Replicas):
+        return device
+    return (device if isinstance(device, Devices) else Devices.parse(device)).start()
 
 
 def _build_optimizer(factory, parameters, lr, model, guide) -> torch.optim.Optimizer:

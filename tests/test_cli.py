@@ -146,7 +146,7 @@ def test_fit_on_user_data_with_labels(tmp_path):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["fit", "nope"], "invalid choice: 'nope' (choose from 'vae', 'iwae', "),
+        (["fit", "nope"], "unknown recipe 'nope'; choose from vae, iwae, "),
         (["fit", "vae", "--data", "nosuch"], "unknown dataset 'nosuch'; expected one of digits"),
         (["fit", "vae", "--data", "/no/such/file.npy"], "not found"),
         (["fit", "vae", "--epochs", "0"], "--epochs: expected an integer >= 1, got '0'"),

@@ -204,14 +204,14 @@ def test_cluster_head_learns_the_target_responsibilities():
 
 
 def test_mixture_recipes_floor_both_stds_at_std_min_and_anneal_down_to_it():
-    from pyromix.recipes import RECIPES, _std_annealing
+    from pyromix.recipes import RECIPES, std_annealing
     from pyromix.runs import prepare_recipe
 
     run = prepare_recipe("gmvae", "digits", limit=30, std_min=1e-3, std_annealing=False)
     assert run.guide.std_min == run.model.likelihood.std_min == 1e-3
-    assert _std_annealing(run.model, run.guide, run.args) == []
+    assert std_annealing(run.model, run.guide, run.args) == []
     run = prepare_recipe("gmvae", "digits", limit=30, epochs=20)
-    (schedule,) = _std_annealing(run.model, run.guide, run.args)
+    (schedule,) = std_annealing(run.model, run.guide, run.args)
     schedule(0)
     assert run.guide.std_min == run.model.likelihood.std_min == 1.0
     schedule(19)

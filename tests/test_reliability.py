@@ -472,3 +472,30 @@ def test_load_dataset_loads_or_raises_data_error_for_any_array(
     event("loaded")
     assert dataset.train.x.dtype == torch.float32 and torch.isfinite(dataset.train.x).all()
     assert len(dataset.train) >= 1 and dataset.data_dim >= 1
+
+
+def test_resume_treats_an_omitted_argument_as_the_runs_own(tmp_path):
+    from pyromix.runs import _check_resumable
+
+    recorded = {"data": "mnist", "data_dir": "/idx", "seed": 1, "likelihood": "bernoulli"}
+    given = {"data_dir": None, "seed": 1, "likelihood": "auto", "epochs": 9}
+    _check_resumable(tmp_path / "c.pt", recorded, given, None, None)  # nothing differs
+    with pytest.raises(ValueError, match=r"data_dir='/other' \(the run has '/idx'\)"):
+        _check_resumable(tmp_path / "c.pt", recorded, {"data_dir": "/other"}, None, None)
+
+
+def test_fit_checks_its_checkpoint_path_before_training(tmp_path, monkeypatch):
+    from pyro.infer import Trace_ELBO
+
+    (tmp_path / "afile").write_text("mine")
+    run = prepare_recipe("vae", "onehot", hidden=[8], epochs=1)
+    monkeypatch.setattr(pyromix.train, "evaluate_loss", _no_work)  # after the first epoch
+    with pytest.raises(ValueError, match="checkpoint: .*afile' exists and is not a folder"):
+        pyromix.train.fit(
+            run.model, run.guide, run.dataset, Trace_ELBO(), checkpoint=tmp_path / "afile/c.pt"
+        )
+
+
+def test_generate_refuses_more_samples_than_memory_holds(trained):
+    with pytest.raises(ValueError, match="n: needs at least .* for the samples"):
+        pyromix.runs.generate(load_run(trained), 10**13)

@@ -1,0 +1,95 @@
+"""Where a ``fit`` epoch goes: optimiser steps, validation, checkpoint, everything else.
+
+Trains the ``vae`` recipe on digits (MLP 64-256-256-10, batch 100) for ``--epochs`` epochs
+through :func:`pyromix.runs.train_run` with a run directory (so a checkpoint is written as a user
+run writes it) and the progress bar on, and times each part by wrapping the functions that do it:
+
+- steps: the objective's ``loss_and_grads``, ``Optimizer.zero_grad`` and ``Optimizer.step``;
+- validation: :func:`pyromix.train.evaluate_loss`;
+- checkpoint: :func:`pyromix.train.save_checkpoint` and the state copies it is fed
+  (:func:`pyromix.train._snapshot` where it exists);
+- other: the rest of the wall time of ``train_run`` (batching, hooks, progress bar, bookkeeping).
+
+Run:
+    python benchmarks/epoch_breakdown.py [--epochs 50] [--threads 1] [--json PATH]
+
+Compare the shares and the seconds per epoch, not absolute times, across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import sys
+import tempfile
+import time
+from collections import defaultdict
+
+import torch
+
+import pyromix.train as train
+from pyromix.recipes import RECIPES
+from pyromix.runs import prepare_recipe, train_run
+
+SPENT: dict[str, float] = defaultdict(float)
+
+
+def _timed(part: str, function):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            SPENT[part] += time.perf_counter() - started
+
+    return wrapper
+
+
+def _instrument(objective_type: type) -> None:
+    objective_type.loss_and_grads = _timed("steps", objective_type.loss_and_grads)
+    torch.optim.Adam.step = _timed("steps", torch.optim.Adam.step)
+    torch.optim.Adam.zero_grad = _timed("steps", torch.optim.Adam.zero_grad)
+    train.evaluate_loss = _timed("validation", train.evaluate_loss)
+    for name in ("save_checkpoint", "_snapshot"):
+        if hasattr(train, name):
+            setattr(train, name, _timed("checkpoint", getattr(train, name)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's default)")
+    parser.add_argument("--json", metavar="PATH", help="also write the results to this file")
+    opts = parser.parse_args()
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    run = prepare_recipe("vae", "digits", epochs=opts.epochs, patience=None)
+    _instrument(type(RECIPES["vae"].objective(run.args)))
+    load = os.getloadavg()
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        train_run(run, out=out)
+        total = time.perf_counter() - started
+    parts = {**SPENT, "other": total - sum(SPENT.values())}
+    print(f"load average at start {load[0]:.2f}, at end {os.getloadavg()[0]:.2f}")
+    print(f"vae on digits, {opts.epochs} epochs, {total:.2f} s, {total / opts.epochs * 1e3:.1f} ms/epoch")
+    for part, seconds in parts.items():
+        print(f"  {part:<12}{seconds / opts.epochs * 1e3:>8.1f} ms/epoch {seconds / total:>7.1%}")
+    if opts.json:
+        results = {
+            "command": " ".join(["python", *sys.argv]),
+            "epochs": opts.epochs,
+            "threads": torch.get_num_threads(),
+            "load": [load[0], os.getloadavg()[0]],
+            "seconds": total,
+            "parts": parts,
+        }
+        with open(opts.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

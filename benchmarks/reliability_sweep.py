@@ -1,0 +1,359 @@
+"""Issue 15's reproductions, re-run as a careless or hostile user would, through the installed CLI.
+
+Each case runs ``pyromix`` in a subprocess (niced, one torch thread) and checks the rules: the exit
+status (0 ok, 1 diverged or failed, 2 bad input, 130 interrupted), a failure is one line on
+stderr without a traceback, a file a message names exists, a ``--resume`` hint only where there
+is a checkpoint, the user's checkpoint bytes are unchanged, and nothing temporary is left. It
+prints a table per defect group: cases tried, cases ok, defects left.
+
+    python benchmarks/reliability_sweep.py [--work DIR] [--json PATH]
+
+Takes some minutes: every case starts a Python process that imports torch and Pyro.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+EXE = shutil.which("pyromix") or sys.exit("install pyromix first (pip install -e .)")
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+FAST = ["--samples", "20", "--quiet"]
+
+
+@dataclass
+class Result:
+    group: str
+    case: str
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def start(*argv: str, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["nice", "-n", "10", EXE, *argv],
+        cwd=cwd,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen, timeout: float = 900) -> tuple[int, str]:
+    _, err = process.communicate(timeout=timeout)
+    return process.returncode, err
+
+
+def rules(code: int, err: str, expected: set[int], cwd: Path) -> list[str]:
+    """The problems with one command's outcome."""
+    problems = []
+    if code not in expected:
+        problems.append(f"exit {code}, expected {sorted(expected)}: {err.strip()[-200:]}")
+    failure = [line for line in err.strip().splitlines() if "pyromix" in line and ": " in line]
+    if code != 0 and (len(err.strip().splitlines()) != 1 or "Traceback" in err):
+        problems.append(f"not one line: {len(err.strip().splitlines())} lines")
+    for line in failure:
+        for path in re.findall(r"(?:in|is in) (\S+checkpoint\.pt)", line):
+            if not (cwd / path).exists():
+                problems.append(f"names {path}, which does not exist")
+        if "--resume" in line and "continue with" in line:
+            out = line.split("--out ")[-1].strip()
+            if not (cwd / out / "checkpoint.pt").exists():
+                problems.append("suggests --resume where there is no checkpoint")
+    return problems
+
+
+def leftovers(folder: Path) -> list[str]:
+    if not folder.exists():
+        return []
+    return [f"left {p.name}" for p in folder.iterdir() if p.suffix == ".tmp"]
+
+
+def run_case(group, case, argv, expected, cwd, results, keep=None, check=None):
+    started = time.perf_counter()
+    before = keep.read_bytes() if keep is not None else None
+    code, err = finish(start(*argv, cwd=cwd))
+    problems = rules(code, err, expected, cwd)
+    if keep is not None and keep.read_bytes() != before:
+        problems.append(f"{keep.name} changed")
+    if check is not None:
+        problems += check(code, err)
+    results.append(Result(group, case, problems, time.perf_counter() - started))
+    return code, err
+
+
+def interrupt(group, case, argv, cwd, results, wait_for=None, delay=1.0, check=None):
+    started = time.perf_counter()
+    process = start(*argv, cwd=cwd)
+    if wait_for is not None:
+        while not wait_for.exists() and process.poll() is None:
+            time.sleep(0.05)
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)  # nice and the console script exec: one process
+    code, err = finish(process)
+    problems = rules(code, err, {130}, cwd) + (check(code, err) if check else [])
+    results.append(Result(group, case, problems, time.perf_counter() - started))
+
+
+def sweep(work: Path) -> list[Result]:
+    results: list[Result] = []
+    np.save(work / "big6.npy", np.random.default_rng(0).normal(0, 1e6, (300, 5)))
+    np.save(work / "big30.npy", np.random.default_rng(0).normal(0, 1e30, (300, 5)))
+    (work / "afile").write_text("mine")
+    base = ["fit", "vae", "--epochs", "2", "--hidden", "32", *FAST]
+    assert finish(start(*base, "--out", "base", cwd=work))[0] == 0, "the base run failed"
+    ckpt = work / "base" / "checkpoint.pt"
+
+    def copy(name: str) -> Path:
+        shutil.copytree(work / "base", work / name)
+        return work / name
+
+    g = "1 divergence"
+    run_case(g, "--lr 1e6", ["fit", "vae", "--lr", "1e6", "--out", "d1", *FAST], {1}, work, results)
+    for name in ("big6", "big30"):
+        argv = ["fit", "vae", "--data", f"{name}.npy", "--epochs", "2", "--out", name, *FAST]
+        run_case(g, f"data {name}", argv, {0, 1}, work, results)
+    run_case(
+        g, "--lr 1e39", ["fit", "vae", "--lr", "1e39", "--out", "d3", *FAST], {2}, work, results
+    )
+    code, _ = run_case(
+        g,
+        "--lr 1e3",
+        ["fit", "vae", "--lr", "1e3", "--epochs", "5", "--out", "d4", *FAST],
+        {0, 1},
+        work,
+        results,
+    )
+    if code == 0:
+        run_case(
+            g,
+            "evaluate the --lr 1e3 run",
+            ["evaluate", "d4", "--samples", "20"],
+            {0},
+            work,
+            results,
+        )
+
+    g = "2 one writer"
+    started = time.perf_counter()
+    argv = ["fit", "vae", "--epochs", "20", "--out", "conc", *FAST]
+    first, second = start(*argv, "--seed", "1", cwd=work), start(*argv, "--seed", "2", cwd=work)
+    (c1, e1), (c2, e2) = finish(first), finish(second)
+    problems = [] if sorted((c1, c2)) == [0, 2] else [f"exit statuses {c1}, {c2}"]
+    if not problems:
+        seed = json.loads((work / "conc" / "metrics.json").read_text())["seed"]
+        if seed != (1 if c1 == 0 else 2):
+            problems.append(f"the directory holds seed {seed}, not the winner's")
+        problems += rules(max(c1, c2), e1 if c1 else e2, {2}, work)
+    results.append(Result(g, "two fits on one --out", problems, time.perf_counter() - started))
+
+    g = "3 outputs checked first"
+    for case, argv in [
+        ("--out an existing file", ["fit", "vae", "--out", "afile", *FAST]),
+        ("--out under a file", ["fit", "vae", "--out", "afile/sub", *FAST]),
+        ("sample --out a folder", ["sample", "base", "--out", "base"]),
+        ("sample --out .xyz", ["sample", "base", "--out", "s.xyz"]),
+        ("compare --json a folder", ["compare", "base", "base", "--json", "base"]),
+    ]:
+        run_case(g, case, argv, {2}, work, results, keep=ckpt)
+    run_case(
+        g,
+        "evaluate DIR/checkpoint.pt",
+        ["evaluate", str(copy("e1") / "checkpoint.pt"), "--samples", "20"],
+        {0},
+        work,
+        results,
+    )
+
+    g = "4 sizes bounded"
+    for case, argv in [
+        ("iwae --particles 1e9", ["fit", "iwae", "--particles", "1000000000", "--out", "s1"]),
+        ("--hidden 1e9", ["fit", "vae", "--hidden", "1000000000", "--out", "s2"]),
+        ("--latent-dim 1e9", ["fit", "vae", "--latent-dim", "1000000000", "--out", "s3"]),
+        ("sample --n 1e13", ["sample", "base", "--n", str(10**13), "--out", "s.png"]),
+    ]:
+        run_case(g, case, [*argv, *FAST] if argv[0] == "fit" else argv, {2}, work, results)
+
+    g = "5 messages true; Ctrl-C"
+    run_case(
+        g,
+        "--lr 0.3",
+        ["fit", "vae", "--lr", "0.3", "--epochs", "5", "--out", "lry2", *FAST],
+        {0, 1},
+        work,
+        results,
+    )
+    interrupt(
+        g,
+        "Ctrl-C in gmvae pretraining",
+        ["fit", "gmvae", "--pretrain-epochs", "100000", "--out", "pre", *FAST],
+        work,
+        results,
+        wait_for=work / "pre" / ".pyromix.lock",
+        delay=3.0,
+        check=lambda c, e: ["suggests --resume"] if "--resume" in e else [],
+    )
+    interrupt(
+        g,
+        "Ctrl-C in evaluation",
+        ["evaluate", str(copy("e2")), "--samples", "100000"],
+        work,
+        results,
+        wait_for=work / "e2" / ".pyromix.lock",
+        delay=2.0,
+    )
+    interrupt(g, "Ctrl-C at start-up", ["list"], work, results, delay=0.3)
+    interrupt(
+        g,
+        "Ctrl-C in training",
+        ["fit", "vae", "--epochs", "1000", "--out", "tr", *FAST],
+        work,
+        results,
+        wait_for=work / "tr" / "checkpoint.pt",
+        delay=0.5,
+        check=lambda c, e: [] if "continue with" in e else ["no resume hint"],
+    )
+
+    g = "6 no leftovers"
+    started = time.perf_counter()
+    process = start("fit", "vae", "--epochs", "10000", "--out", "k9", *FAST, cwd=work)
+    while not (work / "k9" / "checkpoint.pt").exists() and process.poll() is None:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    process.kill()  # SIGKILL
+    process.wait()
+    (work / "k9" / "checkpoint.ptkilled.tmp").write_bytes(b"x" * 1000)
+    epochs = torch.load(work / "k9" / "checkpoint.pt", weights_only=True)["epoch"]
+    code, err = finish(
+        start("fit", "vae", "--resume", "--epochs", str(epochs + 1), "--out", "k9", *FAST, cwd=work)
+    )
+    problems = rules(code, err, {0}, work) + leftovers(work / "k9")
+    results.append(Result(g, "kill -9, then --resume", problems, time.perf_counter() - started))
+    forced = copy("f1")
+    (forced / "metrics.json1234.tmp").write_text("{")
+    run_case(
+        g,
+        "--force after a kill",
+        ["fit", "vae", "--force", "--epochs", "1", "--out", "f1", *FAST],
+        {0},
+        work,
+        results,
+        check=lambda c, e: leftovers(forced),
+    )
+
+    g = "7 corrupt run directories"
+    for case, content in [("metrics [1,2]", b"[1,2]"), ("metrics random bytes", os.urandom(512))]:
+        folder = copy(f"m{len(results)}")
+        (folder / "metrics.json").write_bytes(content)
+        run_case(
+            g,
+            case,
+            ["evaluate", folder.name, "--samples", "20"],
+            {0},
+            work,
+            results,
+            keep=folder / "checkpoint.pt",
+        )
+    folder = copy("hand")
+    torch.save({"format": "pyromix-checkpoint-1"}, folder / "checkpoint.pt")
+    for command in (["evaluate", "hand"], ["sample", "hand", "--out", "h.png"]):
+        run_case(
+            g,
+            f"hand-made checkpoint: {command[0]}",
+            command,
+            {2},
+            work,
+            results,
+            keep=folder / "checkpoint.pt",
+            check=lambda c, e: [] if "hand/checkpoint.pt" in e else ["file not named"],
+        )
+    folder = copy("size")
+    saved = torch.load(folder / "checkpoint.pt", weights_only=True)
+    saved["recipe"]["args"]["latent_dim"] = 7
+    torch.save(saved, folder / "checkpoint.pt")
+    run_case(
+        g,
+        "checkpoint of another size",
+        ["evaluate", "size"],
+        {2},
+        work,
+        results,
+        keep=folder / "checkpoint.pt",
+    )
+
+    g = "8 resume refuses other settings"
+    folder = copy("r1")
+    for case, extra, expected in [
+        ("--resume --data onehot", ["--data", "onehot"], {2}),
+        ("--resume --seed 2", ["--seed", "2"], {2}),
+        ("--resume --epochs 3 --patience 2", ["--epochs", "3", "--patience", "2"], {0}),
+    ]:
+        run_case(
+            g,
+            case,
+            ["fit", "vae", "--resume", "--out", "r1", *extra, *FAST],
+            expected,
+            work,
+            results,
+            keep=folder / "checkpoint.pt" if expected == {2} else None,
+        )
+
+    g = "9 late refusals"
+    run_case(
+        g,
+        "gmvae --clusters 2000",
+        ["fit", "gmvae", "--clusters", "2000", "--out", "c1", *FAST],
+        {2},
+        work,
+        results,
+    )
+    return results
+
+
+def table(results: list[Result]) -> str:
+    lines = ["| group | cases tried | cases ok | defects left |", "| --- | --- | --- | --- |"]
+    for group in dict.fromkeys(r.group for r in results):
+        rows = [r for r in results if r.group == group]
+        bad = [f"{r.case}: {'; '.join(r.problems)}" for r in rows if r.problems]
+        ok = len(rows) - len(bad)
+        lines.append(f"| {group} | {len(rows)} | {ok} | {' / '.join(bad) or '-'} |")
+    tried, ok = len(results), sum(not r.problems for r in results)
+    lines.append(f"| all | {tried} | {ok} | {tried - ok} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", help="folder for the runs (default: a new temporary one)")
+    parser.add_argument("--json", help="write every case's result here")
+    ns = parser.parse_args()
+    work = Path(ns.work or tempfile.mkdtemp(prefix="pyromix-sweep-"))
+    work.mkdir(parents=True, exist_ok=True)
+    load = os.getloadavg()
+    started = time.perf_counter()
+    results = sweep(work)
+    print(table(results))
+    print(
+        f"\n{len(results)} cases in {time.perf_counter() - started:.0f} s; load average "
+        f"{load[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end; runs in {work}"
+    )
+    if ns.json:
+        Path(ns.json).write_text(json.dumps([r.__dict__ for r in results], indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""Gaussian-mixture VAEs: EnumY, NVISA, NVIL, the mean-field ablation and VaDE (seeds 000, 002).
+
+They share the generative story ``y ~ Cat(pi)``, ``z | y ~ N(mu_y, sigma_y)``, ``x | z``, and
+NVISA's training choices (seed 002, II-D and III-B): a Gaussian decoder, std annealing, and
+autoencoder pretraining followed by a GMM on the codes. The guide decides the recipe.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from pyro.infer import ELBO, Trace_ELBO, TraceGraph_ELBO
+from torch import nn
+
+from pyromix.guides import GaussianGuide, MixtureGuide
+from pyromix.models import GaussianMixtureVAE
+
+from ..data import Dataset
+from ..infer.schedules import StdAnnealing
+from ..pretrain import fit_cluster_head, init_mixture_prior, pretrain_autoencoder
+from .blocks import build_body, build_encoder, build_likelihood, enum_objective, vimco_objective
+from .registry import Recipe, register_recipe
+
+__all__ = [
+    "MIXTURE_DEFAULTS",
+    "build_mixture_model",
+    "build_mixture",
+    "std_annealing",
+    "pretrain_mixture",
+    "mixture_recipe",
+]
+
+#: Arguments shared by the Gaussian-mixture recipes, K clusters (default the number of classes,
+#: else 10), and NVISA's training choices for the whole family, which seed 002 (II-D, III-B)
+#: reports help EnumY as well as VIMCO: a Gaussian decoder, std annealing, AE pretraining + GMM
+#: initialisation. Annealing changes the objective every few epochs, so no early stopping.
+MIXTURE_DEFAULTS: dict[str, Any] = {
+    "clusters": None,
+    "learn_weights": False,
+    "prior_std_min": 0.0,
+    "pretrain_epochs": 100,
+    "std_annealing": True,
+    "anneal_every": None,
+    "likelihood": "gaussian",
+    "patience": None,
+    "std_min": 1e-4,  # the final std floor of std annealing (seed 002, II-D)
+}
+
+
+def build_mixture_model(args: dict, *, marginalize_y: bool = False) -> GaussianMixtureVAE:
+    """The mixture model of ``args``: ``clusters`` components in ``latent_dim`` dimensions, with
+    learned weights if ``learn_weights``, component stds above ``prior_std_min``; y summed out in
+    the model with ``marginalize_y`` (VaDE)."""
+    return GaussianMixtureVAE(
+        build_likelihood(args, args["latent_dim"]),
+        args["latent_dim"],
+        args["clusters"],
+        learn_weights=args["learn_weights"],
+        prior_std_min=args["prior_std_min"],
+        marginalize_y=marginalize_y,
+    )
+
+
+def build_mixture(
+    args: dict,
+    *,
+    y_mode: str = "enumerate",
+    mean_field: bool = False,
+    baseline: bool = False,
+    marginalize_y: bool = False,
+) -> tuple[nn.Module, nn.Module]:
+    """Model and guide of the mixture recipes.
+
+    Arguments:
+        args: the recipe's arguments (:data:`MIXTURE_DEFAULTS` and the common ones).
+        y_mode: ``"enumerate"`` (EnumY) or ``"sample"`` (NVISA, NVIL) for the guide's y.
+        mean_field: the guide's z ignores y: q(y | x) q(z | x).
+        baseline: give the guide NVIL's learned baseline C_psi(x) + c (seed 002, eq. 6).
+        marginalize_y: y summed out in the model and a z-only guide (VaDE).
+    """
+    k, d = args["clusters"], args["latent_dim"]
+    model = build_mixture_model(args, marginalize_y=marginalize_y)
+    if marginalize_y:
+        return model, GaussianGuide(build_encoder(args, d))
+    nvil_baseline = None
+    if baseline:  # an MLP with a scalar output
+        nvil_baseline = nn.Sequential(
+            build_body(args), nn.Linear(args["hidden"][-1], 1), nn.Flatten(0)
+        )
+    guide = MixtureGuide(
+        build_body(args),
+        d,
+        k,
+        y_mode=y_mode,
+        mean_field=mean_field,
+        std_min=args["std_min"],
+        baseline=nvil_baseline,
+    )
+    return model, guide
+
+
+def std_annealing(model: nn.Module, guide: nn.Module, args: dict) -> list:
+    """The std-floor annealing of seed 002 (II-D), when ``args["std_annealing"]``: every floor
+    ``std_min`` of the likelihood, the guide and its encoder halves every ``anneal_every``
+    epochs down to ``args["std_min"]``. A recipe's ``schedules``."""
+    if not args["std_annealing"]:
+        return []
+    targets = [
+        t
+        for t in (model.likelihood, guide, getattr(guide, "encoder", None))
+        if hasattr(t, "std_min")
+    ]
+    return [StdAnnealing(targets, args["epochs"], args["anneal_every"], final=args["std_min"])]
+
+
+def pretrain_mixture(model: nn.Module, guide: nn.Module, data: Dataset, args: dict) -> None:
+    """Autoencoder pretraining, then a GMM on the codes sets the prior (seed 002, III-B; VaDE).
+
+    Encoder and decoder train for ``pretrain_epochs`` as a deterministic autoencoder (the guide's
+    ``autoencoder(x)``, else its encoder's mean); a diagonal GMM fitted to the training codes
+    sets the model's ``loc``, ``raw_scale`` (and ``logits``); a guide with ``y_logits`` is then
+    fitted to the GMM's responsibilities with the body fixed. A recipe's ``initialize``.
+    """
+    if not args["pretrain_epochs"]:
+        return
+    if hasattr(guide, "autoencoder"):
+        encode = guide.autoencoder
+    else:
+        encode = lambda x: guide.encoder(x).mean  # noqa: E731 - the z-only (VaDE) guide
+    pretrain_autoencoder(
+        encode,
+        model.likelihood,
+        [guide, model.likelihood],
+        data,
+        epochs=args["pretrain_epochs"],
+        batch_size=args["batch_size"],
+        lr=args["lr"],
+        seed=args["seed"],
+    )
+    codes = encode(data.train.x).detach()
+    gmm = init_mixture_prior(model, codes, seed=args["seed"])
+    if hasattr(guide, "y_logits"):  # start q(y | x) at the GMM's responsibilities
+        targets = torch.as_tensor(
+            gmm.predict_proba(codes.cpu().double().numpy()), dtype=codes.dtype
+        )
+        fit_cluster_head(
+            lambda x: guide.y_logits(guide.body(x)),
+            [guide.y_logits],
+            data.train.x,
+            targets.to(codes.device),
+            epochs=args["pretrain_epochs"],
+            batch_size=args["batch_size"],
+            lr=args["lr"],
+            seed=args["seed"],
+        )
+
+
+def mixture_recipe(
+    description: str,
+    objective: Callable[[dict], ELBO],
+    defaults: dict[str, Any] | None = None,
+    *,
+    build: Callable[[dict], tuple[nn.Module, nn.Module]] | None = None,
+    **build_options: Any,
+) -> Recipe:
+    """A recipe of the mixture family: :data:`MIXTURE_DEFAULTS` (updated by ``defaults``),
+    :func:`std_annealing`, :func:`pretrain_mixture`, and ``build`` (by default
+    :func:`build_mixture` with ``build_options``)."""
+    return Recipe(
+        description,
+        build=build or (lambda args: build_mixture(args, **build_options)),
+        objective=objective,
+        defaults={**MIXTURE_DEFAULTS, **(defaults or {})},
+        schedules=std_annealing,
+        initialize=pretrain_mixture,
+    )
+
+
+register_recipe(
+    "gmvae",
+    mixture_recipe(
+        "Gaussian-mixture VAE, q(y|x) q(z|x,y) with y enumerated (EnumY, TraceEnum_ELBO)",
+        enum_objective,
+    ),
+)
+register_recipe(
+    "nvisa",
+    mixture_recipe(
+        "NVISA: mixture VAE, y sampled, VIMCO with M=15, Gaussian decoder, std annealing",
+        vimco_objective,
+        defaults={"particles": 15, "prior_std_min": 1.0},
+        y_mode="sample",
+    ),
+)
+register_recipe(
+    "nvil",
+    mixture_recipe(
+        "mixture VAE, y sampled, NVIL: TraceGraph_ELBO with a learned baseline network",
+        lambda args: TraceGraph_ELBO(num_particles=args["particles"]),
+        y_mode="sample",
+        baseline=True,
+    ),
+)
+register_recipe(
+    "gmvae-meanfield",
+    mixture_recipe(
+        "mixture VAE with the mean-field guide q(y|x) q(z|x), y enumerated",
+        enum_objective,
+        mean_field=True,
+    ),
+)
+register_recipe(
+    "vade",
+    mixture_recipe(
+        "VaDE: y summed out in the model, z-only guide, cluster readout p(y|z)",
+        lambda args: Trace_ELBO(num_particles=args["particles"]),
+        marginalize_y=True,
+    ),
+)

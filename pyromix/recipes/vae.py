@@ -1,0 +1,69 @@
+"""The VAE and the IWAE: z ~ N(0, I) or a flow prior, a Gaussian or IAF encoder; the ELBO or the
+k-sample bound."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from pyromix.guides import GaussianGuide, IAFGuide
+from pyromix.models import VAE, FlowPrior
+
+from ..flows import flow_stack, iaf_stack
+from .blocks import (
+    build_encoder,
+    build_likelihood,
+    check_choice,
+    check_flows,
+    elbo_objective,
+    iwae_objective,
+)
+from .registry import Recipe, register_recipe
+
+__all__ = ["VAE_FLOW_DEFAULTS", "build_vae"]
+
+# Flows in the VAE (--guide iaf, --prior flow): K = ``flows`` transforms whose conditioner
+# networks are as wide as the encoder.
+VAE_FLOW_DEFAULTS: dict[str, Any] = {"guide": "gaussian", "prior": "normal", "flows": 2}
+
+
+def build_vae(args: dict) -> tuple[nn.Module, nn.Module]:
+    """The VAE (Kingma & Welling 2014), with an IAF posterior (Kingma et al. 2016) and/or a flow
+    prior if ``args`` ask for them (``guide="iaf"``, ``prior="flow"``, ``flows`` layers)."""
+    args = {**VAE_FLOW_DEFAULTS, **args}  # runs saved before the flow options rebuild as they were
+    check_choice(args, "guide", ("gaussian", "iaf"))
+    check_choice(args, "prior", ("normal", "flow"))
+    check_flows(args)
+    d = args["latent_dim"]
+    prior = None
+    if args["prior"] == "flow":
+        kind = "coupling" if d >= 2 else "spline"
+        prior = FlowPrior(flow_stack(d, args["flows"], args["hidden"], kind), d)
+    model = VAE(build_likelihood(args, d), d, prior=prior)
+    encoder = build_encoder(args, d)
+    if args["guide"] == "iaf":
+        flows = iaf_stack(d, encoder.body.out_features, args["flows"], args["hidden"])
+        return model, IAFGuide(encoder, flows)
+    return model, GaussianGuide(encoder)
+
+
+register_recipe(
+    "vae",
+    Recipe(
+        "VAE: z ~ N(0, I) (--prior flow: a flow), Gaussian (--guide iaf: IAF) encoder, ELBO",
+        build=build_vae,
+        objective=elbo_objective,
+        defaults=VAE_FLOW_DEFAULTS,
+    ),
+)
+register_recipe(
+    "iwae",
+    Recipe(
+        "IWAE: the VAE's networks trained on the k-sample importance-weighted bound",
+        build=build_vae,
+        objective=iwae_objective,
+        defaults={**VAE_FLOW_DEFAULTS, "particles": 5},
+        kl_weighted=False,
+    ),
+)
