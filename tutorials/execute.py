@@ -15,16 +15,17 @@ stored with a 256-colour palette (about half the bytes; plots and digit grids lo
 visible), so the notebooks stay small in the repository.
 
 Full-mode wall time on this project's 2-core CPU machine, one notebook at a time under
-``nice -n 10``, with the load average (1 min) at start and end of each run:
+``nice -n 10``, while six other agents shared the two cores (load average, 1 min, at the start
+and end of each run; the load inflates these times):
 
 =============================================  ========  ============
 notebook                                       minutes   load average
 =============================================  ========  ============
-01_vae.ipynb                                   TBD       TBD
-02_clustering.ipynb                            TBD       TBD
-03_learned_priors.ipynb                        TBD       TBD
-04_mvae.ipynb                                  TBD       TBD
-05_implicit_prior_and_comparison.ipynb         TBD       TBD
+01_vae.ipynb                                   1.8       1.1 -> 3.8
+02_clustering.ipynb                            13.0      3.8 -> 8.4
+03_learned_priors.ipynb                        24.3      8.4 -> 12.6
+04_mvae.ipynb                                  4.7       12.6 -> 11.0
+05_implicit_prior_and_comparison.ipynb         16.0      11.0 -> 16.0
 =============================================  ========  ============
 
 ``tests/test_tutorials.py`` runs every notebook through :func:`execute` in fast mode and checks
