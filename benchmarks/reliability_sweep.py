@@ -40,6 +40,8 @@ class Result:
     case: str
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    code: int | None = None
+    stderr: str = ""  # its last line: the message a user sees
 
 
 def start(*argv: str, cwd: Path) -> subprocess.Popen:
@@ -77,6 +79,11 @@ def rules(code: int, err: str, expected: set[int], cwd: Path) -> list[str]:
     return problems
 
 
+def last(err: str) -> str:
+    lines = err.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
 def leftovers(folder: Path) -> list[str]:
     if not folder.exists():
         return []
@@ -92,7 +99,7 @@ def run_case(group, case, argv, expected, cwd, results, keep=None, check=None):
         problems.append(f"{keep.name} changed")
     if check is not None:
         problems += check(code, err)
-    results.append(Result(group, case, problems, time.perf_counter() - started))
+    results.append(Result(group, case, problems, time.perf_counter() - started, code, last(err)))
     return code, err
 
 
@@ -106,7 +113,7 @@ def interrupt(group, case, argv, cwd, results, wait_for=None, delay=1.0, check=N
     process.send_signal(signal.SIGINT)  # nice and the console script exec: one process
     code, err = finish(process)
     problems = rules(code, err, {130}, cwd) + (check(code, err) if check else [])
-    results.append(Result(group, case, problems, time.perf_counter() - started))
+    results.append(Result(group, case, problems, time.perf_counter() - started, code, last(err)))
 
 
 def sweep(work: Path) -> list[Result]:
@@ -159,7 +166,9 @@ def sweep(work: Path) -> list[Result]:
         if seed != (1 if c1 == 0 else 2):
             problems.append(f"the directory holds seed {seed}, not the winner's")
         problems += rules(max(c1, c2), e1 if c1 else e2, {2}, work)
-    results.append(Result(g, "two fits on one --out", problems, time.perf_counter() - started))
+    seconds = time.perf_counter() - started
+    message = f"{c1}: {last(e1)} | {c2}: {last(e2)}"
+    results.append(Result(g, "two fits on one --out", problems, seconds, None, message))
 
     g = "3 outputs checked first"
     for case, argv in [
@@ -242,7 +251,8 @@ def sweep(work: Path) -> list[Result]:
         start("fit", "vae", "--resume", "--epochs", str(epochs + 1), "--out", "k9", *FAST, cwd=work)
     )
     problems = rules(code, err, {0}, work) + leftovers(work / "k9")
-    results.append(Result(g, "kill -9, then --resume", problems, time.perf_counter() - started))
+    seconds = time.perf_counter() - started
+    results.append(Result(g, "kill -9, then --resume", problems, seconds, code, last(err)))
     forced = copy("f1")
     (forced / "metrics.json1234.tmp").write_text("{")
     run_case(

@@ -247,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--device", default="cpu")
     compare.add_argument("--json", help="also write the table's rows to this JSON file")
+    compare.add_argument(
+        "--arviz",
+        metavar="FILE",
+        help="also write arviz.compare's table (elpd sums, stacking weights) to this CSV file",
+    )
 
     listing = commands.add_parser("list", help="models and datasets, one line each")
     for command in (fit, evaluate, sample, compare, listing):
@@ -430,16 +435,23 @@ def _sample(ns: argparse.Namespace) -> int:
 
 
 def _compare(ns: argparse.Namespace) -> int:
-    from .compare import compare_runs, format_comparison
-    from .rundir import check_output_file
+    from .compare import compare_points, evaluate_runs, format_comparison
+    from .rundir import check_output_file, write_atomically
     from .runs import write_json
 
-    if ns.json:
-        check_output_file(ns.json, "--json")
-    rows = compare_runs(ns.runs, ns.samples, device=ns.device)
+    for path, flag in ((ns.json, "--json"), (ns.arviz, "--arviz")):
+        if path:
+            check_output_file(path, flag)
+    names, results, extras = evaluate_runs(ns.runs, ns.samples, device=ns.device)
+    rows = compare_points(names, results, extras)
     print(format_comparison(rows))
     if ns.json:
         write_json(ns.json, {"samples": ns.samples, "rows": rows})
+    if ns.arviz:
+        from .elpd import arviz_compare
+
+        table = arviz_compare(names, results)
+        write_atomically(ns.arviz, lambda f: table.to_csv(f, index_label="run"), mode="w")
     return 0
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "SAME_DATA_KEYS",
     "footing",
     "compare_points",
+    "evaluate_runs",
     "compare_runs",
     "format_comparison",
 ]
@@ -134,14 +135,14 @@ def _check_same_data(paths: Sequence[Path], args: Sequence[dict[str, Any]]) -> N
             )
 
 
-def compare_runs(
+def evaluate_runs(
     paths: Sequence[str | os.PathLike],
     num_samples: int = 1000,
     *,
     device: str = "cpu",
     data: Any = None,
-) -> list[dict[str, Any]]:
-    """Compare trained run directories on their common test split (:func:`compare_points`).
+) -> tuple[list[str], list[LogLikelihood], list[dict[str, Any]]]:
+    """The per-point held-out log p(x) of two or more runs on their common test split.
 
     Every run is re-evaluated with ``num_samples`` importance samples per test point (seeded by
     its own seed, as :func:`pyromix.runs.evaluate_run`). Runs on different datasets, splits,
@@ -154,14 +155,11 @@ def compare_runs(
         data: the data, for runs trained on an in-memory array.
 
     Returns:
-        The rows of :func:`compare_points`, with ``name`` the directory and the run's ``model``,
-        ``prior_is_approximate``, ``prior_log_normalizer`` (estimated priors: the log of their
-        integral, by which their log p(x) is inflated; else None), ``test_points`` and
-        clustering scores where the run has them.
-
-    Example:
-        >>> rows = compare_runs(["runs/vae", "runs/iop"], 1000)  # doctest: +SKIP
-        >>> print(format_comparison(rows))  # doctest: +SKIP
+        The names (the directories), one :class:`~pyromix.evaluate.LogLikelihood` per run, and
+        one dict of extra columns per run: ``model``, ``prior_is_approximate``,
+        ``prior_log_normalizer`` (estimated priors: the log of their integral, by which their
+        log p(x) is inflated; else None), ``test_points`` and clustering scores where the run
+        has them. :func:`compare_points` and :func:`pyromix.elpd.arviz_compare` take them.
     """
     from .runs import CHECKPOINT, evaluate_points, load_run, load_run_checkpoint
 
@@ -196,7 +194,28 @@ def compare_runs(
                 **{key: metrics[key] for key in CLUSTER_KEYS if key in metrics},
             }
         )
-    return compare_points([str(p) for p in paths], results, extras)
+    return [str(p) for p in paths], results, extras
+
+
+def compare_runs(
+    paths: Sequence[str | os.PathLike],
+    num_samples: int = 1000,
+    *,
+    device: str = "cpu",
+    data: Any = None,
+) -> list[dict[str, Any]]:
+    """Compare trained run directories on their common test split: :func:`compare_points` of
+    :func:`evaluate_runs` (same arguments).
+
+    Returns:
+        The rows of :func:`compare_points`, with ``name`` the directory and the extra columns of
+        :func:`evaluate_runs`.
+
+    Example:
+        >>> rows = compare_runs(["runs/vae", "runs/iop"], 1000)  # doctest: +SKIP
+        >>> print(format_comparison(rows))  # doctest: +SKIP
+    """
+    return compare_points(*evaluate_runs(paths, num_samples, device=device, data=data))
 
 
 def _cell(value: Any, width: int, digits: int = 3) -> str:

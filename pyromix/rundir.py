@@ -199,8 +199,8 @@ def _acquire(path: Path) -> int:
             os.close(fd)
             pid = f" (pid {holder})" if holder.isdigit() else ""
             raise RunDirectoryBusy(
-                f"out: {str(path.parent)!r} is in use by another pyromix process{pid}; "
-                "wait for it to end or choose another --out"
+                f"run directory {str(path.parent)!r} is in use by another pyromix process{pid}; "
+                "wait for it to end, or write elsewhere"
             ) from None
         # The previous holder unlinks the file before releasing it: a lock taken on a file that
         # is no longer at ``path`` locks nothing, so open the new one.

@@ -27,6 +27,7 @@ from .compare import footing
 from .evaluate import LogLikelihood, bits_per_dim, clustering_scores, latent_gmm, log_likelihood
 from .infer.schedules import KLWarmup
 from .labels import accepts_labels
+from .protocol import capabilities
 from .recipes import COMMON_DEFAULTS, get_recipe, recipe_origin, resolve_recipe
 from .resources import check_fits, check_training_fits
 from .rundir import CHECKPOINT, METRICS, run_lock, write_atomically
@@ -45,6 +46,7 @@ __all__ = [
     "aggregated_posterior",
     "reconstruct",
     "write_report",
+    "skipped_features",
     "generate",
     "read_metrics",
     "load_run_checkpoint",
@@ -533,8 +535,10 @@ def evaluate_run(run: Run, num_samples: int = 1000) -> dict[str, Any]:
     Log-likelihood and ELBO are in nats per data point, averaged over the test split; the ELBO
     is estimated from the same S importance samples. ``bits_per_dim`` is given for binary data.
     With labels, ``gmm_acc``/``gmm_nmi``/``gmm_ari`` score a GMM on the test latent means with as
-    many components as classes (seed 000, 4.2), and for clustering models ``acc``/``nmi``/``ari``
-    score :func:`cluster_probabilities`' argmax. ``prior_is_approximate`` is true where the
+    many components as classes (seed 000, 4.2), or ``gmm_skipped`` says why no GMM could be
+    fitted (latent means collapsed or non-finite, as after a run diverged), and for clustering
+    models ``acc``/``nmi``/``ari`` score :func:`cluster_probabilities`' argmax.
+    ``prior_is_approximate`` is true where the
     prior density is an estimate (the implicit prior, seed 004 Table 2's "≈"); such a prior's
     ``prior_log_normalizer`` (log of its integral, 0 when exact; Monte Carlo, biased low) says by
     about how much, and ``test_log_likelihood_normalized`` is the log-likelihood with the prior
@@ -576,6 +580,7 @@ def evaluate_points(run: Run, num_samples: int = 1000) -> tuple[dict[str, Any], 
         metrics["prior_log_normalizer"] = log_z
         metrics["test_log_likelihood_normalized"] = summary["log_likelihood"] - log_z
     metrics["footing"] = footing(run.args)
+    metrics["skipped"] = skipped_features(run)
     if run.dataset.is_binary or run.args.get("levels"):  # a log-probability of discrete levels
         metrics["bits_per_dim"] = bits_per_dim(summary["log_likelihood"], run.dataset.data_dim)
     probs = cluster_probabilities(run, test.x)
@@ -644,6 +649,9 @@ def generate(
         raise ValueError(f"n: expected an integer >= 1, got {n}")
     if categories not in CATEGORY_SOURCES:
         raise ValueError(f"categories: expected one of {CATEGORY_SOURCES}, got {categories!r}")
+    reason = capabilities(run.model, run.guide)["samples"]
+    if reason is not None:
+        raise ValueError(f"generate: the {run.name} run cannot sample: {reason} (pyromix.protocol)")
     components = None if components is None else list(components)
     # The means and their binarised draws, float32, on the device and again on the CPU.
     draws = n * (1 if components is None else max(1, len(components)))
@@ -705,46 +713,71 @@ def read_metrics(path: str | os.PathLike, run: Run) -> tuple[dict[str, Any], str
     return metrics, ""
 
 
-def write_report(
-    run: Run, metrics: dict[str, Any], out: str | os.PathLike, *, n: int = 64
-) -> list[Path]:
-    """Write ``metrics.json``, ``samples.png``, ``curves.png`` and, where they apply,
-    ``reconstructions.png``, ``latents.png`` and ``manifold.png`` (2-D latent, image data)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+def skipped_features(run: Run) -> dict[str, str]:
+    """What the run's report leaves out for want of an optional method, and why
+    (:func:`pyromix.protocol.capabilities`); only features that would apply to its data."""
+    image = run.dataset.image_shape is not None
+    relevant = {
+        "samples": True,
+        "latents": True,
+        "clusters": True,
+        "reconstructions": image,
+        "manifold": image and run.args.get("latent_dim") == 2,
+    }
+    reasons = capabilities(run.model, run.guide)
+    return {f: reasons[f] for f, applies in relevant.items() if applies and reasons[f] is not None}
+
+
+def _plot_samples(run: Run, path: Path, n: int, *, by_component: bool) -> Path:
+    """samples.png: one row per cluster or prior component (first 10) for image data."""
     shape = run.dataset.image_shape
-    pyro.set_rng_seed(run.args["seed"])
     clusters = getattr(run.model, "num_clusters", None)
     components = clusters or getattr(run.model, "num_components", None)
     row_labels = None
-    if components and shape is not None:  # one row per cluster or prior component (first 10)
+    if by_component and shape is not None:
         rows = min(components, MAX_SAMPLE_ROWS)
         per_row = max(1, min(16, n // rows))
         means, binarized = generate(run, per_row, components=range(rows))
         row_labels = [f"{'y' if clusters else 'component'}={k}" for k in range(rows)]
     else:
         means, binarized = generate(run, n)
+    return plots.plot_samples(
+        means,
+        path,
+        image_shape=shape,
+        binarized=binarized if shape else None,  # plotted for images only
+        data=None if shape else run.dataset.test.x.cpu(),
+        row_labels=row_labels,
+        title=f"{run.name} samples",
+    )
+
+
+def write_report(
+    run: Run, metrics: dict[str, Any], out: str | os.PathLike, *, n: int = 64
+) -> list[Path]:
+    """Write ``metrics.json``, ``curves.png`` and, where the model supports them
+    (:func:`pyromix.protocol.capabilities`) and they apply, ``samples.png``,
+    ``reconstructions.png``, ``latents.png`` and ``manifold.png`` (2-D latent, image data)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    shape = run.dataset.image_shape
+    pyro.set_rng_seed(run.args["seed"])
+    can = {f: reason is None for f, reason in capabilities(run.model, run.guide).items()}
     test = run.dataset.test
     written = [
         write_json(out / METRICS, metrics),
-        plots.plot_samples(
-            means,
-            out / "samples.png",
-            image_shape=shape,
-            binarized=binarized if shape else None,  # plotted for images only
-            data=None if shape else test.x.cpu(),
-            row_labels=row_labels,
-            title=f"{run.name} samples",
-        ),
         plots.plot_curves(
             {"train_loss": run.history.train_loss, "val_loss": run.history.val_loss},
             out / "curves.png",
             title=f"{run.name}: negative objective, nats per data point",
         ),
     ]
+    if can["samples"]:
+        by_component = can["component_samples"]
+        written.append(_plot_samples(run, out / "samples.png", n, by_component=by_component))
     with torch.no_grad():
         z = run.guide.latent_mean(test.x) if hasattr(run.guide, "latent_mean") else None
-        if shape is not None and z is not None:
+        if shape is not None and can["reconstructions"]:
             recon = reconstruct(run, test.x)
             written.append(
                 plots.plot_reconstructions(
@@ -755,7 +788,8 @@ def write_report(
             labels = None if test.y is None else test.y.cpu()
             written.append(plots.plot_latents(z.cpu(), out / "latents.png", labels=labels))
         sees_c = getattr(run.model, "decoder_sees_y", False)
-        if shape is not None and run.args.get("latent_dim") == 2 and not sees_c:
+        two_d = run.args.get("latent_dim") == 2 and can["manifold"]
+        if shape is not None and two_d and not sees_c:
             device = next(run.model.parameters()).device
             written.append(
                 plots.plot_manifold(

@@ -149,7 +149,7 @@ def test_sample_before_fit_raises_not_fitted():
         ({"n_clusters": 0}, "n_clusters: expected an integer >= 1, got 0"),
         ({"n_clusters": 1000}, "n_clusters: expected at most n_samples=60"),
         ({"latent_dim": 0}, "latent_dim: expected an integer >= 1"),
-        ({"likelihood": "poisson"}, "likelihood: expected 'auto', 'bernoulli' or 'gaussian'"),
+        ({"likelihood": "poisson"}, "likelihood: expected 'auto', 'bernoulli', 'gaussian'"),
         ({"num_samples": 0}, "num_samples: expected an integer >= 1, got 0"),
         ({"pretrain_epochs": -1}, "pretrain_epochs: expected 'auto' or an integer >= 0, got -1"),
         ({"recipe": "cpvae"}, "pretrain_epochs: the cpvae recipe has no pretraining"),

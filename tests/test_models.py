@@ -1,6 +1,7 @@
 """Contract over every recipe, and the networks and likelihoods they are built from."""
 
 import math
+from pathlib import Path
 
 import pyro
 import pytest
@@ -10,7 +11,7 @@ from pyro.poutine.util import site_is_subsample
 
 from pyromix.likelihoods import BernoulliLikelihood, GaussianLikelihood
 from pyromix.nn import ConvDecoder, ConvEncoder, GatedDense, NormalHead, mlp
-from pyromix.recipes import RECIPES, get_recipe
+from pyromix.recipes import RECIPES, get_recipe, load_recipe_file, unregister_recipe
 from pyromix.runs import prepare_recipe
 
 
@@ -26,9 +27,26 @@ def latent_sites(trace):
 LATENT_SITES = {"flow": {"u"}, "hvp": {"z1", "z2"}}
 
 
+# The contract also holds for a recipe of one's own, loaded the way a plugin is (FILE.py:NAME).
+PLUGIN = f"{Path(__file__).parent / 'student_recipe.py'}:student"
+
+
+@pytest.fixture
+def recipe_name(request):
+    if request.param != PLUGIN:
+        yield request.param
+        return
+    name = load_recipe_file(PLUGIN)
+    yield name
+    unregister_recipe(name)
+
+
 @pytest.mark.parametrize("arch", ["mlp", "conv"])
-@pytest.mark.parametrize("name", list(RECIPES))
-def test_recipe_contract(name, arch):
+@pytest.mark.parametrize(
+    "recipe_name", [*RECIPES, PLUGIN], indirect=True, ids=[*RECIPES, "plugin-file"]
+)
+def test_recipe_contract(recipe_name, arch):
+    name = recipe_name
     run = prepare_recipe(name, "digits", arch=arch, hidden=[16, 16], limit=40)
     model, guide = run.model, run.guide
     x, _ = next(run.dataset.train_batches(8, torch.Generator().manual_seed(0)))  # binarised draw

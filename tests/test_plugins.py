@@ -1,10 +1,11 @@
 """Recipes of one's own: registered in Python, from FILE.py:NAME, --plugin MODULE or an entry
 point; every run remembers where its recipe came from and reloads it like a shipped one."""
 
+import csv
 import json
 import shutil
 import sys
-import textwrap
+from pathlib import Path
 
 import matplotlib.image
 import pytest
@@ -27,56 +28,8 @@ from pyromix.train import fit
 
 FAST = ["--epochs", "2", "--samples", "30", "--hidden", "16", "--limit", "60", "--quiet"]
 
-# A user's model, written as a Pyro program from pyromix's public parts: z ~ Student-t(3),
-# x | z from the recipe's likelihood, a Gaussian guide.
-PLUGIN = textwrap.dedent(
-    '''
-    import pyro
-    import pyro.distributions as dist
-    import torch
-    from pyro.nn import PyroModule
-
-    from pyromix.recipes import Recipe, build_encoder, build_likelihood, elbo_objective
-
-    class StudentTVAE(PyroModule):
-        """z ~ StudentT(3, 0, 1)^d, x | z ~ p(x | z)."""
-
-        def __init__(self, likelihood, d):
-            super().__init__()
-            self.likelihood, self.d = likelihood, d
-
-        def prior(self, like):
-            return dist.StudentT(3.0, like.new_zeros(self.d), 1.0).to_event(1)
-
-        def forward(self, x, y=None):
-            with pyro.plate("data", x.shape[0]):
-                z = pyro.sample("z", self.prior(x))
-                pyro.sample("x", self.likelihood(z), obs=x)
-
-        @torch.no_grad()
-        def generate(self, n, *, component=None, weights=None):
-            return self.likelihood.mean(self.prior(torch.zeros(1)).sample((n,)))
-
-    class Guide(PyroModule):
-        def __init__(self, encoder):
-            super().__init__()
-            self.encoder = encoder
-
-        def forward(self, x, y=None):
-            with pyro.plate("data", x.shape[0]):
-                pyro.sample("z", self.encoder(x))
-
-        @torch.no_grad()
-        def latent_mean(self, x):
-            return self.encoder(x).mean
-
-    def build(args):
-        d = args["latent_dim"]
-        return StudentTVAE(build_likelihood(args, d), d), Guide(build_encoder(args, d))
-
-    student = Recipe("VAE with a Student-t prior", build=build, objective=elbo_objective)
-    '''
-)
+# The user's recipes, a file that the tests copy where each route needs it.
+PLUGIN = (Path(__file__).parent / "student_recipe.py").read_text()
 
 
 @pytest.fixture(autouse=True)
@@ -150,9 +103,18 @@ def test_recipe_from_a_file_trains_reloads_evaluates_samples_and_compares(tmp_pa
     assert main(["sample", str(out), "--n", "8", "--out", str(tmp_path / "s.png")]) == 0
     png(tmp_path / "s.png")
     forget("student")
-    assert main(["compare", str(out), str(vae), "--samples", "30"]) == 0
-    table = capsys.readouterr().out
-    assert "student" in table and "vae" in table
+    rows, table = tmp_path / "rows.json", tmp_path / "arviz.csv"
+    argv = ["compare", str(out), str(vae), "--samples", "30", "--json", str(rows)]
+    assert main([*argv, "--arviz", str(table)]) == 0
+    assert "student" in capsys.readouterr().out
+    # az.compare's elpd differences and SEs are pyromix compare's paired ones, as sums
+    rows = {row["name"]: row for row in json.loads(rows.read_text())["rows"]}
+    table = {row["run"]: row for row in csv.DictReader(table.open())}
+    n = rows[str(vae)]["test_points"]
+    for name, row in rows.items():
+        assert float(table[name]["elpd_diff"]) == pytest.approx(-n * row["diff_to_best"], abs=1e-6)
+        paired_se = n * row["diff_se"] * ((n - 1) / n) ** 0.5  # arviz: population variance
+        assert float(table[name]["dse"]) == pytest.approx(paired_se, rel=1e-6, abs=1e-9)
     forget("student")
     assert load_run(out).name == "student" and recipe_origin("student")["kind"] == "file"
 
@@ -196,6 +158,21 @@ def test_plugin_module_and_entry_point(tmp_path, monkeypatch, capsys):
     assert main(["evaluate", "a"]) == 2
     err = capsys.readouterr().err
     assert "recipe 'student-t' cannot be found (cannot import 'my_plugin'" in err
+
+
+def test_a_model_without_optional_methods_reports_what_it_skipped(tmp_path, capsys):
+    plugin = tmp_path / "my_recipes.py"
+    plugin.write_text(PLUGIN)
+    out = tmp_path / "bare"
+    assert main(["fit", f"{plugin}:bare", "--out", str(out), *FAST]) == 0
+    skipped = json.loads((out / "metrics.json").read_text())["skipped"]
+    assert set(skipped) == {"samples", "latents", "clusters", "reconstructions"}
+    assert skipped["samples"] == "the model has no generate(n, component=, weights=)"
+    assert skipped["latents"] == "the guide has no latent_mean(x)"
+    assert sorted(p.name for p in out.glob("*.png")) == ["curves.png"]
+    capsys.readouterr()
+    assert main(["sample", str(out), "--out", str(tmp_path / "s.png")]) == 2
+    assert "the bare run cannot sample: the model has no generate(" in capsys.readouterr().err
 
 
 def test_python_registration_reloads_in_process_and_is_named_when_gone(tmp_path):
