@@ -6,6 +6,7 @@ from .gaussian import GaussianGuide
 from .hierarchical import HierarchicalGuide
 from .mixture import ClusterEncoder, MixtureGuide
 from .mvae import MVAEGuide, closed_form_log_q_y
+from .semisupervised import SemiSupervisedGuide
 
 __all__ = [
     "ClusterEncoder",
@@ -15,6 +16,7 @@ __all__ = [
     "IAFGuide",
     "MVAEGuide",
     "MixtureGuide",
+    "SemiSupervisedGuide",
     "UniformDequantization",
     "closed_form_log_q_y",
 ]

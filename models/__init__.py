@@ -6,6 +6,7 @@ from .hvae import HierarchicalVAE
 from .implicit import DensityRatioEstimator, ImplicitPriorVAE
 from .mixture import GaussianMixtureVAE
 from .priors import MixtureOfGaussiansPrior, StandardNormalPrior, VampPrior
+from .semisupervised import SemiSupervisedVAE
 from .vae import VAE
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "FlowDensity",
     "FlowPrior",
     "HierarchicalVAE",
+    "SemiSupervisedVAE",
 ]

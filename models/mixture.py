@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from pyromix.nn import positive
 from pyromix.sites import DATA_PLATE, X, Y, Z
 
-__all__ = ["GaussianMixtureVAE", "check_weights", "component_indices"]
+__all__ = ["GaussianMixtureVAE", "check_weights", "component_indices", "with_category"]
 
 
 class GaussianMixtureVAE(PyroModule):
@@ -90,9 +90,7 @@ class GaussianMixtureVAE(PyroModule):
         """What the decoder reads: z, or ``[z, one_hot(y)]`` when ``decoder_sees_y``."""
         if not self.decoder_sees_y:
             return z
-        one_hot = self.one_hot(y).to(z.dtype)
-        batch = torch.broadcast_shapes(z.shape[:-1], one_hot.shape[:-1])
-        return torch.cat([z.expand(*batch, -1), one_hot.expand(*batch, -1)], -1)
+        return with_category(z, self.one_hot(y))
 
     def one_hot(self, y: torch.Tensor) -> torch.Tensor:
         """The one-hot vector of a ``"y"`` site value (here an index)."""
@@ -148,6 +146,18 @@ class GaussianMixtureVAE(PyroModule):
         z = self.component(y).sample()
         h = self.decoder_input(z, y)
         return self.likelihood.mean(h) if mean else self.likelihood(h).sample()
+
+
+def with_category(h: torch.Tensor, one_hot: torch.Tensor) -> torch.Tensor:
+    """``[h, one_hot]`` on the last dim, broadcasting the enumerated or particle dims of either.
+
+    Example:
+        >>> with_category(torch.zeros(4, 2), torch.eye(3)[:, None]).shape  # 3 enumerated values
+        torch.Size([3, 4, 5])
+    """
+    one_hot = one_hot.to(h.dtype)
+    batch = torch.broadcast_shapes(h.shape[:-1], one_hot.shape[:-1])
+    return torch.cat([h.expand(*batch, -1), one_hot.expand(*batch, -1)], -1)
 
 
 def component_indices(

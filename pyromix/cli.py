@@ -99,6 +99,11 @@ RECIPE_FLAGS = {
     "particles": ("--particles", _positive_int, "samples per point in the objective (IWAE k)"),
     "split_seed": ("--split-seed", _non_negative_int, "seed of the train/val/test split"),
     "limit": ("--limit", _positive_int, "use at most this many points per split"),
+    "alpha": (
+        "--alpha",
+        _positive_float,
+        "M2: weight of the classification term, as a multiple of N (the paper's 0.1)",
+    ),
     "labeled": (
         "--labeled",
         _labeled,

@@ -250,6 +250,9 @@ def prepare_recipe(
             f"clusters: expected at most the {len(dataset.train)} training points, "
             f"got {args['clusters']}"
         )
+    if "alpha" in args:
+        alpha = args["alpha"]
+        _need(args, isinstance(alpha, (int, float)) and alpha >= 0, "alpha", "a number >= 0")
     if "pseudo_init" in args:
         _need(args, args["pseudo_init"] in ("random", "data"), "pseudo_init", "'random' or 'data'")
     _check_alternation(args)
@@ -370,6 +373,7 @@ def train_run(
         kl_weight=_kl_weight(args),
         schedules=recipe.schedules(run.model, run.guide, args),
         step_hooks=hooks,
+        loss_terms=recipe.loss_terms(run.model, run.guide, run.dataset.to(args["device"]), args),
         patience=args["patience"],
         seed=args["seed"],
         device=replicas,
@@ -589,6 +593,10 @@ def evaluate_points(run: Run, num_samples: int = 1000) -> tuple[dict[str, Any], 
         metrics["clusters_used"] = int(probs.argmax(-1).unique().numel())
         if test.y is not None:
             metrics.update(clustering_scores(test.y.cpu().numpy(), probs.argmax(-1).cpu().numpy()))
+        if test.y is not None and run.dataset.train.labeled is not None:
+            known = test.y >= 0  # trained on labels: classes are the labels, no matching
+            hits = probs.argmax(-1)[known] == test.y[known]
+            metrics["test_accuracy"] = float(hits.float().mean())
     classes = run.dataset.num_classes
     if test.y is not None and classes and classes > 1 and hasattr(run.guide, "latent_mean"):
         with torch.no_grad():

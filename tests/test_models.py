@@ -24,7 +24,7 @@ def latent_sites(trace):
 
 
 # Recipes whose latent sites are not z (and y for the mixtures).
-LATENT_SITES = {"flow": {"u"}, "hvp": {"z1", "z2"}}
+LATENT_SITES = {"flow": {"u"}, "hvp": {"z1", "z2"}, "m2": {"y_unobserved", "z"}}
 
 
 # The contract also holds for a recipe of one's own, loaded the way a plugin is (FILE.py:NAME).

@@ -48,6 +48,7 @@ from .registry import (
 
 # The shipped families register themselves on import, in the order ``pyromix list`` shows.
 from . import vae, flow, learned_priors, mixture, cpvae, mvae, implicit  # noqa: E402, F401, I001
+from . import semisupervised  # noqa: E402, F401
 from .mixture import (  # noqa: E402
     build_mixture,
     build_mixture_model,

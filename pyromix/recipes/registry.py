@@ -72,6 +72,8 @@ class Recipe:
         step_hooks: ``(model, guide, dataset, args) -> [StepHook]`` called by the trainer after
             every optimiser step, e.g. the implicit prior's discriminator steps; each also has
             ``parameters()``, those it trains, which the objective leaves without a gradient.
+        loss_terms: ``(model, guide, dataset, args) -> [LossTerm]``, extra terms of the loss
+            (:func:`pyromix.train.fit`'s ``loss_terms``), e.g. M2's classification term.
 
     Example:
         >>> from pyro.infer import Trace_ELBO
@@ -94,6 +96,9 @@ class Recipe:
     schedules: Callable[[nn.Module, nn.Module, dict], list] = lambda model, guide, args: []
     initialize: Callable[[nn.Module, nn.Module, Dataset, dict], None] | None = None
     step_hooks: Callable[[nn.Module, nn.Module, Dataset, dict], list] = (
+        lambda model, guide, data, args: []
+    )
+    loss_terms: Callable[[nn.Module, nn.Module, Dataset, dict], list] = (
         lambda model, guide, data, args: []
     )
 
