@@ -6,7 +6,6 @@ a Gaussian mixture fitted to the codes then sets the mixture prior's means, stds
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Sequence
 
 import numpy as np
@@ -16,7 +15,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .data import Dataset
-from .train import unique_parameters
+from .train import History, TrainingDiverged, non_finite_values, unique_parameters
 
 __all__ = ["pretrain_autoencoder", "init_mixture_prior", "fit_cluster_head"]
 
@@ -48,18 +47,35 @@ def pretrain_autoencoder(
     optimizer = torch.optim.Adam(unique_parameters(*modules), lr=lr)
     generator = torch.Generator().manual_seed(seed)
     losses = []
-    for _ in tqdm(range(epochs), desc="pretrain", unit="epoch", disable=not progress):
+    for epoch in tqdm(range(epochs), desc="pretrain", unit="epoch", disable=not progress):
         total = 0.0
-        for x, _ in data.train_batches(batch_size, generator):
+        for step, (x, _) in enumerate(data.train_batches(batch_size, generator)):
             optimizer.zero_grad(set_to_none=True)
-            loss = -decode(encode(x)).log_prob(x).sum()
+            where = ("autoencoder pretraining", epoch, step)
+            loss = _checked(lambda: -decode(encode(x)).log_prob(x).sum(), *where)  # noqa: B023
             loss.backward()
             optimizer.step()
             total += loss.item()
         losses.append(total / len(data.train))
-        if not math.isfinite(losses[-1]):
-            raise RuntimeError(f"autoencoder pretraining diverged at epoch {len(losses)}")
     return losses
+
+
+def _checked(loss: Callable[[], torch.Tensor], what: str, epoch: int, step: int) -> torch.Tensor:
+    """``loss()``, or :class:`TrainingDiverged` naming ``what``, the epoch and the step when it is
+    not finite or a distribution refuses non-finite arguments (weights grown to overflow)."""
+    try:
+        value = loss()
+    except ValueError as error:
+        if not non_finite_values(error):
+            raise
+        value = None
+    if value is None or not torch.isfinite(value):
+        raise TrainingDiverged(
+            f"non-finite {what} loss at epoch {epoch + 1}, step {step + 1} "
+            "(try a lower learning rate)",
+            History(),
+        )
+    return value
 
 
 @torch.no_grad()
@@ -71,6 +87,8 @@ def init_mixture_prior(model: nn.Module, codes: torch.Tensor, *, seed: int = 0) 
         The fitted scikit-learn GaussianMixture.
     """
     k = model.num_clusters
+    if not torch.isfinite(codes).all():
+        raise TrainingDiverged("non-finite codes after autoencoder pretraining", History())
     if codes.shape[0] < k:
         raise ValueError(
             f"codes: need at least {k} points to fit {k} components, got {codes.shape[0]}"
@@ -109,12 +127,19 @@ def fit_cluster_head(
     optimizer = torch.optim.Adam(unique_parameters(*modules), lr=lr)
     generator = torch.Generator().manual_seed(seed)
     losses = []
-    for _ in range(epochs):
+    for epoch in range(epochs):
         total = 0.0
-        for index in torch.randperm(x.shape[0], generator=generator).split(batch_size):
+        for step, index in enumerate(
+            torch.randperm(x.shape[0], generator=generator).split(batch_size)
+        ):
             optimizer.zero_grad(set_to_none=True)
             index = index.to(x.device)
-            loss = -(targets[index] * torch.log_softmax(logits(x[index]), -1)).sum()
+            loss = _checked(
+                lambda: -(targets[index] * torch.log_softmax(logits(x[index]), -1)).sum(),  # noqa: B023
+                "cluster-head fitting",
+                epoch,
+                step,
+            )
             loss.backward()
             optimizer.step()
             total += loss.item()

@@ -76,9 +76,14 @@ def wait_for(path, process, timeout=120.0):
 # --------------------------------------------------------------- 1. divergence is not bad input
 
 
-def test_a_huge_learning_rate_diverges_with_exit_1(tmp_path, capsys):
+@pytest.mark.parametrize(
+    "model, extra",
+    [("vae", []), ("gmvae", ["--pretrain-epochs", "1"])],  # gmvae: in pretraining
+)
+def test_a_huge_learning_rate_diverges_with_exit_1(model, extra, tmp_path, capsys):
     out = tmp_path / "lr"
-    assert main(["fit", "vae", "--lr", "1e6", "--epochs", "1", "--out", str(out), *TINY]) == 1
+    argv = ["fit", model, "--lr", "1e6", "--epochs", "1", "--out", str(out), *extra]
+    assert main([*argv, *TINY]) == 1
     line = one_line(capsys.readouterr().err)
     assert "training diverged" in line and "epoch 1, step" in line and "nothing was saved" in line
     assert not out.exists()  # it created the folder and left nothing in it
