@@ -28,13 +28,13 @@ BATCH_SIZE = 10_000
 
 
 def cluster_recipes() -> list[str]:
-    """The unsupervised recipes whose model has clusters (a ``clusters`` argument, and no labels
-    revealed by default as ``m2`` has), e.g. ``gmvae``, ``vade``; plugins and entry points
-    included."""
+    """The recipes whose model has clusters (a ``clusters`` argument), e.g. ``gmvae``, ``vade``;
+    registered plugins and entry points included. Semi-supervised recipes, which reveal labels
+    by default (``m2``), are not clustering models of unlabelled ``X``."""
     return [
         name
         for name in available_recipes()
-        if "clusters" in (defaults := get_recipe(name).defaults) and not defaults.get("labeled")
+        if "clusters" in get_recipe(name).defaults and not get_recipe(name).defaults.get("labeled")
     ]
 
 
