@@ -24,6 +24,7 @@ import torch
 from pyromix.data import load_dataset
 from pyromix.infer.scale import LatentScaleMessenger
 from pyromix.recipes import RECIPES
+from pyromix.train import training_step
 
 BATCH, SEED = 100, 0
 
@@ -34,6 +35,12 @@ def options(description: str) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=50, help="SVI steps per timed block")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's default)")
     parser.add_argument("--json", metavar="PATH", help="also write the results to this file")
+    parser.add_argument(
+        "--checked",
+        dest="unchecked",
+        action="store_false",
+        help="time the step with Pyro's checks on (fit --validate-steps) instead of fit's default",
+    )
     parser.add_argument(
         "--mnist-shaped",
         action="store_true",
@@ -83,9 +90,15 @@ def compare(recipe: str, args: dict, reference: Callable, opts: argparse.Namespa
         x = load_dataset("digits", binarize="static").train.x[:BATCH]
     model, guide = RECIPES[recipe].build(args)
     weighting = LatentScaleMessenger(1.0)  # fit wraps model and guide in the KL weight; so do we
+    # fit's step after the first: Pyro's checks off (--validate-steps keeps them on).
+    checked = not opts.unchecked
     sides = {
         "pyromix": partial(
-            RECIPES[recipe].objective(args).loss_and_grads, weighting(model), weighting(guide)
+            training_step,
+            RECIPES[recipe].objective(args),
+            weighting(model),
+            weighting(guide),
+            validate=checked,
         ),
         "reference": partial(reference, model, guide),
     }
@@ -121,6 +134,7 @@ def compare(recipe: str, args: dict, reference: Callable, opts: argparse.Namespa
         "pyro": pyro.__version__,
     }
     print("machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()))
+    info = {**info, "pyro checks": "on" if checked else "off"}
     setting = ", ".join(f"{k} {v}" for k, v in {"recipe": recipe, **info, "seed": SEED}.items())
     data = "random 784-dim data, 784-500-500-2000" if opts.mnist_shaped else "digits"
     print(f"{opts.repeats} repeats x {opts.steps} steps, batch {BATCH} of {data}, {setting}")

@@ -61,6 +61,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
 def _hidden(text: str) -> list[int]:
     try:
         return [_positive_int(part) for part in text.split(",")]
@@ -213,6 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--force", action="store_true", help="replace an existing run in --out")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.add_argument(
+        "--checkpoint-every",
+        type=_non_negative_float,
+        metavar="SECONDS",
+        help="seconds between checkpoints (default 10; 0: every epoch; always the first and last)",
+    )
+    fit.add_argument(
         "--validate-steps",
         action="store_true",
         help="Pyro's argument checks on every step (slower), not only on the first",
@@ -345,6 +361,7 @@ def _fit_locked(ns: argparse.Namespace, out: Path, overrides: dict, devices: Dev
             progress=not ns.quiet,
             devices=replicas,
             validate_steps=ns.validate_steps,
+            **({} if ns.checkpoint_every is None else {"checkpoint_every": ns.checkpoint_every}),
         )
     except TrainingDiverged as e:
         kept = out / CHECKPOINT

@@ -334,6 +334,11 @@ def _check_alternation(args: dict[str, Any]) -> None:
         )
 
 
+# A checkpoint per epoch cost a tenth of a digits epoch (serialising and fsync); a killed run
+# loses at most this many seconds.
+CHECKPOINT_EVERY = 10.0
+
+
 def train_run(
     run: Run,
     *,
@@ -342,14 +347,15 @@ def train_run(
     progress: bool = True,
     devices: Devices | Replicas | None = None,
     validate_steps: bool = False,
+    checkpoint_every: float = CHECKPOINT_EVERY,
 ) -> Run:
     """Train a prepared run in place (checkpointing to ``out/checkpoint.pt``) and return it.
 
     ``devices`` (:class:`pyromix.distributed.Devices`, or its started ``Replicas``) trains on
     several devices or processes; by default the run trains on its ``device`` argument.
     Pretraining runs in full on every process, from the same seed, so all start alike.
-    ``validate_steps`` runs Pyro's checks on every step, not only the first
-    (:func:`pyromix.train.fit`).
+    ``validate_steps`` runs Pyro's checks on every step, not only the first, and
+    ``checkpoint_every`` sets the seconds between checkpoints (:func:`pyromix.train.fit`).
     """
     recipe, args = get_recipe(run.name), run.args
     replicas = devices if isinstance(devices, Replicas) else _start(devices, args)
@@ -382,6 +388,7 @@ def train_run(
         recipe={"name": run.name, "args": args, "origin": recipe_origin(run.name)},
         progress=progress,
         validate_steps=validate_steps,
+        checkpoint_every=checkpoint_every,
     )
     return run
 
@@ -420,7 +427,8 @@ def train_recipe(
         data: a dataset name, a path to .npy/.npz/.csv, or an array (see
             :func:`pyromix.data.load_dataset`); None: ``"digits"``, or the data of the run
             being resumed.
-        out: run directory; the checkpoint is written there after every epoch. The directory
+        out: run directory; the checkpoint is written there after the first and last epochs and
+            at most every ``CHECKPOINT_EVERY`` (10) seconds in between. The directory
             is locked while training: a second writer gets :class:`pyromix.rundir.RunDirectoryBusy`.
         resume: continue from ``out/checkpoint.pt`` when it exists (its arguments are reused;
             ``epochs`` and ``patience`` may change, any other argument given must match).

@@ -371,6 +371,7 @@ def fit(
     recipe: dict[str, Any] | None = None,
     progress: bool = True,
     validate_steps: bool = False,
+    checkpoint_every: float = 0.0,
 ) -> History:
     """Train ``model`` and ``guide`` by stochastic variational inference.
 
@@ -414,13 +415,17 @@ def fit(
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; or a :class:`~pyromix.distributed.Devices`
             (accelerator, devices, strategy, nodes, precision) or its started
             :class:`~pyromix.distributed.Replicas`. Modules and data are moved there.
-        checkpoint: file written atomically after every epoch (model, guide, optimiser, epoch,
-            history, RNG state, best weights, and ``recipe``).
+        checkpoint: file written atomically (model, guide, optimiser, epoch, history, RNG state
+            of every process, best weights, and ``recipe``) after the first and the last epoch
+            and, in between, after every epoch that ends ``checkpoint_every`` seconds or more
+            after the last write; rank 0 writes it.
         resume: continue from ``checkpoint`` if it exists.
         recipe: plain-data arguments stored in the checkpoint to rebuild model and guide.
         progress: show a tqdm progress bar (rank 0).
         validate_steps: run Pyro's argument and structure checks on every step; by default
             only the first step of the call is checked (see :func:`training_step`).
+        checkpoint_every: seconds between checkpoints; 0 writes one after every epoch. A run
+            killed in between resumes from the last one written, exactly as from any epoch.
 
     Returns:
         The :class:`History`.
@@ -487,7 +492,7 @@ def fit(
     # One deep copy per epoch: the state at the end of the last epoch is this epoch's fallback on
     # a non-finite loss, the checkpoint's state and, when validation improved, the best weights.
     good = _snapshot(model, guide, optimizer, step_hooks)
-    start = history.epochs
+    start, saved_at = history.epochs, time.monotonic()
     quiet = not progress or not replicas.is_zero
     bar = tqdm(range(start, epochs), desc="fit", unit="epoch", disable=quiet)
     hook_parameters = [p for hook in step_hooks for p in getattr(hook, "parameters", list)()]
@@ -566,9 +571,12 @@ def fit(
             history.stopped = f"early stopping: no validation improvement for {waited} epochs"
         if checkpoint is not None:
             rng = replicas.gather_rng()  # every rank takes part; rank 0 writes
-            state = {**good, "torch_rng": rng, "generator": generator.get_state()}
-            if replicas.is_zero:
+            last = bool(history.stopped) or epoch == epochs - 1
+            due = epoch == start or last or time.monotonic() - saved_at >= checkpoint_every
+            if due and replicas.is_zero:
+                state = {**good, "torch_rng": rng, "generator": generator.get_state()}
                 save_checkpoint(checkpoint, state=state, best=best, history=history, recipe=recipe)
+                saved_at = time.monotonic()
         if history.stopped:
             break
     bar.close()

@@ -1,15 +1,18 @@
-"""fit's fast step (Pyro's checks on the first step only) computes what the checked step does."""
+"""fit's faster paths: the unchecked step computes what the checked one does; checkpoints by time."""
 
 import math
+import tempfile
+from pathlib import Path
 
 import pyro
 import pytest
 import torch
 
-from pyromix.recipes import RECIPES, get_recipe
-from pyromix.runs import prepare_recipe
-from pyromix.train import training_step
+import pyromix.train
 from pyromix.infer.scale import LatentScaleMessenger
+from pyromix.recipes import RECIPES, get_recipe
+from pyromix.runs import prepare_recipe, train_run
+from pyromix.train import load_checkpoint, training_step
 
 
 def step(objective, model, guide, x, validate):
@@ -47,3 +50,20 @@ def test_the_fast_step_really_skips_the_checks():
     with pytest.raises(ValueError):
         training_step(objective, run.model, run.guide, x, validate=True)
     assert math.isfinite(training_step(objective, run.model, run.guide, x, validate=False))
+
+
+@pytest.mark.parametrize("every, written", [(0.0, [1, 2, 3, 4]), (3600.0, [1, 4])])
+def test_checkpoints_follow_the_first_epoch_the_clock_and_the_last(every, written, monkeypatch):
+    run = prepare_recipe("vae", "digits", hidden=[16], limit=40, epochs=4, patience=None)
+    saved = []
+    real = pyromix.train.save_checkpoint
+
+    def counting(path, *, history, **kwargs):
+        saved.append(history.epochs)
+        return real(path, history=history, **kwargs)
+
+    monkeypatch.setattr(pyromix.train, "save_checkpoint", counting)
+    with tempfile.TemporaryDirectory() as out:
+        train_run(run, out=out, progress=False, checkpoint_every=every)
+        resumed = load_checkpoint(Path(out) / "checkpoint.pt")
+    assert saved == written and resumed["epoch"] == 4
