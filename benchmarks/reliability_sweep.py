@@ -106,7 +106,11 @@ def run_case(group, case, argv, expected, cwd, results, keep=None, check=None):
 def interrupt(group, case, argv, cwd, results, wait_for=None, delay=1.0, check=None):
     started = time.perf_counter()
     process = start(*argv, cwd=cwd)
-    if wait_for is not None:
+    if wait_for is None:  # start-up: once torch is loading, past the interpreter's own start
+        maps = Path(f"/proc/{process.pid}/maps")
+        while process.poll() is None and "libtorch" not in maps.read_text():
+            time.sleep(0.01)
+    else:
         while not wait_for.exists() and process.poll() is None:
             time.sleep(0.05)
     time.sleep(delay)
@@ -134,6 +138,8 @@ def sweep(work: Path) -> list[Result]:
     for name in ("big6", "big30"):
         argv = ["fit", "vae", "--data", f"{name}.npy", "--epochs", "2", "--out", name, *FAST]
         run_case(g, f"data {name}", argv, {0, 1}, work, results)
+    argv = ["fit", "gmvae", "--lr", "1e6", "--pretrain-epochs", "2", "--out", "d2", *FAST]
+    run_case(g, "gmvae --lr 1e6 (diverges in pretraining)", argv, {1}, work, results)
     run_case(
         g, "--lr 1e39", ["fit", "vae", "--lr", "1e39", "--out", "d3", *FAST], {2}, work, results
     )
@@ -225,7 +231,7 @@ def sweep(work: Path) -> list[Result]:
         wait_for=work / "e2" / ".pyromix.lock",
         delay=2.0,
     )
-    interrupt(g, "Ctrl-C at start-up", ["list"], work, results, delay=0.3)
+    interrupt(g, "Ctrl-C at start-up", ["list"], work, results, delay=0.0)
     interrupt(
         g,
         "Ctrl-C in training",

@@ -60,6 +60,7 @@ autosummary_ignore_module_all = False  # a module's public API is its __all__
 autodoc_default_options = {"members": True, "undoc-members": True, "show-inheritance": True}
 autodoc_typehints = "description"
 autodoc_member_order = "bysource"
+autodoc_inherit_docstrings = False  # not torch's "Define the computation performed at every call"
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 
@@ -70,6 +71,5 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(torch|pyro|numpy|np|scipy|sklearn|matplotlib|arviz|nn|dist|argparse)(\..*)?"),
     (r"py:.*", r"(collections\.abc|typing|pathlib|os|Path|PathLike|Sequence|Mapping)(\..*)?"),
     (r"py:.*", r"(Callable|Iterable|Iterator|Any|Literal|Tensor|Module|Figure|PyroModule)(\..*)?"),
-    (r"py:class", r"ExpandedDistribution"),  # in torch.distributions.Distribution.expand's doc
 ]
 napoleon_use_ivar = True  # "Attributes:" as fields: undoc-members documents them as objects

@@ -29,8 +29,13 @@ BATCH_SIZE = 10_000
 
 def cluster_recipes() -> list[str]:
     """The recipes whose model has clusters (a ``clusters`` argument), e.g. ``gmvae``, ``vade``;
-    registered plugins and entry points included."""
-    return [name for name in available_recipes() if "clusters" in get_recipe(name).defaults]
+    registered plugins and entry points included. Semi-supervised recipes, which reveal labels
+    by default (``m2``), are not clustering models of unlabelled ``X``."""
+    return [
+        name
+        for name in available_recipes()
+        if "clusters" in get_recipe(name).defaults and not get_recipe(name).defaults.get("labeled")
+    ]
 
 
 def _plain(value: Any) -> Any:

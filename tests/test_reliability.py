@@ -14,6 +14,7 @@ import signal
 import stat
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -244,8 +245,11 @@ def test_sigint_during_pretraining_is_130_without_a_resume_hint(tmp_path):
 def test_sigint_at_start_up_or_during_evaluation_is_one_line_130(when, run_copy):
     before = (run_copy / "checkpoint.pt").read_bytes()
     process = cli("evaluate", str(run_copy), "--samples", "100000")
-    if when == "start-up":
-        time.sleep(0.5)  # the interpreter is importing torch
+    if when == "start-up":  # importing torch, so past the interpreter's own start
+        deadline = time.monotonic() + 60
+        while "libtorch" not in Path(f"/proc/{process.pid}/maps").read_text():
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
     else:
         wait_for(run_copy / LOCK, process)
         time.sleep(0.5)

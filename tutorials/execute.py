@@ -10,19 +10,22 @@ Each notebook runs top to bottom in a fresh ``python3`` kernel of this interpret
 tutorials folder as its working directory, one torch thread, ``PYTHONHASHSEED=0`` and
 ``PYROMIX_FAST`` unset, so the run is deterministic given the seeds set in the notebooks (only
 printed wall-clock seconds differ). The notebook is then written back with its outputs, without
-execution timestamps or widget state; figures are PNGs embedded at the dpi the cells chose.
+execution timestamps or widget state; figures are PNGs embedded at the dpi the cells chose and
+stored with a 256-colour palette (about half the bytes; plots and digit grids lose nothing
+visible), so the notebooks stay small in the repository.
 
 Full-mode wall time on this project's 2-core CPU machine, one notebook at a time under
-``nice -n 10``, with the load average (1 min) at start and end of each run:
+``nice -n 10``, while six other agents shared the two cores (load average, 1 min, at the start
+and end of each run; the load inflates these times):
 
 =============================================  ========  ============
 notebook                                       minutes   load average
 =============================================  ========  ============
-01_vae.ipynb                                   TBD       TBD
-02_clustering.ipynb                            TBD       TBD
-03_learned_priors.ipynb                        TBD       TBD
-04_mvae.ipynb                                  TBD       TBD
-05_implicit_prior_and_comparison.ipynb         TBD       TBD
+01_vae.ipynb                                   1.8       1.1 -> 3.8
+02_clustering.ipynb                            13.0      3.8 -> 8.4
+03_learned_priors.ipynb                        24.3      8.4 -> 12.6
+04_mvae.ipynb                                  4.7       12.6 -> 11.0
+05_implicit_prior_and_comparison.ipynb         16.0      11.0 -> 16.0
 =============================================  ========  ============
 
 ``tests/test_tutorials.py`` runs every notebook through :func:`execute` in fast mode and checks
@@ -32,6 +35,8 @@ the committed outputs.
 from __future__ import annotations
 
 import argparse
+import base64
+import io
 import os
 import sys
 import time
@@ -42,8 +47,17 @@ import nbformat
 from jupyter_client.kernelspec import NATIVE_KERNEL_NAME, KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
+from PIL import Image
 
-__all__ = ["TUTORIALS", "notebooks", "kernel_manager", "execute", "strip_volatile", "main"]
+__all__ = [
+    "TUTORIALS",
+    "notebooks",
+    "kernel_manager",
+    "execute",
+    "strip_volatile",
+    "shrink_figures",
+    "main",
+]
 
 TUTORIALS = Path(__file__).resolve().parent
 CELL_TIMEOUT_S = 3600  # a full-mode cell trains several models
@@ -77,6 +91,26 @@ def strip_volatile(nb: nbformat.NotebookNode) -> None:
             output.get("data", {}).pop("application/vnd.jupyter.widget-view+json", None)
 
 
+def shrink_figures(nb: nbformat.NotebookNode) -> None:
+    """Re-encode every PNG output with a 256-colour palette where that is smaller.
+
+    Deterministic (median cut, no dithering), so re-running a notebook rewrites the same bytes.
+    """
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "image/png" not in data:
+                continue
+            raw = base64.b64decode(data["image/png"])
+            buffer = io.BytesIO()
+            image = Image.open(io.BytesIO(raw)).convert("RGB")
+            image.quantize(256, Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+                buffer, "PNG", optimize=True
+            )
+            if buffer.tell() < len(raw):
+                data["image/png"] = base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 def execute(path: Path, fast: bool) -> nbformat.NotebookNode:
     """Run one notebook top to bottom in a fresh kernel and return it with its outputs.
 
@@ -85,7 +119,8 @@ def execute(path: Path, fast: bool) -> nbformat.NotebookNode:
         fast: run with ``PYROMIX_FAST=1`` (tiny settings, the tests' mode) instead of full mode.
 
     Returns:
-        The executed notebook, with volatile metadata stripped; the file is not written.
+        The executed notebook, with volatile metadata stripped and its figures shrunk; the file
+        is not written.
 
     Raises:
         nbclient.exceptions.CellExecutionError: a cell raised; the message holds its traceback.
@@ -116,6 +151,7 @@ def execute(path: Path, fast: bool) -> nbformat.NotebookNode:
         os.environ.clear()
         os.environ.update(saved)
     strip_volatile(nb)
+    shrink_figures(nb)
     return nb
 
 
