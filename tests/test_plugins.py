@@ -23,7 +23,7 @@ from pyromix.recipes import (
     unregister_recipe,
 )
 from pyromix.recipes import registry
-from pyromix.runs import load_run, train_recipe
+from pyromix.runs import load_run, prepare_recipe, train_recipe
 from pyromix.train import fit
 
 FAST = ["--epochs", "2", "--samples", "30", "--hidden", "16", "--limit", "60", "--quiet"]
@@ -190,7 +190,7 @@ def test_python_registration_reloads_in_process_and_is_named_when_gone(tmp_path)
 
 
 def test_a_checkpoint_written_by_fit_alone_is_refused_in_one_line(tmp_path, capsys):
-    run = train_recipe("vae", epochs=1, hidden=[8], limit=40, progress=False)
+    run = prepare_recipe("vae", hidden=[8], limit=40)
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
         objective = get_recipe("vae").objective(run.args)
@@ -204,3 +204,18 @@ def test_a_checkpoint_written_by_fit_alone_is_refused_in_one_line(tmp_path, caps
         err = capsys.readouterr().err
         assert "records no recipe name and arguments (was it written by fit(checkpoint=...) alone?)" in err
         assert len(err.strip().splitlines()) == 1 and "KeyError" not in err
+
+
+def test_mixture_clustering_takes_a_registered_recipe():
+    import numpy as np
+
+    from pyromix.estimators import MixtureClustering, cluster_recipes
+    from pyromix.recipes import enum_objective, mixture_recipe
+
+    register_recipe("my-gmvae", mixture_recipe("EnumY under another name", enum_objective))
+    assert "my-gmvae" in cluster_recipes()
+    rng = np.random.default_rng(0)
+    X = np.clip(np.repeat(np.eye(3), 20, 0) + 0.05 * rng.normal(size=(60, 3)), 0, 1)
+    est = MixtureClustering("my-gmvae", n_clusters=3, latent_dim=2, hidden=(8,), epochs=2,
+                            pretrain_epochs=1, likelihood="gaussian").fit(X)
+    assert est.run_.name == "my-gmvae" and est.predict_proba(X).shape == (60, 3)

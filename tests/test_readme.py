@@ -20,7 +20,7 @@ def test_ci_runs_exactly_the_readme_test_command():
 
 def test_readme_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    example, _ = code_blocks("python")
+    example = code_blocks("python")[0]
     namespace = {}
     exec(compile(example, "README.md", "exec"), namespace)
     metrics = namespace["metrics"]
@@ -30,9 +30,26 @@ def test_readme_example_runs(tmp_path, monkeypatch):
 
 
 def test_readme_clustering_example_runs(monkeypatch):
-    _, example = code_blocks("python")
+    example = code_blocks("python")[1]
     example = example.replace("epochs=20", "epochs=2, pretrain_epochs=2, hidden=(32,)")  # fast
     namespace = {}
     exec(compile(example, "README.md", "exec"), namespace)
     assert namespace["labels"].shape == (1797,) and namespace["probs"].shape == (1797, 10)
     assert (namespace["clusters"] == 3).all() and namespace["images"].shape == (10, 64)
+
+
+def test_readme_own_model_example_runs(tmp_path, monkeypatch):
+    from pyromix.recipes import recipe_origin, unregister_recipe
+
+    monkeypatch.chdir(tmp_path)
+    example = code_blocks("python")[2]
+    assert len(example.strip().splitlines()) <= 31  # "a complete example of at most ~30 lines"
+    namespace = {}
+    exec(compile(example.replace("epochs=30", "epochs=2, limit=100"), "README.md", "exec"), namespace)
+    try:
+        metrics = namespace["metrics"]
+        assert metrics["model"] == "student" and "samples" in metrics["skipped"]
+        assert metrics["test_elbo"] <= metrics["test_log_likelihood"] < 0
+        assert recipe_origin("student")["kind"] == "module" and (tmp_path / "runs/student").is_dir()
+    finally:
+        unregister_recipe("student")
