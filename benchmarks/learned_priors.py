@@ -1,7 +1,8 @@
 """Learned priors (seed 001): Table 1 on digits and the 1-D mixture experiment of 5.1.
 
 ``table1``: negative test ELBO and importance-sampled negative log-likelihood of VAE, MG
-(``mog``), VP (``vampprior``) and CP (``cpvae``) with K prior components / categories in
+(``mog``), VP (``vampprior``), CP (``cpvae``) and HVAE + VP (``hvp``, z1 and z2 both of the
+latent size) with K prior components / categories in
 ``--ks`` on binarised digits, every model with the paper's shared settings (latent 40, two gated
 hidden layers of 300, Adam 5e-4, batch 100, KL warm-up over the first quarter of the run), plus
 CP-VAE's unsupervised ACC/NMI of argmax q(c | x). Mean +- std over seeds.
@@ -16,7 +17,7 @@ q(c) puts on the unused ones.
     python benchmarks/learned_priors.py table1 [--ks 10 50] [--seeds 0 1 2] [--epochs 200]
     python benchmarks/learned_priors.py mixture1d [--ks 2 150] [--seeds 0 1 2]
 
-Both take ``--models`` (a subset of vae mog vampprior cpvae) and ``--json PATH``, which is
+Both take ``--models`` (a subset of vae mog vampprior cpvae hvp) and ``--json PATH``, which is
 rewritten after every run; with ``--resume`` a call keeps the runs an interrupted call with the
 same settings saved there and trains only the rest.
 """
@@ -36,8 +37,13 @@ from scipy.stats import wasserstein_distance
 from pyromix.runs import aggregated_posterior, cluster_probabilities, evaluate_run, train_recipe
 
 PAPER = {"latent_dim": 40, "hidden": [300, 300], "gated": True, "lr": 5e-4, "warmup": None}
-MODELS = ["vae", "mog", "vampprior", "cpvae"]
-SIZE_ARGUMENT = {"mog": "components", "vampprior": "components", "cpvae": "clusters"}
+MODELS = ["vae", "mog", "vampprior", "cpvae", "hvp"]
+SIZE_ARGUMENT = {
+    "mog": "components",
+    "vampprior": "components",
+    "cpvae": "clusters",
+    "hvp": "components",
+}
 TOY = {
     "latent_dim": 2,
     "hidden": [64, 64],
@@ -85,7 +91,12 @@ def _configurations(args: argparse.Namespace) -> list[tuple[str, str, dict]]:
     for k in args.ks:
         rows += [
             (f"{label} K={k}", name, {SIZE_ARGUMENT[name]: k})
-            for label, name in (("MG", "mog"), ("VP", "vampprior"), ("CP", "cpvae"))
+            for label, name in (
+                ("MG", "mog"),
+                ("VP", "vampprior"),
+                ("CP", "cpvae"),
+                ("HVAE+VP", "hvp"),
+            )
         ]
     return [row for row in rows if row[1] in args.models]
 
@@ -102,7 +113,7 @@ def table1(args: argparse.Namespace) -> dict:
             _save(args, results)
     print(f"\ndigits (dynamically binarised) test split, S = {args.samples}, seeds {args.seeds}")
     print(
-        f"{'model':<10}"
+        f"{'model':<14}"
         + "".join(f"{h:>20}" for h in ("-ELBO", "-log p(x)", "ACC", "NMI", "epochs"))
     )
     for label, runs in results.items():
@@ -114,7 +125,7 @@ def table1(args: argparse.Namespace) -> dict:
             _mean_std([r[k] for r in runs]) if "acc" in runs[0] else "" for k in ("acc", "nmi")
         ]
         cells.append(_mean_std([r["epochs"] for r in runs]))
-        print(f"{label:<10}" + "".join(f"{c:>20}" for c in cells))
+        print(f"{label:<14}" + "".join(f"{c:>20}" for c in cells))
     return results
 
 

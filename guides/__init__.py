@@ -1,6 +1,6 @@
 """Pyro guide programs: the amortised posteriors."""
 
-from .flow import IAFGuide, UniformDequantization
+from .flow import EmptyGuide, IAFGuide, UniformDequantization
 from .gated import GatedGuide
 from .gaussian import GaussianGuide
 from .hierarchical import HierarchicalGuide
@@ -10,6 +10,7 @@ from .semisupervised import SemiSupervisedGuide
 
 __all__ = [
     "ClusterEncoder",
+    "EmptyGuide",
     "GatedGuide",
     "GaussianGuide",
     "HierarchicalGuide",

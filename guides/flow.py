@@ -11,7 +11,7 @@ from torch import nn
 from pyromix.nn import NormalHead
 from pyromix.sites import DATA_PLATE, U, Z
 
-__all__ = ["IAFGuide", "UniformDequantization"]
+__all__ = ["EmptyGuide", "IAFGuide", "UniformDequantization"]
 
 
 class IAFGuide(PyroModule):
@@ -67,22 +67,25 @@ class UniformDequantization(PyroModule):
     """``u ~ U(0, 1)^D``: the guide of :class:`pyromix.models.FlowDensity`, the uniform
     proposal whose importance weights estimate the discrete log-probability of the levels.
 
-    Learning q(u | x) instead would be variational dequantisation (seed 003, 3.3). For
-    continuous data (``levels=None``) the flow has no latent site, and this guide samples
-    nothing: log p(x) is then exact.
+    Learning q(u | x) instead would be variational dequantisation (seed 003, 3.3).
 
     Arguments:
         dim: D, size of x.
-        levels: the flow's number of levels, or None.
     """
 
-    def __init__(self, dim: int, levels: int | None = None) -> None:
+    def __init__(self, dim: int) -> None:
         super().__init__()
-        self.dim, self.levels = dim, levels
+        self.dim = dim
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor | None:
-        if self.levels is None:
-            return None
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         with pyro.plate(DATA_PLATE, x.shape[0]):
             noise = dist.Uniform(x.new_zeros(()), x.new_ones(())).expand([self.dim]).to_event(1)
             return pyro.sample(U, noise)
+
+
+class EmptyGuide(PyroModule):
+    """The guide of a model with no latent site to infer: a flow on continuous data (its log
+    p(x) is then exact) or a GAN (an implicit model; its z is never inferred)."""
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
+        return None

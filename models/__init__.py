@@ -2,6 +2,7 @@
 
 from .cpvae import ConditionalPriorVAE
 from .flow import FlowDensity, FlowPrior
+from .gan import GAN
 from .hvae import HierarchicalVAE
 from .implicit import DensityRatioEstimator, ImplicitPriorVAE
 from .mixture import GaussianMixtureVAE
@@ -20,6 +21,7 @@ __all__ = [
     "DensityRatioEstimator",
     "FlowDensity",
     "FlowPrior",
+    "GAN",
     "HierarchicalVAE",
     "SemiSupervisedVAE",
 ]

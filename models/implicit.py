@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pyro
 import pyro.distributions as dist
@@ -37,10 +37,14 @@ class DensityRatioEstimator(nn.Module):
     applied only when asked for, by the discriminator's own training steps, so the ELBO and the
     evaluation see one deterministic ``T``.
 
+    The GAN's discriminator is the same classifier on x, real (label 1) against generated
+    (label 0), with leaky-ReLU layers (:class:`pyromix.models.GAN`).
+
     Arguments:
-        latent_dim: size of z.
+        latent_dim: size of z (of x for a GAN's discriminator).
         hidden: widths of the hidden layers (the paper: two of 500).
         dropout: drop probability after each hidden layer in training steps.
+        activation: hidden non-linearity (seed 004: tanh).
 
     Example:
         >>> T = DensityRatioEstimator(2, [8, 8])
@@ -48,21 +52,27 @@ class DensityRatioEstimator(nn.Module):
         torch.Size([5, 3])
     """
 
-    def __init__(self, latent_dim: int, hidden: Sequence[int], dropout: float = 0.5) -> None:
+    def __init__(
+        self,
+        latent_dim: int,
+        hidden: Sequence[int],
+        dropout: float = 0.5,
+        activation: Callable[[torch.Tensor], torch.Tensor] = torch.tanh,
+    ) -> None:
         super().__init__()
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}")
         widths = [latent_dim, *hidden]
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(widths))
         self.out = nn.Linear(widths[-1], 1)
-        self.dropout = dropout
+        self.dropout, self.activation = dropout, activation
         glorot_init_(self)
 
     def forward(self, z: torch.Tensor, *, dropout: bool = False) -> torch.Tensor:
         """``T(z)`` with shape ``z.shape[:-1]``; ``dropout=True`` in discriminator training."""
         h = z
         for layer in self.hidden:
-            h = F.dropout(torch.tanh(layer(h)), self.dropout, training=dropout)
+            h = F.dropout(self.activation(layer(h)), self.dropout, training=dropout)
         return self.out(h).squeeze(-1)
 
 

@@ -110,6 +110,8 @@ def footing(args: dict[str, Any]) -> str:
         >>> footing({"likelihood": "flow", "levels": 17})
         'probability of 17-level data'
     """
+    if args.get("likelihood") == "none":
+        return "no likelihood"
     if args.get("likelihood") == "bernoulli":
         return "probability of 2-level data"
     if args.get("likelihood") == "flow" and args.get("levels"):
@@ -119,6 +121,12 @@ def footing(args: dict[str, Any]) -> str:
 
 def _check_same_data(paths: Sequence[Path], args: Sequence[dict[str, Any]]) -> None:
     kinds = [footing(a) for a in args]
+    for path, kind in zip(paths, kinds):
+        if kind == "no likelihood":
+            raise ValueError(
+                f"runs: {str(path)!r} has no likelihood to rank by (an implicit model, a GAN); "
+                "`pyromix evaluate` gives its mode coverage instead"
+            )
     if any(kind != kinds[0] for kind in kinds):
         given = ", ".join(f"{str(p)!r} gives a {k}" for p, k in zip(paths, kinds))
         raise ValueError(

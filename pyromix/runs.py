@@ -10,7 +10,7 @@ import contextlib
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,15 @@ from .data import Dataset, load_dataset
 from .distributed import Devices, Replicas, launched_worker
 from .flows import infer_levels
 from .compare import footing
-from .evaluate import LogLikelihood, bits_per_dim, clustering_scores, latent_gmm, log_likelihood
+from .evaluate import (
+    LogLikelihood,
+    bits_per_dim,
+    clustering_scores,
+    fit_classifier,
+    latent_gmm,
+    log_likelihood,
+    mode_coverage,
+)
 from .infer.schedules import KLWarmup
 from .labels import accepts_labels
 from .protocol import capabilities
@@ -65,6 +73,8 @@ DATA_KEYS = {
     "limit": None,
     "labeled": 0,
 }
+# Observation models that are a recipe's own: a flow's density, a GAN's none.
+RECIPE_LIKELIHOODS = ("flow", "none")
 #: What a saved run's arguments must hold for load_run, evaluation, reports and compare to rebuild
 #: its data and score it; a recipe's build reads its own keys besides.
 RUN_ARGS_KEYS = (
@@ -95,6 +105,7 @@ class Run:
     guide: nn.Module
     dataset: Dataset
     history: History
+    hooks: list = field(default_factory=list)  # the recipe's step hooks, with their state
 
 
 def _positive_int(value: Any) -> bool:
@@ -118,9 +129,9 @@ def _check_args(args: dict[str, Any]) -> None:
     need(_positive_ints(args["hidden"]), "hidden", "a non-empty list of integers >= 1")
     need(args["arch"] in ("mlp", "conv"), "arch", "'mlp' or 'conv'")
     need(
-        args["likelihood"] in ("auto", "bernoulli", "gaussian", "flow"),
+        args["likelihood"] in ("auto", "bernoulli", "gaussian", *RECIPE_LIKELIHOODS),
         "likelihood",
-        "'auto', 'bernoulli', 'gaussian' or 'flow' (the flow recipe's own)",
+        "'auto', 'bernoulli', 'gaussian', 'flow' (the flow recipe's) or 'none' (the gan's)",
     )
     need(
         args["binarize"] in ("auto", "none", "static", "dynamic"),
@@ -225,10 +236,13 @@ def prepare_recipe(
     if args["arch"] == "conv" and dataset.image_shape is None:
         raise ValueError("arch: 'conv' needs image data (H, W); this dataset has none")
     args.update(data_dim=dataset.data_dim, image_shape=dataset.image_shape, dataset=dataset.name)
-    if ("levels" in recipe.defaults) != (args["likelihood"] == "flow"):
+    own = recipe.defaults.get("likelihood")
+    if (own in RECIPE_LIKELIHOODS or args["likelihood"] in RECIPE_LIKELIHOODS) and args[
+        "likelihood"
+    ] != own:
         raise ValueError(
-            f"likelihood: 'flow' belongs to the flow recipe; {name} takes 'auto', 'bernoulli' "
-            f"or 'gaussian', got {args['likelihood']!r}"
+            f"likelihood: the {name} recipe takes {own if own in RECIPE_LIKELIHOODS else 'auto'!r}"
+            f" ('flow' and 'none' belong to the flow and gan recipes), got {args['likelihood']!r}"
         )
     if args.get("levels") == "auto":
         args["levels"] = 2 if dataset.is_binary else infer_levels(dataset.train.x)
@@ -379,6 +393,8 @@ def train_run(
         kl_weight=_kl_weight(args),
         schedules=recipe.schedules(run.model, run.guide, args),
         step_hooks=hooks,
+        optimizer=None if recipe.optimizer is None else recipe.optimizer(args),
+        restore_best=recipe.restore_best,
         loss_terms=recipe.loss_terms(run.model, run.guide, run.dataset.to(args["device"]), args),
         patience=args["patience"],
         seed=args["seed"],
@@ -390,6 +406,7 @@ def train_run(
         validate_steps=validate_steps,
         checkpoint_every=checkpoint_every,
     )
+    run.hooks = hooks
     return run
 
 
@@ -524,7 +541,11 @@ def load_run(path: str | os.PathLike, *, device: str = "cpu", data: Any = None) 
         schedule(history.epochs - 1)  # state the schedules left, e.g. annealed std floors
     device = resolve_device(device)
     model.to(device), guide.to(device)
-    return Run(name, args, model, guide, dataset.to(device), history)
+    dataset = dataset.to(device)
+    hooks = recipe.step_hooks(model, guide, dataset, args)
+    for hook, state in zip(hooks, saved["state"].get("hooks", [])):
+        hook.load_state_dict(state)  # e.g. a GAN's curves and kept generations
+    return Run(name, args, model, guide, dataset, history, hooks)
 
 
 @torch.no_grad()
@@ -559,14 +580,38 @@ def evaluate_run(run: Run, num_samples: int = 1000) -> dict[str, Any]:
     return evaluate_points(run, num_samples)[0]
 
 
-def evaluate_points(run: Run, num_samples: int = 1000) -> tuple[dict[str, Any], LogLikelihood]:
+NO_LIKELIHOOD = (
+    "a GAN is an implicit model: x = G(z) has no density, so it has no log-likelihood, ELBO or "
+    "bits/dim; judge it by its generations and the mode coverage of a classifier"
+)
+COVERAGE_SAMPLES = 1000
+
+
+def _implicit_model_metrics(run: Run) -> dict[str, Any]:
+    """What can be said of a model without a likelihood: its mode coverage on labelled data."""
+    metrics: dict[str, Any] = {"test_log_likelihood": None, "note": NO_LIKELIHOOD}
+    data, classes = run.dataset, run.dataset.num_classes
+    if data.train.y is None or not classes:
+        return metrics
+    classifier = fit_classifier(data.train.x, data.train.y, seed=run.args["seed"])
+    generated = run.model.generate(COVERAGE_SAMPLES)
+    metrics.update(mode_coverage(generated, classifier, classes))
+    metrics["coverage_samples"] = COVERAGE_SAMPLES
+    metrics["classifier_test_accuracy"] = float(
+        (classifier(data.test.x) == data.test.y.cpu().numpy()).mean()
+    )
+    return metrics
+
+
+def evaluate_points(
+    run: Run, num_samples: int = 1000
+) -> tuple[dict[str, Any], LogLikelihood | None]:
     """:func:`evaluate_run`'s metrics and the per-point
-    :class:`~pyromix.evaluate.LogLikelihood` behind them."""
+    :class:`~pyromix.evaluate.LogLikelihood` behind them; None for a model without a
+    likelihood, a GAN, whose metrics say so in ``note`` and give its mode coverage instead
+    (:func:`pyromix.evaluate.mode_coverage`)."""
     pyro.set_rng_seed(run.args["seed"])
     test = run.dataset.test
-    hidden = test.batch(slice(None))  # a labelled run's test labels: all hidden, y summed out
-    ll = log_likelihood(run.model, run.guide, test.x, num_samples, y=hidden.y, y_mask=hidden.y_mask)
-    summary = ll.summary()
     history = run.history
     metrics: dict[str, Any] = {
         "model": run.name,
@@ -578,6 +623,14 @@ def evaluate_points(run: Run, num_samples: int = 1000) -> tuple[dict[str, Any], 
         "stopped": history.stopped,
         "train_seconds": sum(history.seconds),
         "test_points": len(test),
+        "footing": footing(run.args),
+    }
+    if run.args["likelihood"] == "none":
+        return {**metrics, **_implicit_model_metrics(run)}, None
+    hidden = test.batch(slice(None))  # a labelled run's test labels: all hidden, y summed out
+    ll = log_likelihood(run.model, run.guide, test.x, num_samples, y=hidden.y, y_mask=hidden.y_mask)
+    summary = ll.summary()
+    metrics |= {
         "test_elbo": summary["elbo"],
         "test_log_likelihood": summary["log_likelihood"],
         "is_samples": num_samples,
@@ -591,7 +644,6 @@ def evaluate_points(run: Run, num_samples: int = 1000) -> tuple[dict[str, Any], 
         log_z = run.model.log_normalizer()
         metrics["prior_log_normalizer"] = log_z
         metrics["test_log_likelihood_normalized"] = summary["log_likelihood"] - log_z
-    metrics["footing"] = footing(run.args)
     metrics["skipped"] = skipped_features(run)
     if run.dataset.is_binary or run.args.get("levels"):  # a log-probability of discrete levels
         metrics["bits_per_dim"] = bits_per_dim(summary["log_likelihood"], run.dataset.data_dim)
@@ -815,4 +867,7 @@ def write_report(
                     device=device,
                 )
             )
+    for hook in run.hooks:  # what a recipe's training steps recorded, e.g. a GAN's curves
+        if hasattr(hook, "report"):
+            written += hook.report(out, shape, title=run.name)
     return written

@@ -1,4 +1,4 @@
-"""fit's faster paths: the unchecked step computes what the checked one does; checkpoints by time."""
+"""fit's faster paths: the unchecked step equals the checked one; checkpoints by the clock."""
 
 import math
 import tempfile

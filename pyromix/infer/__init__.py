@@ -1,5 +1,6 @@
 """Objectives Pyro lacks, the latent-site scale handler, training schedules and step hooks."""
 
+from .adversarial import AdversarialSteps, NonSaturatingGAN, generator_loss
 from .density_ratio import DensityRatioSteps, aggregated_posterior_sample, density_ratio_loss
 from .scale import LatentScaleMessenger, prior_factor, scale_latents, unweighted
 from .schedules import KLWarmup, StdAnnealing, TemperatureAnnealing, constant, weight_at
@@ -20,4 +21,7 @@ __all__ = [
     "DensityRatioSteps",
     "aggregated_posterior_sample",
     "density_ratio_loss",
+    "AdversarialSteps",
+    "NonSaturatingGAN",
+    "generator_loss",
 ]

@@ -47,7 +47,7 @@ from .registry import (
 )
 
 # The shipped families register themselves on import, in the order ``pyromix list`` shows.
-from . import vae, flow, learned_priors, mixture, cpvae, mvae, implicit  # noqa: E402, F401, I001
+from . import vae, flow, gan, learned_priors, mixture, cpvae, mvae, implicit  # noqa: E402, F401, I001
 from . import semisupervised  # noqa: E402, F401
 from .mixture import (  # noqa: E402
     build_mixture,
@@ -75,6 +75,8 @@ BETA_SCHEDULES = mvae.BETA_SCHEDULES
 VAE_FLOW_DEFAULTS = vae.VAE_FLOW_DEFAULTS
 #: The flow density model's arguments.
 FLOW_DEFAULTS = flow.FLOW_DEFAULTS
+#: The GAN's arguments, at seed 003's settings (2.3).
+GAN_DEFAULTS = gan.GAN_DEFAULTS
 
 __all__ = [
     "Recipe",
@@ -96,6 +98,7 @@ __all__ = [
     "BETA_SCHEDULES",
     "VAE_FLOW_DEFAULTS",
     "FLOW_DEFAULTS",
+    "GAN_DEFAULTS",
     "check_choice",
     "check_flows",
     "build_body",

@@ -7,7 +7,7 @@ from typing import Any
 from pyro.infer import Trace_ELBO
 from torch import nn
 
-from pyromix.guides import UniformDequantization
+from pyromix.guides import EmptyGuide, UniformDequantization
 from pyromix.models import FlowDensity
 
 from ..data import Dataset
@@ -34,7 +34,8 @@ def build_flow(args: dict) -> tuple[nn.Module, nn.Module]:
     check_choice(args, "flow_kind", FLOW_KINDS)
     d, levels = args["data_dim"], args["levels"]
     transforms = flow_stack(d, args["flows"], args["hidden"], args["flow_kind"])
-    return FlowDensity(transforms, d, levels), UniformDequantization(d, levels)
+    guide = EmptyGuide() if levels is None else UniformDequantization(d)
+    return FlowDensity(transforms, d, levels), guide
 
 
 def standardize_flow(model: nn.Module, guide: nn.Module, data: Dataset, args: dict) -> None:

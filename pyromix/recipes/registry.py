@@ -74,6 +74,9 @@ class Recipe:
             ``parameters()``, those it trains, which the objective leaves without a gradient.
         loss_terms: ``(model, guide, dataset, args) -> [LossTerm]``, extra terms of the loss
             (:func:`pyromix.train.fit`'s ``loss_terms``), e.g. M2's classification term.
+        optimizer: ``args -> (parameters -> torch optimiser)``, or None for Adam at ``lr``.
+        restore_best: end training with the weights of the best validation epoch; False where
+            the validation objective does not rank epochs (a GAN's generator loss).
 
     Example:
         >>> from pyro.infer import Trace_ELBO
@@ -101,6 +104,8 @@ class Recipe:
     loss_terms: Callable[[nn.Module, nn.Module, Dataset, dict], list] = (
         lambda model, guide, data, args: []
     )
+    optimizer: Callable[[dict], Callable] | None = None
+    restore_best: bool = True
 
 
 #: Every registered recipe by name, which ``pyromix fit NAME`` and :func:`get_recipe` look up.

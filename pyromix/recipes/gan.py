@@ -1,0 +1,113 @@
+"""The GAN of seed 003, section 2: an implicit model trained adversarially, with no likelihood."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from pyromix.guides import EmptyGuide
+from pyromix.models import GAN, DensityRatioEstimator
+
+from ..data import Dataset
+from ..infer.adversarial import AdversarialSteps, NonSaturatingGAN
+from ..nn import glorot_init_, mlp
+from .registry import Recipe, register_recipe
+
+__all__ = [
+    "GAN_BETAS",
+    "GAN_DEFAULTS",
+    "adversarial_steps",
+    "build_gan",
+    "gan_optimizer",
+    "standardize_gan",
+]
+
+# The GAN of seed 003 (2.3): z 32, G 128-256-512 with dropout 0.1, D 512-256 with dropout 0.3,
+# leaky ReLU, Adam 2e-4 with betas (0.5, 0.999) for both, batch 128, 250 epochs, no early
+# stopping (the generator's loss does not rank epochs); generations kept at ``sample_epochs``
+# and the last epoch; G ends in a sigmoid on images ([0, 1] pixels), otherwise in an affine map
+# to the training data's mean and std.
+GAN_DEFAULTS: dict[str, Any] = {
+    "likelihood": "none",
+    "binarize": "none",
+    "latent_dim": 32,
+    "hidden": [128, 256, 512],
+    "disc_hidden": [512, 256],
+    "dropout": 0.1,
+    "disc_dropout": 0.3,
+    "lr": 2e-4,
+    "batch_size": 128,
+    "epochs": 250,
+    "patience": None,
+    "sample_epochs": [1, 10],
+}
+GAN_BETAS = (0.5, 0.999)
+
+
+def build_gan(args: dict) -> tuple[nn.Module, nn.Module]:
+    """The GAN (generator and discriminator in one model) and its empty guide for ``args``."""
+    for key in ("dropout", "disc_dropout"):
+        value = args[key]
+        if not (isinstance(value, (int, float)) and 0 <= value < 1):
+            raise ValueError(f"{key}: expected a probability in [0, 1), got {value!r}")
+    widths = args["disc_hidden"]
+    if not (isinstance(widths, (list, tuple)) and widths and all(w >= 1 for w in widths)):
+        raise ValueError(f"disc_hidden: expected a list of integers >= 1, got {widths!r}")
+    leaky = lambda: nn.LeakyReLU(0.2)  # noqa: E731 - the practical's non-linearity
+    d = args["latent_dim"]
+    generator = mlp(d, args["hidden"], args["data_dim"], activation=leaky, dropout=args["dropout"])
+    if args["image_shape"] is not None:
+        generator = nn.Sequential(generator, nn.Sigmoid())
+    discriminator = DensityRatioEstimator(
+        args["data_dim"],
+        widths,
+        args["disc_dropout"],
+        activation=partial(F.leaky_relu, negative_slope=0.2),
+    )
+    return GAN(glorot_init_(generator), discriminator, d, args["data_dim"]), EmptyGuide()
+
+
+def standardize_gan(model: nn.Module, guide: nn.Module, data: Dataset, args: dict) -> None:
+    """Non-image data: G's outputs on the training split's scale. A recipe's ``initialize``."""
+    if args["image_shape"] is None:
+        model.standardize(data.train.x)
+
+
+def adversarial_steps(model: nn.Module, guide: nn.Module, data: Dataset, args: dict) -> list:
+    """The discriminator's steps, one per generator step. A recipe's ``step_hooks``."""
+    stages = [*args["sample_epochs"], args["epochs"]]
+    steps = AdversarialSteps(
+        model,
+        batch_size=args["batch_size"],
+        lr=args["lr"],
+        betas=GAN_BETAS,
+        sample_epochs=stages,
+        seed=args["seed"],
+    )
+    return [steps]
+
+
+def gan_optimizer(args: dict) -> Callable:
+    """The generator's Adam with the practical's betas. A recipe's ``optimizer``."""
+    return lambda parameters: torch.optim.Adam(parameters, lr=args["lr"], betas=GAN_BETAS)
+
+
+register_recipe(
+    "gan",
+    Recipe(
+        "GAN: x = G(z), z ~ N(0, I); non-saturating loss, D with dropout (seed 003, 2); no likelihood",
+        build=build_gan,
+        objective=lambda args: NonSaturatingGAN(),
+        defaults=GAN_DEFAULTS,
+        kl_weighted=False,
+        step_hooks=adversarial_steps,
+        optimizer=gan_optimizer,
+        restore_best=False,
+        initialize=standardize_gan,
+    ),
+)
