@@ -508,3 +508,12 @@ def test_fit_checks_its_checkpoint_path_before_training(tmp_path, monkeypatch):
 def test_generate_refuses_more_samples_than_memory_holds(trained):
     with pytest.raises(ValueError, match="n: needs at least .* for the samples"):
         pyromix.runs.generate(load_run(trained), 10**13)
+
+
+def test_train_recipe_takes_the_run_directory_lock_too(run_copy):
+    from pyromix.rundir import RunDirectoryBusy, run_lock
+
+    before = (run_copy / "checkpoint.pt").read_bytes()
+    with run_lock(run_copy), pytest.raises(RunDirectoryBusy, match="in use by another pyromix"):
+        pyromix.runs.train_recipe("vae", "onehot", out=run_copy, resume=True, hidden=[8])
+    assert (run_copy / "checkpoint.pt").read_bytes() == before
