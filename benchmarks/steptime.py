@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -24,9 +25,16 @@ import torch
 from pyromix.data import load_dataset
 from pyromix.infer.scale import LatentScaleMessenger
 from pyromix.recipes import RECIPES
+from pyromix.capture import StepCapture
 from pyromix.train import training_step
 
 BATCH, SEED = 100, 0
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def gaussian_log_density(value, loc, scale) -> torch.Tensor:
+    """log N(value; loc, diag scale^2), summed over the last dim: for hand-written references."""
+    return (-0.5 * ((value - loc) / scale) ** 2 - scale.log() - HALF_LOG_2PI).sum(-1)
 
 
 def options(description: str) -> argparse.Namespace:
@@ -40,6 +48,11 @@ def options(description: str) -> argparse.Namespace:
         dest="unchecked",
         action="store_false",
         help="time the step with Pyro's checks on (fit --validate-steps) instead of fit's default",
+    )
+    parser.add_argument(
+        "--eager",
+        action="store_true",
+        help="time fit's eager step (fit --no-capture) instead of its captured one",
     )
     parser.add_argument(
         "--mnist-shaped",
@@ -92,14 +105,17 @@ def compare(recipe: str, args: dict, reference: Callable, opts: argparse.Namespa
     weighting = LatentScaleMessenger(1.0)  # fit wraps model and guide in the KL weight; so do we
     # fit's step after the first: Pyro's checks off (--validate-steps keeps them on).
     checked = not opts.unchecked
+    objective = RECIPES[recipe].objective(args)
+    if checked or opts.eager:
+        step = partial(
+            training_step, objective, weighting(model), weighting(guide), validate=checked
+        )
+    else:  # fit's step once a structure has settled: the captured graph (pyromix.capture)
+        step = StepCapture(
+            objective, weighting(model), weighting(guide), modules=(model, guide), after=0
+        )
     sides = {
-        "pyromix": partial(
-            training_step,
-            RECIPES[recipe].objective(args),
-            weighting(model),
-            weighting(guide),
-            validate=checked,
-        ),
+        "pyromix": step,
         "reference": partial(reference, model, guide),
     }
     params = dict([*model.named_parameters("model"), *guide.named_parameters("guide")])
@@ -135,6 +151,12 @@ def compare(recipe: str, args: dict, reference: Callable, opts: argparse.Namespa
     }
     print("machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()))
     info = {**info, "pyro checks": "on" if checked else "off"}
+    if isinstance(step, StepCapture):
+        if step.off:
+            sys.exit(f"the step was not captured: {step.off}")
+        info["step"] = f"captured ({step.seconds:.2f} s to capture and check)"
+    else:
+        info["step"] = "eager"
     setting = ", ".join(f"{k} {v}" for k, v in {"recipe": recipe, **info, "seed": SEED}.items())
     data = "random 784-dim data, 784-500-500-2000" if opts.mnist_shaped else "digits"
     print(f"{opts.repeats} repeats x {opts.steps} steps, batch {BATCH} of {data}, {setting}")

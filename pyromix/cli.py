@@ -233,6 +233,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Pyro's argument checks on every step (slower), not only on the first",
     )
+    capture = fit.add_mutually_exclusive_group()
+    capture.add_argument(
+        "--capture-after",
+        type=_non_negative_int,
+        metavar="STEPS",
+        help="replay a step's recorded tensor operations once the programs' structure has "
+        "held for this many steps (default 50, pyromix.capture.CAPTURE_AFTER)",
+    )
+    capture.add_argument(
+        "--no-capture",
+        action="store_true",
+        help="run every step through the Pyro programs (for programs that branch on data)",
+    )
     for key, (flag, kind, text) in RECIPE_FLAGS.items():
         fit.add_argument(flag, dest=key, type=kind, help=text)
     for key, (flag, choices, text) in CHOICE_FLAGS.items():
@@ -361,6 +374,8 @@ def _fit_locked(ns: argparse.Namespace, out: Path, overrides: dict, devices: Dev
             progress=not ns.quiet,
             devices=replicas,
             validate_steps=ns.validate_steps,
+            **({"capture_after": None} if ns.no_capture else {}),
+            **({} if ns.capture_after is None else {"capture_after": ns.capture_after}),
             **({} if ns.checkpoint_every is None else {"checkpoint_every": ns.checkpoint_every}),
         )
     except TrainingDiverged as e:

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from . import plots
+from .capture import CAPTURE_AFTER
 from .data import Dataset, load_dataset
 from .distributed import Devices, Replicas, launched_worker
 from .flows import infer_levels
@@ -362,14 +363,16 @@ def train_run(
     devices: Devices | Replicas | None = None,
     validate_steps: bool = False,
     checkpoint_every: float = CHECKPOINT_EVERY,
+    capture_after: int | None = CAPTURE_AFTER,
 ) -> Run:
     """Train a prepared run in place (checkpointing to ``out/checkpoint.pt``) and return it.
 
     ``devices`` (:class:`pyromix.distributed.Devices`, or its started ``Replicas``) trains on
     several devices or processes; by default the run trains on its ``device`` argument.
     Pretraining runs in full on every process, from the same seed, so all start alike.
-    ``validate_steps`` runs Pyro's checks on every step, not only the first, and
-    ``checkpoint_every`` sets the seconds between checkpoints (:func:`pyromix.train.fit`).
+    ``validate_steps`` runs Pyro's checks on every step, not only the first,
+    ``checkpoint_every`` sets the seconds between checkpoints, and ``capture_after`` when steps
+    are captured (None: never; :func:`pyromix.train.fit`).
     """
     recipe, args = get_recipe(run.name), run.args
     replicas = devices if isinstance(devices, Replicas) else _start(devices, args)
@@ -405,6 +408,7 @@ def train_run(
         progress=progress,
         validate_steps=validate_steps,
         checkpoint_every=checkpoint_every,
+        capture_after=capture_after,
     )
     run.hooks = hooks
     return run
@@ -622,6 +626,7 @@ def evaluate_points(
         "best_epoch": None if history.best_epoch is None else history.best_epoch + 1,
         "stopped": history.stopped,
         "train_seconds": sum(history.seconds),
+        "capture": history.capture,
         "test_points": len(test),
         "footing": footing(run.args),
     }

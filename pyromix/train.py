@@ -18,6 +18,7 @@ from pyro.infer import ELBO
 from torch import nn
 from tqdm.auto import tqdm
 
+from .capture import CAPTURE_AFTER, StepCapture
 from .data import Dataset, Split, batches
 from .distributed import Devices, Replicas
 from .rundir import check_output_file, write_atomically
@@ -59,6 +60,9 @@ class History:
     ``train_loss`` is the weighted objective actually optimised (KL weight ``kl_weight``);
     ``val_loss`` is the full objective (weight 1) on the validation split. ``best_epoch`` indexes
     the lowest ``val_loss``; ``stopped`` says why training ended before ``epochs`` ("" if not).
+    ``capture`` reports the captured steps of the last :func:`fit` call (:mod:`pyromix.capture`):
+    ``graphs`` captured, ``seconds`` spent capturing and checking them, and ``off``, why capture
+    stopped ("" if it did not).
     """
 
     train_loss: list[float] = field(default_factory=list)
@@ -67,6 +71,7 @@ class History:
     seconds: list[float] = field(default_factory=list)
     best_epoch: int | None = None
     stopped: str = ""
+    capture: dict[str, Any] = field(default_factory=dict)
 
     @property
     def epochs(self) -> int:
@@ -372,6 +377,7 @@ def fit(
     progress: bool = True,
     validate_steps: bool = False,
     checkpoint_every: float = 0.0,
+    capture_after: int | None = CAPTURE_AFTER,
 ) -> History:
     """Train ``model`` and ``guide`` by stochastic variational inference.
 
@@ -423,9 +429,15 @@ def fit(
         recipe: plain-data arguments stored in the checkpoint to rebuild model and guide.
         progress: show a tqdm progress bar (rank 0).
         validate_steps: run Pyro's argument and structure checks on every step; by default
-            only the first step of the call is checked (see :func:`training_step`).
+            only the first step of the call is checked (see :func:`training_step`), and steps
+            are captured.
         checkpoint_every: seconds between checkpoints; 0 writes one after every epoch. A run
             killed in between resumes from the last one written, exactly as from any epoch.
+        capture_after: run a step's recorded tensor operations instead of the Pyro programs once
+            their structure (shapes, settings, schedule values) has been the same for this many
+            steps; each graph is first checked against an eager step on the same draws
+            (:class:`pyromix.capture.StepCapture`; the numbers do not change). ``None`` keeps
+            every step eager, for programs that branch on data values.
 
     Returns:
         The :class:`History`.
@@ -467,6 +479,15 @@ def fit(
     hooks = [_with_state(hook) for hook in step_hooks]
     weighting = LatentScaleMessenger(weight_at(kl_weight, 0))
     train_model, train_guide = weighting(model), weighting(guide)
+    capturing = StepCapture(
+        objective,
+        train_model,
+        train_guide,
+        parameters=parameters,
+        modules=(model, guide),
+        state=(weighting,),
+        after=None if validate_steps else capture_after,
+    )
     generator = torch.Generator()
     if seed is not None:
         replicas.seed(seed)
@@ -496,13 +517,15 @@ def fit(
     quiet = not progress or not replicas.is_zero
     bar = tqdm(range(start, epochs), desc="fit", unit="epoch", disable=quiet)
     hook_parameters = [p for hook in step_hooks for p in getattr(hook, "parameters", list)()]
-    for epoch in bar:
-        started = time.perf_counter()
-        weighting.weight = weight_at(kl_weight, epoch)
-        for schedule in schedules:
-            schedule(epoch)
-        total = 0.0
-        with _walking(len(data.train)) as walk:
+    # One walk for the whole call: whether the model asks for data_size is learnt on eager
+    # steps and holds for captured ones, which do not run the model's Python.
+    with _walking(len(data.train)) as walk:
+        for epoch in bar:
+            started = time.perf_counter()
+            weighting.weight = weight_at(kl_weight, epoch)
+            for schedule in schedules:
+                schedule(epoch)
+            total = 0.0
             for step, batch in enumerate(data.train_batches(batch_size, generator, labeled=True)):
                 first = step == 0 and epoch == start  # no update yet: only data can be at fault
                 optimizer.zero_grad(set_to_none=True)
@@ -510,8 +533,7 @@ def fit(
                 try:
                     with replicas.autocast():
                         loss = _step_loss(
-                            objective,
-                            (train_model, train_guide),
+                            capturing,
                             (model, guide),
                             shard,
                             loss_terms,
@@ -546,48 +568,54 @@ def fit(
                     hook(now)
                 replicas.broadcast(hook_parameters)
                 total += loss * walk.weight(len(batch))
-        try:
-            with replicas.autocast():
-                val = _validation_loss(model, guide, objective, data.val, loss_terms, replicas)
-        except ValueError as error:
-            if not non_finite_values(error):
-                raise
-            val = math.nan
-        if not math.isfinite(val):
-            _restore(good, model, guide, optimizer, step_hooks)
-            raise _diverged(f"validation loss ({val})", epoch, history)
-        history.train_loss.append(total / len(data.train))
-        history.val_loss.append(val)
-        history.kl_weight.append(weighting.weight)
-        history.seconds.append(time.perf_counter() - started)
-        good = _snapshot(model, guide, optimizer, step_hooks)
-        if history.best_epoch is None or val < history.val_loss[history.best_epoch]:
-            history.best_epoch = epoch
-            best = {"model": good["model"], "guide": good["guide"]}
-        postfix = {"loss": f"{history.train_loss[-1]:.3f}", "val": f"{val:.3f}"}
-        bar.set_postfix(postfix, kl=weighting.weight, refresh=False)  # tqdm redraws at its pace
-        waited = epoch - history.best_epoch
-        if patience is not None and _settled(kl_weight, epoch, epochs) and waited >= patience:
-            history.stopped = f"early stopping: no validation improvement for {waited} epochs"
-        if checkpoint is not None:
-            rng = replicas.gather_rng()  # every rank takes part; rank 0 writes
-            last = bool(history.stopped) or epoch == epochs - 1
-            due = epoch == start or last or time.monotonic() - saved_at >= checkpoint_every
-            if due and replicas.is_zero:
-                state = {**good, "torch_rng": rng, "generator": generator.get_state()}
-                save_checkpoint(checkpoint, state=state, best=best, history=history, recipe=recipe)
-                saved_at = time.monotonic()
-        if history.stopped:
-            break
+            try:
+                with replicas.autocast():
+                    val = _validation_loss(model, guide, objective, data.val, loss_terms, replicas)
+            except ValueError as error:
+                if not non_finite_values(error):
+                    raise
+                val = math.nan
+            if not math.isfinite(val):
+                _restore(good, model, guide, optimizer, step_hooks)
+                raise _diverged(f"validation loss ({val})", epoch, history)
+            history.train_loss.append(total / len(data.train))
+            history.val_loss.append(val)
+            history.kl_weight.append(weighting.weight)
+            history.seconds.append(time.perf_counter() - started)
+            good = _snapshot(model, guide, optimizer, step_hooks)
+            if history.best_epoch is None or val < history.val_loss[history.best_epoch]:
+                history.best_epoch = epoch
+                best = {"model": good["model"], "guide": good["guide"]}
+            postfix = {"loss": f"{history.train_loss[-1]:.3f}", "val": f"{val:.3f}"}
+            bar.set_postfix(postfix, kl=weighting.weight, refresh=False)  # tqdm redraws at its pace
+            waited = epoch - history.best_epoch
+            if patience is not None and _settled(kl_weight, epoch, epochs) and waited >= patience:
+                history.stopped = f"early stopping: no validation improvement for {waited} epochs"
+            if checkpoint is not None:
+                rng = replicas.gather_rng()  # every rank takes part; rank 0 writes
+                last = bool(history.stopped) or epoch == epochs - 1
+                due = epoch == start or last or time.monotonic() - saved_at >= checkpoint_every
+                if due and replicas.is_zero:
+                    state = {**good, "torch_rng": rng, "generator": generator.get_state()}
+                    save_checkpoint(
+                        checkpoint, state=state, best=best, history=history, recipe=recipe
+                    )
+                    saved_at = time.monotonic()
+            if history.stopped:
+                break
     bar.close()
+    history.capture = {
+        "graphs": capturing.graphs,
+        "seconds": round(capturing.seconds, 3),
+        "off": capturing.off,
+    }
     if restore_best and best is not None:
         _restore(best, model, guide)
     return history
 
 
 def _step_loss(
-    objective: ELBO,
-    weighted: tuple,
+    step: StepCapture,
     programs: tuple,
     batch: Batch,
     terms: Sequence[LossTerm],
@@ -595,9 +623,13 @@ def _step_loss(
     validate: bool,
 ) -> float:
     """Loss of one batch, its gradients accumulated: the objective's on the KL-weighted
-    programs, then each extra term's on the programs themselves."""
+    programs (checked, or as ``step`` runs it: eager or captured), then each extra term's on the
+    programs themselves."""
     args, kwargs = batch.call()
-    loss = training_step(objective, *weighted, *args, validate=validate, **kwargs)
+    if validate:
+        loss = training_step(step.objective, step.model, step.guide, *args, validate=True, **kwargs)
+    else:
+        loss = step(*args, **kwargs)
     for term in terms:
         value = term(*programs, batch)
         value.backward()

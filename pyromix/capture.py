@@ -1,0 +1,298 @@
+"""Captured training steps: a Pyro step's Python runs once, its tensor operations are replayed.
+
+On a small network most of a Pyro step is Python: effect handlers, trace bookkeeping,
+distribution objects and the ELBO's loops, each the same from step to step while the program
+keeps its structure (the same sample sites, shapes and settings). :class:`StepCapture` records
+the ATen operations of one whole step (forward pass, loss and backward pass) into a graph with
+``torch.fx``'s ``make_fx``, checks that graph once against an eager step on the same random
+draws, and from then on runs the graph instead of the program. The graph
+
+- draws fresh noise from torch's generator on every call, in the order the eager step draws it,
+  so a captured run makes the same draws as an eager one;
+- reads the parameters themselves, not copies, so optimiser updates reach it;
+- returns the loss and the gradients, which are accumulated into ``.grad`` as
+  ``ELBO.loss_and_grads`` does.
+
+Pyro's own ``JitTrace_ELBO`` records the same way (``torch.jit``, now deprecated) but fails on
+parameters held in their modules (pyromix's ``module_local_params``) and bakes schedule values
+in for good; ``torch.compile`` breaks its graph at every ``.item()`` of Pyro's ELBOs and spends
+~30 s compiling a VAE to a slower step (measured in the closing note of issue 12).
+
+**When a graph is reused.** Each step computes a key: the shapes, dtypes and devices of the
+arguments; every plain attribute (numbers, strings, flags such as ``training`` or a schedule's
+``std_min``) and the identity of every tensor of every submodule of the programs; the plain
+attributes of the objective and of other ``state`` objects (the KL weight). A key is captured
+once it has run ``after`` eager steps, so values that change every epoch (KL warm-up, std
+annealing) stay eager until they settle, and short runs never pay for a capture.
+
+**What a key cannot see** (a program branching on data values or on global state, a shape
+that depends on data) shows when the graph is checked: a graph that disagrees with the eager
+step, or that fails when replayed, is dropped and the run goes on eagerly, with the reason in
+``StepCapture.off``. Turn capture off (``fit(capture_after=None)``, ``--no-capture``) for
+such programs. Python side effects of a program (counters, prints, appended lists) do not
+happen on replayed steps.
+
+Example:
+    >>> step = StepCapture(Trace_ELBO(), model, guide, after=50)  # doctest: +SKIP
+    >>> loss = step(x)  # eager for 50 steps with this key, then captured  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from typing import Any, Callable, Iterable, Sequence
+
+import pyro
+import torch
+from torch import nn
+from torch.fx.experimental.proxy_tensor import make_fx
+from torch.utils._pytree import tree_flatten, tree_unflatten
+
+__all__ = ["StepCapture", "CAPTURE_AFTER", "MAX_GRAPHS"]
+
+CAPTURE_AFTER = 50
+"""The default number of eager steps of one structure before it is captured. A capture costs
+about as much as 20-150 eager steps (0.1-1 s on digits networks), which this many steps repay."""
+
+MAX_GRAPHS = 4
+"""Graphs kept per run (a run has one per batch size in use, e.g. the full and the last batch);
+keys beyond these stay eager, which bounds the time spent capturing."""
+
+# A graph must agree with the eager step it replaces: the loss to this relative tolerance (the
+# loss is rebuilt from floats taken at capture time, exact to rounding) and every gradient.
+LOSS_RTOL, GRAD_RTOL = 1e-5, 1e-5
+
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def _plain(value: Any) -> bool:
+    return isinstance(value, _PLAIN) or (
+        isinstance(value, tuple) and all(isinstance(v, _PLAIN) for v in value)
+    )
+
+
+def _attributes(obj: Any) -> tuple:
+    """What of ``obj``'s own state a Python program can branch on: plain values as they are,
+    tensors (parameters, buffers, plain attributes) by identity. Caches a forward pass writes
+    (Pyro transforms' ``_cached_*``) are results, not state, and are left out."""
+    items = []
+    for name, value in vars(obj).items():
+        if name.startswith("_cached"):
+            continue
+        if _plain(value):
+            items.append((name, value))
+        elif isinstance(value, torch.Tensor):
+            items.append((name, id(value)))
+        elif name in ("_parameters", "_buffers"):
+            items.append((name, tuple(id(v) for v in value.values())))
+    return tuple(items)
+
+
+def _argument_key(leaf: Any) -> Any:
+    if isinstance(leaf, torch.Tensor):
+        return (tuple(leaf.shape), leaf.dtype, leaf.device, leaf.requires_grad)
+    return leaf if _plain(leaf) else id(leaf)
+
+
+def _is_impure(node: torch.fx.Node) -> bool:
+    # Random operations stay even when their result is unused: dropping one would shift every
+    # later draw away from the eager step's.
+    target = node.target
+    seeded = isinstance(target, torch._ops.OpOverload) and (
+        torch.Tag.nondeterministic_seeded in target.tags
+    )
+    return seeded or node.is_impure()
+
+
+class _Graph:
+    """One captured step: ``(loss, gradients of the parameters it reaches)``; ``checked`` once
+    it has agreed with an eager step."""
+
+    def __init__(self, module: torch.fx.GraphModule, reached: list[bool], tensor_slots):
+        self.module, self.reached, self.tensor_slots = module, reached, tensor_slots
+        self.checked = False
+
+    def __call__(self, leaves: list) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        with torch.no_grad():  # the graph computes the gradients itself: nothing to record
+            loss, *grads = self.module(*(leaves[i] for i in self.tensor_slots))
+        return loss, grads
+
+
+class StepCapture:
+    """A training step, ``loss_and_grads`` of ``objective`` on ``model`` and ``guide``, that
+    runs captured graphs once the programs' structure has settled (see the module docstring).
+
+    Arguments:
+        objective: a Pyro ELBO with ``differentiable_loss`` whose value is the loss (Trace_ELBO
+            and TraceMeanField_ELBO on reparameterised sites, TraceEnum_ELBO, VIMCO); others,
+            and any whose check fails, run eagerly.
+        model, guide: the programs as the step calls them (e.g. wrapped in the KL weight).
+        parameters: the tensors whose gradients a step produces; by default those of
+            ``modules``.
+        modules: the ``nn.Module`` s behind model and guide, whose attributes join the key
+            (default: model and guide themselves when they are modules).
+        state: other objects whose plain attributes join the key (the KL weight messenger).
+        after: eager steps of one key before it is captured; ``None`` never captures.
+        max_graphs: graphs kept; keys beyond stay eager.
+
+    Attributes:
+        graphs: graphs captured so far.
+        seconds: time spent capturing and checking them.
+        off: why capture stopped for good ("" while it may still capture).
+
+    Calling it with the program's arguments accumulates the gradients into ``.grad`` and
+    returns the loss as a float.
+    """
+
+    def __init__(
+        self,
+        objective: Any,
+        model: Callable,
+        guide: Callable,
+        *,
+        parameters: Sequence[torch.Tensor] | None = None,
+        modules: Iterable[nn.Module] | None = None,
+        state: Iterable[Any] = (),
+        after: int | None = CAPTURE_AFTER,
+        max_graphs: int = MAX_GRAPHS,
+    ) -> None:
+        if after is not None and (not isinstance(after, int) or after < 0):
+            raise ValueError(f"after: expected an integer >= 0 or None, got {after!r}")
+        self.objective, self.model, self.guide = objective, model, guide
+        roots = list(modules) if modules is not None else [
+            m for m in (model, guide) if isinstance(m, nn.Module)
+        ]
+        unique = {id(m): m for root in roots for m in root.modules()}
+        self._keyed = [*unique.values(), objective, *state]
+        if parameters is None:
+            parameters = list({id(p): p for m in roots for p in m.parameters()}.values())
+        self.parameters = [p for p in parameters if p.requires_grad]
+        self.after, self.max_graphs = after, max_graphs
+        self._seen: Counter = Counter()
+        self._graphs: dict[tuple, _Graph] = {}
+        self.graphs, self.seconds = 0, 0.0
+        self.off = "" if after is not None else "capture is off"
+        if not self.off and not callable(getattr(objective, "differentiable_loss", None)):
+            self.off = f"{type(objective).__name__} has no differentiable_loss"
+
+    # -- the step ----------------------------------------------------------------------------
+
+    def __call__(self, *args: Any, **kwargs: Any) -> float:
+        if self.off:
+            return self._eager(args, kwargs)
+        leaves, spec = tree_flatten((args, kwargs))
+        key = (spec, tuple(_argument_key(leaf) for leaf in leaves), self._state_key())
+        graph = self._graphs.get(key)
+        if graph is None:
+            self._seen[key] += 1
+            if self._seen[key] <= self.after or len(self._graphs) >= self.max_graphs:
+                return self._eager(args, kwargs)
+            return self._capture(key, leaves, spec, args, kwargs)
+        if not graph.checked:
+            return self._check(graph, leaves, args, kwargs)
+        try:
+            loss, grads = graph(leaves)
+        except RuntimeError as error:  # e.g. a shape that depends on the data
+            self._stop(f"a captured graph failed on replay ({str(error).splitlines()[0]})")
+            return self._eager(args, kwargs)
+        self._accumulate(graph, grads)
+        return loss.item()
+
+    def _state_key(self) -> tuple:
+        return tuple(_attributes(obj) for obj in self._keyed)
+
+    def _eager(self, args, kwargs) -> float:
+        with pyro.validation_enabled(False):
+            return self.objective.loss_and_grads(self.model, self.guide, *args, **kwargs)
+
+    def _accumulate(self, graph: _Graph, grads: list[torch.Tensor]) -> None:
+        reached = (p for p, r in zip(self.parameters, graph.reached) if r)
+        for p, g in zip(reached, grads):
+            p.grad = g if p.grad is None else p.grad + g
+
+    def _stop(self, reason: str) -> None:
+        self.off, self._graphs = reason, {}
+
+    # -- capture -------------------------------------------------------------------------------
+
+    def _capture(self, key, leaves, spec, args, kwargs) -> float:
+        """Record the graph of this step's structure; the step itself runs eagerly."""
+        started = time.perf_counter()
+        slots = [i for i, leaf in enumerate(leaves) if isinstance(leaf, torch.Tensor)]
+        params, reached = self.parameters, []
+
+        def step(*tensors):
+            filled = list(leaves)
+            for i, t in zip(slots, tensors):
+                filled[i] = t
+            args, kwargs = tree_unflatten(filled, spec)
+            with pyro.validation_enabled(False):
+                loss = self.objective.differentiable_loss(self.model, self.guide, *args, **kwargs)
+            grads = torch.autograd.grad(loss, params, allow_unused=True)
+            reached[:] = [g is not None for g in grads]
+            return [loss.detach(), *(g for g in grads if g is not None)]
+
+        try:
+            # Pyro's ELBOs take floats of tensors (.item()) for their reports: the graph keeps
+            # this step's, which the check holds to the eager step's.
+            with self._same_draws():  # recording draws noise too: give it back
+                module = make_fx(step, _error_on_data_dependent_ops=False)(
+                    *(leaves[i] for i in slots)
+                )
+        except Exception as error:  # anything make_fx cannot follow: stay eager
+            self._stop(f"capture failed ({type(error).__name__}: {str(error).splitlines()[0]})")
+            return self._eager(args, kwargs)
+        module.graph.eliminate_dead_code(is_impure_node=_is_impure)
+        module.recompile()
+        self._graphs[key] = _Graph(module, reached, slots)
+        self.seconds += time.perf_counter() - started
+        return self._eager(args, kwargs)
+
+    def _check(self, graph: _Graph, leaves, args, kwargs) -> float:
+        """The graph's first use, on a batch other than the one it was recorded on: it and the
+        eager step run on the same draws, and it is kept only if they agree. The eager step is
+        the one used, so the run's random stream stays the eager run's."""
+        started = time.perf_counter()
+        try:
+            with self._same_draws():
+                replayed, grads = graph(leaves)
+        except RuntimeError as error:
+            self._stop(f"a captured graph failed on replay ({str(error).splitlines()[0]})")
+            return self._eager(args, kwargs)
+        before = [p.grad for p in self.parameters]
+        for p in self.parameters:
+            p.grad = None
+        loss = self._eager(args, kwargs)
+        eager = [p.grad for p in self.parameters]
+        for p, b, g in zip(self.parameters, before, eager):
+            p.grad = g if b is None else (b if g is None else b + g)
+        problem = self._disagreement(graph, replayed.item(), grads, loss, eager)
+        self.seconds += time.perf_counter() - started
+        if problem:
+            self._stop(f"a captured graph disagreed with the eager step ({problem})")
+        else:
+            graph.checked = True
+            self.graphs += 1
+        return loss
+
+    def _same_draws(self):
+        """A block whose random draws are undone afterwards (CPU and the CUDA devices used)."""
+        cuda = {p.device.index or 0 for p in self.parameters if p.device.type == "cuda"}
+        return torch.random.fork_rng(devices=sorted(cuda))
+
+    def _disagreement(self, graph, replayed, grads, loss, eager) -> str:
+        if not math.isclose(replayed, loss, rel_tol=LOSS_RTOL, abs_tol=LOSS_RTOL):
+            return f"loss {replayed!r} vs {loss!r}"
+        reached = [g for g, r in zip(eager, graph.reached) if r]
+        if any(g is not None for g, r in zip(eager, graph.reached) if not r):
+            return "the eager step reaches parameters the graph does not"
+        for g, e in zip(grads, reached):
+            if e is None:
+                return "the graph reaches parameters the eager step does not"
+            # max-norms: a 2-norm of large gradients overflows float32
+            error = ((g - e).abs().max() / e.abs().max().clamp_min(1e-30)).item()
+            if not error <= GRAD_RTOL:
+                return f"gradients differ by {error:.2e} (relative)"
+        return ""

@@ -1,0 +1,233 @@
+"""Captured steps (pyromix.capture): the same losses, gradients and draws as eager steps."""
+
+import math
+
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+from pyro.infer import Trace_ELBO
+from pyro.nn import PyroModule
+from torch import nn
+
+from pyromix.capture import StepCapture
+from pyromix.data import Dataset, Split
+from pyromix.infer.scale import LatentScaleMessenger
+from pyromix.recipes import RECIPES, get_recipe
+from pyromix.runs import prepare_recipe
+from pyromix.train import data_size, fit
+
+# RenyiELBO (iwae) and TraceGraph_ELBO (nvil) have no differentiable_loss: they stay eager.
+EAGER_ONLY = {"iwae", "nvil"}
+
+
+def _grads(params):
+    return [None if p.grad is None else p.grad.clone() for p in params]
+
+
+def _assert_same(loss, grads, eager_loss, eager_grads, what):
+    """Float tolerance: the same operations, summed in the same order on every model here but
+    the untrained flow, whose gradients reach 1e34 and differ in the last few bits."""
+    assert loss == pytest.approx(eager_loss, rel=1e-6), what
+    for i, (g, e) in enumerate(zip(grads, eager_grads)):
+        assert (g is None) == (e is None), f"{what}: parameter {i}"
+        if e is not None:
+            error = ((g - e).abs().max() / e.abs().max().clamp_min(1e-12)).item()
+            assert error <= 1e-6, f"{what}: parameter {i} differs by {error:.2e} (relative)"
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_captured_steps_equal_eager_steps_on_the_same_draws(name):
+    run = prepare_recipe(name, "digits", hidden=[16], limit=60, particles=3)
+    batches = run.dataset.train_batches(10, torch.Generator().manual_seed(0))
+    xs = [next(batches)[0] for _ in range(4)]
+    objective = get_recipe(name).objective(run.args)
+    weighting = LatentScaleMessenger(0.5)  # mid warm-up, as fit runs it
+    model, guide = weighting(run.model), weighting(run.guide)
+    step = StepCapture(objective, model, guide, modules=(run.model, run.guide), state=(weighting,))
+    step.after = 0  # capture on the first step, check on the second
+    optimizer = torch.optim.Adam(step.parameters, lr=1e-2)
+    for i, x in enumerate(xs):
+        optimizer.zero_grad(set_to_none=True)
+        pyro.set_rng_seed(i)
+        with pyro.validation_enabled(False):
+            eager_loss = objective.loss_and_grads(model, guide, x)
+        eager = _grads(step.parameters)
+        optimizer.zero_grad(set_to_none=True)
+        pyro.set_rng_seed(i)
+        loss = step(x)
+        _assert_same(loss, _grads(step.parameters), eager_loss, eager, f"{name}, step {i}")
+        assert math.isfinite(loss)
+        optimizer.step()  # the graph must read the updated parameters, not copies
+    if name in EAGER_ONLY:
+        assert "has no differentiable_loss" in step.off and step.graphs == 0
+    else:
+        assert step.off == "" and step.graphs == 1, step.off
+
+
+def test_a_changed_setting_is_not_replayed_from_a_stale_graph():
+    # The KL weight and a std floor are Python numbers the graph bakes in: a step with new
+    # values must run the programs again (eager, then a graph of its own).
+    run = prepare_recipe("gmvae", "digits", hidden=[16], limit=40)
+    x, _ = next(run.dataset.train_batches(10, torch.Generator().manual_seed(0)))
+    objective = get_recipe("gmvae").objective(run.args)
+    weighting = LatentScaleMessenger(1.0)
+    model, guide = weighting(run.model), weighting(run.guide)
+    step = StepCapture(objective, model, guide, modules=(run.model, run.guide), state=(weighting,))
+    step.after = 0
+
+    def both(seed):
+        for p in step.parameters:
+            p.grad = None
+        pyro.set_rng_seed(seed)
+        with pyro.validation_enabled(False):
+            eager = objective.loss_and_grads(model, guide, x), _grads(step.parameters)
+        for p in step.parameters:
+            p.grad = None
+        pyro.set_rng_seed(seed)
+        return (step(x), _grads(step.parameters)), eager
+
+    for seed in range(3):
+        both(seed)
+    assert step.graphs == 1
+    weighting.weight = 0.25
+    run.guide.std_min = 0.5
+    (loss, grads), (eager_loss, eager_grads) = both(3)
+    _assert_same(loss, grads, eager_loss, eager_grads, "after the settings changed")
+    for seed in range(4, 7):
+        (loss, grads), (eager_loss, eager_grads) = both(seed)
+        _assert_same(loss, grads, eager_loss, eager_grads, f"new settings, seed {seed}")
+    assert step.graphs == 2 and step.off == ""
+
+
+class _Branching(PyroModule):
+    """A model whose structure depends on a data value, which no key can see."""
+
+    def __init__(self):
+        super().__init__()
+        self.decoder = nn.Linear(2, 4)
+
+    def forward(self, x):
+        with pyro.plate("data", x.shape[0]):
+            z = pyro.sample("z", dist.Normal(torch.zeros(2), 1.0).to_event(1))
+            scale = 2.0 if float(x.mean()) > 0.5 else 1.0
+            pyro.sample("x", dist.Normal(self.decoder(z), scale).to_event(1), obs=x)
+
+
+class _Guide(PyroModule):
+    def __init__(self):
+        super().__init__()
+        self.loc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("z", dist.Normal(self.loc(x), 1.0).to_event(1))
+
+
+def test_a_program_that_branches_on_data_values_falls_back_to_eager():
+    model, guide = _Branching(), _Guide()
+    step = StepCapture(Trace_ELBO(), model, guide, after=1)
+    ones, zeros = torch.ones(3, 4), torch.zeros(3, 4)
+    losses = []
+    for x in (zeros, zeros, ones, zeros, ones):  # captured on zeros, checked on ones
+        pyro.set_rng_seed(0)
+        losses.append(step(x))
+        pyro.set_rng_seed(0)
+        with pyro.validation_enabled(False):
+            assert losses[-1] == pytest.approx(Trace_ELBO().loss(model, guide, x), rel=1e-6)
+    assert step.off.startswith("a captured graph disagreed") and step.graphs == 0
+
+
+class _Subsampled(PyroModule):
+    """A global latent with the data plate scaled by N / B (data_size), as in Pyro's
+    subsampling: captured steps must keep fit's per-point bookkeeping."""
+
+    def __init__(self):
+        super().__init__()
+        self.decoder = nn.Linear(2, 4)
+
+    def forward(self, x):
+        shift = pyro.sample("shift", dist.Normal(0.0, 1.0))
+        with pyro.plate("data", data_size(x), subsample=x):
+            z = pyro.sample("z", dist.Normal(torch.zeros(2), 1.0).to_event(1))
+            pyro.sample("x", dist.Normal(self.decoder(z) + shift, 1.0).to_event(1), obs=x)
+
+
+class _SubsampledGuide(_Guide):
+    def __init__(self):
+        super().__init__()
+        self.shift_loc = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        pyro.sample("shift", dist.Normal(self.shift_loc, 1.0))
+        with pyro.plate("data", data_size(x), subsample=x):
+            pyro.sample("z", dist.Normal(self.loc(x), 1.0).to_event(1))
+
+
+@pytest.mark.parametrize("programs", [(_Subsampled, _SubsampledGuide), "vae"])
+def test_fit_with_capture_equals_fit_without(programs):
+    def trained(capture_after):
+        if programs == "vae":
+            run = prepare_recipe("vae", "digits", hidden=[16], limit=100)
+            model, guide, data = run.model, run.guide, run.dataset
+            objective = get_recipe("vae").objective(run.args)
+        else:
+            torch.manual_seed(0)
+            model, guide = programs[0](), programs[1]()
+            x = torch.randn(90, 4)
+            data = Dataset("toy", Split(x[:60]), Split(x[60:75]), Split(x[75:]))
+            objective = Trace_ELBO()
+        history = fit(
+            model, guide, data, objective, epochs=4, batch_size=16, lr=1e-2, progress=False,
+            kl_weight=lambda epoch: min(1.0, 0.5 + 0.25 * epoch), capture_after=capture_after,
+        )
+        return history, [p.detach().clone() for p in model.parameters()]
+
+    eager, eager_params = trained(None)
+    captured, captured_params = trained(2)
+    assert captured.capture["graphs"] >= 1 and captured.capture["off"] == ""
+    assert eager.capture["graphs"] == 0 and eager.capture["off"] == "capture is off"
+    assert captured.train_loss == pytest.approx(eager.train_loss, rel=1e-6)
+    assert captured.val_loss == pytest.approx(eager.val_loss, rel=1e-6)
+    for a, b in zip(captured_params, eager_params):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="after: expected an integer >= 0 or None"):
+        StepCapture(Trace_ELBO(), _Branching(), _Guide(), after=-1)
+
+
+def test_the_cli_captures_by_default_after_its_steps_and_not_with_no_capture(tmp_path):
+    import json
+
+    from pyromix.capture import CAPTURE_AFTER
+    from pyromix.cli import main
+
+    common = ["--data", "digits", "--limit", "300", "--epochs", "3", "--hidden", "16"]
+    common += ["--samples", "20", "--quiet"]
+    metrics = {}
+    for name, flags in {"eager": ["--no-capture"], "captured": ["--capture-after", "3"]}.items():
+        out = tmp_path / name
+        assert main(["fit", "vae", "--out", str(out), *common, *flags]) == 0
+        metrics[name] = json.loads((out / "metrics.json").read_text())
+    assert metrics["eager"]["capture"] == {"graphs": 0, "seconds": 0.0, "off": "capture is off"}
+    assert metrics["captured"]["capture"]["graphs"] >= 1
+    assert metrics["captured"]["capture"]["off"] == ""
+    for key in ("test_elbo", "test_log_likelihood"):  # the same training, the same evaluation
+        assert metrics["captured"][key] == pytest.approx(metrics["eager"][key], rel=1e-5), key
+    refused = ["fit", "vae", "--no-capture", "--capture-after", "3", "--out", str(tmp_path / "x")]
+    assert main(refused) == 2 and not (tmp_path / "x").exists()  # one or the other
+    assert f"default {CAPTURE_AFTER}," in _fit_help()
+
+
+def _fit_help():
+    import contextlib
+    import io
+
+    from pyromix.cli import main
+
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        assert main(["fit", "--help"]) == 0
+    return " ".join(text.getvalue().split())  # argparse wraps lines
