@@ -4,14 +4,15 @@ Trains the ``vae`` recipe on digits (MLP 64-256-256-10, batch 100) for ``--epoch
 through :func:`pyromix.runs.train_run` with a run directory (so a checkpoint is written as a user
 run writes it) and the progress bar on, and times each part by wrapping the functions that do it:
 
-- steps: the objective's ``loss_and_grads``, ``Optimizer.zero_grad`` and ``Optimizer.step``;
+- steps: the step (:class:`pyromix.capture.StepCapture`, eager or captured, and the first,
+  checked ``loss_and_grads``), ``Optimizer.zero_grad`` and ``Optimizer.step``;
 - validation: :func:`pyromix.train.evaluate_loss`;
 - checkpoint: :func:`pyromix.train.save_checkpoint` and the state copies it is fed
   (:func:`pyromix.train._snapshot` where it exists);
 - other: the rest of the wall time of ``train_run`` (batching, hooks, progress bar, bookkeeping).
 
 Run:
-    python benchmarks/epoch_breakdown.py [--epochs 50] [--threads 1] [--json PATH]
+    python benchmarks/epoch_breakdown.py [--epochs 50] [--threads 1] [--no-capture] [--json PATH]
 
 Compare the shares and the seconds per epoch, not absolute times, across machines.
 """
@@ -32,26 +33,33 @@ import torch._dynamo  # noqa: F401 - imported by the first optimiser step anyway
 # process); importing it here keeps that one-off cost out of the per-epoch parts
 
 import pyromix.train as train
+from pyromix.capture import CAPTURE_AFTER, StepCapture
 from pyromix.recipes import RECIPES
 from pyromix.runs import prepare_recipe, train_run
 
 SPENT: dict[str, float] = defaultdict(float)
+_RUNNING: set[str] = set()  # parts being timed: a call inside one is not counted again
 
 
 def _timed(part: str, function):
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
+        if part in _RUNNING:
+            return function(*args, **kwargs)
+        _RUNNING.add(part)
         started = time.perf_counter()
         try:
             return function(*args, **kwargs)
         finally:
             SPENT[part] += time.perf_counter() - started
+            _RUNNING.discard(part)
 
     return wrapper
 
 
 def _instrument(objective_type: type) -> None:
     objective_type.loss_and_grads = _timed("steps", objective_type.loss_and_grads)
+    StepCapture.__call__ = _timed("steps", StepCapture.__call__)
     torch.optim.Adam.step = _timed("steps", torch.optim.Adam.step)
     torch.optim.Adam.zero_grad = _timed("steps", torch.optim.Adam.zero_grad)
     train.evaluate_loss = _timed("validation", train.evaluate_loss)
@@ -65,6 +73,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's default)")
     parser.add_argument("--json", metavar="PATH", help="also write the results to this file")
+    parser.add_argument("--no-capture", action="store_true", help="every step eager (fit's old way)")
     opts = parser.parse_args()
     if opts.threads:
         torch.set_num_threads(opts.threads)
@@ -73,13 +82,16 @@ def main() -> None:
     load = os.getloadavg()
     with tempfile.TemporaryDirectory() as out:
         started, cpu = time.perf_counter(), time.process_time()
-        train_run(run, out=out)
+        history = train_run(
+            run, out=out, capture_after=None if opts.no_capture else CAPTURE_AFTER
+        ).history
         total, cpu = time.perf_counter() - started, time.process_time() - cpu
     parts = {**SPENT, "other": total - sum(SPENT.values())}
     print(f"load average at start {load[0]:.2f}, at end {os.getloadavg()[0]:.2f}")
     per_epoch = total / opts.epochs * 1e3
     print(f"vae on digits, {opts.epochs} epochs, {total:.2f} s, {per_epoch:.1f} ms/epoch wall")
     print(f"  process CPU time {cpu:.2f} s, {cpu / opts.epochs * 1e3:.1f} ms/epoch")
+    print(f"  capture: {history.capture}")
     for part, seconds in parts.items():
         print(f"  {part:<12}{seconds / opts.epochs * 1e3:>8.1f} ms/epoch {seconds / total:>7.1%}")
     if opts.json:
@@ -91,6 +103,7 @@ def main() -> None:
             "seconds": total,
             "cpu_seconds": cpu,
             "parts": parts,
+            "capture": history.capture,
         }
         with open(opts.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -23,7 +23,9 @@ arguments; every plain attribute (numbers, strings, flags such as ``training`` o
 ``std_min``) and the identity of every tensor of every submodule of the programs; the plain
 attributes of the objective and of other ``state`` objects (the KL weight). A key is captured
 once it has run ``after`` eager steps, so values that change every epoch (KL warm-up, std
-annealing) stay eager until they settle, and short runs never pay for a capture.
+annealing) stay eager until they settle, and short runs never pay for a capture. At most
+:data:`MAX_GRAPHS` graphs are kept (the least recently used goes), and after the first, time
+spent capturing stays within :data:`CAPTURE_BUDGET` of the time spent in steps.
 
 **What a key cannot see** (a program branching on data values or on global state, a shape
 that depends on data) shows when the graph is checked: a graph that disagrees with the eager
@@ -33,15 +35,16 @@ such programs. Python side effects of a program (counters, prints, appended list
 happen on replayed steps.
 
 Example:
-    >>> step = StepCapture(Trace_ELBO(), model, guide, after=50)  # doctest: +SKIP
-    >>> loss = step(x)  # eager for 50 steps with this key, then captured  # doctest: +SKIP
+    >>> step = StepCapture(Trace_ELBO(), model, guide, after=20)  # doctest: +SKIP
+    >>> loss = step(x)  # eager for 20 steps with this key, then captured  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections import Counter
+import contextlib
+from collections import Counter, OrderedDict
 from typing import Any, Callable, Iterable, Sequence
 
 import pyro
@@ -50,21 +53,29 @@ from torch import nn
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
-__all__ = ["StepCapture", "CAPTURE_AFTER", "MAX_GRAPHS"]
+__all__ = ["StepCapture", "CAPTURE_AFTER", "CAPTURE_BUDGET", "MAX_GRAPHS"]
 
-CAPTURE_AFTER = 50
-"""The default number of eager steps of one structure before it is captured. A capture costs
-about as much as 20-150 eager steps (0.1-1 s on digits networks), which this many steps repay."""
+CAPTURE_AFTER = 20
+"""The default number of eager steps of one structure before it is captured. A structure that
+has held this long is likely to hold for the 100 or so steps that repay a capture (0.1-0.5 s on
+digits networks, about 1 ms saved per step)."""
 
 MAX_GRAPHS = 4
-"""Graphs kept per run (a run has one per batch size in use, e.g. the full and the last batch);
-keys beyond these stay eager, which bounds the time spent capturing."""
+"""Graphs kept at once (a run needs one per batch size in use, e.g. the full and the last batch);
+capturing another drops the one used longest ago."""
+
+CAPTURE_BUDGET = 0.1
+"""After the first capture, a new one is made only while the time spent capturing and checking
+is at most this share of the time spent in steps, so capture never costs a run more than 10 %
+(a run whose settings change every epoch, such as KL warm-up on a large data set, would
+otherwise capture again and again)."""
 
 # A graph must agree with the eager step it replaces: the loss to this relative tolerance (the
 # loss is rebuilt from floats taken at capture time, exact to rounding) and every gradient.
 LOSS_RTOL, GRAD_RTOL = 1e-5, 1e-5
 
 _PLAIN = (bool, int, float, str, type(None))
+_PLAIN_TYPES = frozenset((*_PLAIN, tuple))
 
 
 def _plain(value: Any) -> bool:
@@ -73,21 +84,38 @@ def _plain(value: Any) -> bool:
     )
 
 
-def _attributes(obj: Any) -> tuple:
-    """What of ``obj``'s own state a Python program can branch on: plain values as they are,
-    tensors (parameters, buffers, plain attributes) by identity. Caches a forward pass writes
-    (Pyro transforms' ``_cached_*``) are results, not state, and are left out."""
-    items = []
-    for name, value in vars(obj).items():
-        if name.startswith("_cached"):
-            continue
-        if _plain(value):
-            items.append((name, value))
-        elif isinstance(value, torch.Tensor):
-            items.append((name, id(value)))
-        elif name in ("_parameters", "_buffers"):
-            items.append((name, tuple(id(v) for v in value.values())))
-    return tuple(items)
+class _Watch:
+    """What of an object's own state a Python program can branch on: its plain attributes by
+    value, its tensors (parameters, buffers, plain attributes) by identity. Caches a forward
+    pass writes (Pyro transforms' ``_cached_*``) are results, not state, and are left out.
+
+    The names to read are listed once and again whenever the object gains or loses an attribute
+    or a listed value stops being plain, so a step's key costs a few C-level reads per object.
+    """
+
+    def __init__(self, obj: Any) -> None:
+        self.attributes = vars(obj)
+        self._list()
+
+    def _list(self) -> None:
+        items = [(n, v) for n, v in self.attributes.items() if not n.startswith("_cached")]
+        self.size = len(self.attributes)
+        self.plain = tuple(n for n, v in items if _plain(v))
+        self.tensors = tuple(n for n, v in items if isinstance(v, torch.Tensor))
+        self.tables = tuple(
+            v for n, v in items if n in ("_parameters", "_buffers") and isinstance(v, dict)
+        )
+
+    def key(self) -> tuple:
+        attributes = self.attributes
+        if len(attributes) != self.size:
+            self._list()
+        values = tuple(attributes[n] for n in self.plain)
+        if not all(map(_PLAIN_TYPES.__contains__, map(type, values))):
+            self._list()
+            return self.key()
+        tensors = tuple(id(attributes[n]) for n in self.tensors)
+        return values, tensors, tuple(tuple(map(id, t.values())) for t in self.tables)
 
 
 def _argument_key(leaf: Any) -> Any:
@@ -104,6 +132,53 @@ def _is_impure(node: torch.fx.Node) -> bool:
         torch.Tag.nondeterministic_seeded in target.tags
     )
     return seeded or node.is_impure()
+
+
+def _shape(node: Any) -> Any:
+    value = node.meta.get("val") if isinstance(node, torch.fx.Node) else None
+    return (tuple(value.shape), value.dtype) if isinstance(value, torch.Tensor) else None
+
+
+def _drop_no_ops(graph: torch.fx.Graph) -> None:
+    """Remove operations that return their input unchanged: ``detach`` (the replay records no
+    gradients), a view or expand to the same shape, ``t(t(x))``, and multiplying or dividing by
+    one. Each is exact, and on small networks each costs as much as a real operation. A node
+    the graph returns is kept, so no two outputs become one tensor."""
+    aten = torch.ops.aten
+    same_shape = {aten.view.default, aten.expand.default, aten._unsafe_view.default}
+    for node in list(graph.nodes):
+        if node.op != "call_function" or any(user.op == "output" for user in node.users):
+            continue
+        target, args = node.target, node.args
+        source = None
+        if target is aten.detach.default:
+            source = args[0]
+        elif target in same_shape and _shape(args[0]) == _shape(node) is not None:
+            source = args[0]
+        elif target is aten.t.default and getattr(args[0], "target", None) is aten.t.default:
+            source = args[0].args[0]
+        elif (
+            target in (aten.mul.Tensor, aten.div.Tensor)
+            and type(args[1]) in (int, float)
+            and args[1] == 1
+            and _shape(args[0]) == _shape(node) is not None
+        ):
+            source = args[0]
+        if source is not None:
+            node.replace_all_uses_with(source)
+            graph.erase_node(node)
+
+
+def _one_fake_mode():
+    """A block in which ``make_fx`` describes every recorded value with one fake-tensor mode
+    instead of a new one per value: the same graph, recorded 2-3 times faster. Without the
+    (private) tracing context of this torch, nothing changes but the speed."""
+    try:
+        from torch._guards import TracingContext, tracing
+        from torch._subclasses.fake_tensor import FakeTensorMode
+    except ImportError:  # pragma: no cover - another torch
+        return contextlib.nullcontext()
+    return tracing(TracingContext(FakeTensorMode(allow_fallback_kernels=True)))
 
 
 class _Graph:
@@ -135,11 +210,14 @@ class StepCapture:
             (default: model and guide themselves when they are modules).
         state: other objects whose plain attributes join the key (the KL weight messenger).
         after: eager steps of one key before it is captured; ``None`` never captures.
-        max_graphs: graphs kept; keys beyond stay eager.
+        max_graphs: graphs kept at once; the least recently used is dropped for a new one.
+        budget: after the first capture, capture only while the time spent capturing is at
+            most this share of the time spent in steps.
 
     Attributes:
-        graphs: graphs captured so far.
+        graphs: graphs captured and checked so far.
         seconds: time spent capturing and checking them.
+        stepping: time spent in steps (capture included).
         off: why capture stopped for good ("" while it may still capture).
 
     Calling it with the program's arguments accumulates the gradients into ``.grad`` and
@@ -157,6 +235,7 @@ class StepCapture:
         state: Iterable[Any] = (),
         after: int | None = CAPTURE_AFTER,
         max_graphs: int = MAX_GRAPHS,
+        budget: float = CAPTURE_BUDGET,
     ) -> None:
         if after is not None and (not isinstance(after, int) or after < 0):
             raise ValueError(f"after: expected an integer >= 0 or None, got {after!r}")
@@ -165,14 +244,14 @@ class StepCapture:
             m for m in (model, guide) if isinstance(m, nn.Module)
         ]
         unique = {id(m): m for root in roots for m in root.modules()}
-        self._keyed = [*unique.values(), objective, *state]
+        self._watches = [_Watch(obj) for obj in (*unique.values(), objective, *state)]
         if parameters is None:
             parameters = list({id(p): p for m in roots for p in m.parameters()}.values())
         self.parameters = [p for p in parameters if p.requires_grad]
-        self.after, self.max_graphs = after, max_graphs
+        self.after, self.max_graphs, self.budget = after, max_graphs, budget
         self._seen: Counter = Counter()
-        self._graphs: dict[tuple, _Graph] = {}
-        self.graphs, self.seconds = 0, 0.0
+        self._graphs: OrderedDict[tuple, _Graph] = OrderedDict()
+        self.graphs, self.seconds, self._captures, self.stepping = 0, 0.0, 0, 0.0
         self.off = "" if after is not None else "capture is off"
         if not self.off and not callable(getattr(objective, "differentiable_loss", None)):
             self.off = f"{type(objective).__name__} has no differentiable_loss"
@@ -182,14 +261,23 @@ class StepCapture:
     def __call__(self, *args: Any, **kwargs: Any) -> float:
         if self.off:
             return self._eager(args, kwargs)
+        started = time.perf_counter()
+        try:
+            return self._step(args, kwargs)
+        finally:
+            self.stepping += time.perf_counter() - started
+
+    def _step(self, args, kwargs) -> float:
         leaves, spec = tree_flatten((args, kwargs))
         key = (spec, tuple(_argument_key(leaf) for leaf in leaves), self._state_key())
         graph = self._graphs.get(key)
         if graph is None:
             self._seen[key] += 1
-            if self._seen[key] <= self.after or len(self._graphs) >= self.max_graphs:
+            within = self.seconds <= self.budget * self.stepping or not self._captures
+            if self._seen[key] <= self.after or not within:
                 return self._eager(args, kwargs)
             return self._capture(key, leaves, spec, args, kwargs)
+        self._graphs.move_to_end(key)
         if not graph.checked:
             return self._check(graph, leaves, args, kwargs)
         try:
@@ -201,7 +289,7 @@ class StepCapture:
         return loss.item()
 
     def _state_key(self) -> tuple:
-        return tuple(_attributes(obj) for obj in self._keyed)
+        return tuple(watch.key() for watch in self._watches)
 
     def _eager(self, args, kwargs) -> float:
         with pyro.validation_enabled(False):
@@ -237,16 +325,20 @@ class StepCapture:
         try:
             # Pyro's ELBOs take floats of tensors (.item()) for their reports: the graph keeps
             # this step's, which the check holds to the eager step's.
-            with self._same_draws():  # recording draws noise too: give it back
+            with self._same_draws(), _one_fake_mode():  # recording draws noise: give it back
                 module = make_fx(step, _error_on_data_dependent_ops=False)(
                     *(leaves[i] for i in slots)
                 )
         except Exception as error:  # anything make_fx cannot follow: stay eager
             self._stop(f"capture failed ({type(error).__name__}: {str(error).splitlines()[0]})")
             return self._eager(args, kwargs)
+        _drop_no_ops(module.graph)
         module.graph.eliminate_dead_code(is_impure_node=_is_impure)
         module.recompile()
+        if len(self._graphs) >= self.max_graphs:
+            self._graphs.popitem(last=False)
         self._graphs[key] = _Graph(module, reached, slots)
+        self._captures += 1
         self.seconds += time.perf_counter() - started
         return self._eager(args, kwargs)
 

@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative_int,
         metavar="STEPS",
         help="replay a step's recorded tensor operations once the programs' structure has "
-        "held for this many steps (default 50, pyromix.capture.CAPTURE_AFTER)",
+        "held for this many steps (default 20, pyromix.capture.CAPTURE_AFTER)",
     )
     capture.add_argument(
         "--no-capture",

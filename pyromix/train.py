@@ -683,8 +683,15 @@ def _replicas(device: str | torch.device | Devices | Replicas) -> Replicas:
 
 def _build_optimizer(factory, parameters, lr, model, guide) -> torch.optim.Optimizer:
     """The optimiser from ``factory`` (default Adam at ``lr``), refused if it misses any
-    parameter: that parameter would silently stay at its initial value."""
-    optimizer = torch.optim.Adam(parameters, lr=lr) if factory is None else factory(parameters)
+    parameter: that parameter would silently stay at its initial value.
+
+    The default Adam updates all parameters at once (``foreach``), as it does on CUDA: on CPU
+    the numbers are the same and a digits-sized step is 3 % faster than one tensor at a time.
+    """
+    if factory is None:
+        optimizer = torch.optim.Adam(parameters, lr=lr, foreach=True)
+    else:
+        optimizer = factory(parameters)
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise ValueError(
             f"optimizer: expected a factory returning a torch.optim.Optimizer, got "

@@ -73,7 +73,9 @@ def test_a_changed_setting_is_not_replayed_from_a_stale_graph():
     objective = get_recipe("gmvae").objective(run.args)
     weighting = LatentScaleMessenger(1.0)
     model, guide = weighting(run.model), weighting(run.guide)
-    step = StepCapture(objective, model, guide, modules=(run.model, run.guide), state=(weighting,))
+    step = StepCapture(
+        objective, model, guide, modules=(run.model, run.guide), state=(weighting,), budget=1e9
+    )
     step.after = 0
 
     def both(seed):
@@ -179,12 +181,12 @@ def test_fit_with_capture_equals_fit_without(programs):
             objective = Trace_ELBO()
         history = fit(
             model, guide, data, objective, epochs=4, batch_size=16, lr=1e-2, progress=False,
-            kl_weight=lambda epoch: min(1.0, 0.5 + 0.25 * epoch), capture_after=capture_after,
+            kl_weight=lambda epoch: min(1.0, 0.5 + 0.5 * epoch), capture_after=capture_after,
         )
         return history, [p.detach().clone() for p in model.parameters()]
 
     eager, eager_params = trained(None)
-    captured, captured_params = trained(2)
+    captured, captured_params = trained(3)  # the weight settles at epoch 1, with 3 full batches
     assert captured.capture["graphs"] >= 1 and captured.capture["off"] == ""
     assert eager.capture["graphs"] == 0 and eager.capture["off"] == "capture is off"
     assert captured.train_loss == pytest.approx(eager.train_loss, rel=1e-6)
@@ -231,3 +233,57 @@ def _fit_help():
     with contextlib.redirect_stdout(text):
         assert main(["fit", "--help"]) == 0
     return " ".join(text.getvalue().split())  # argparse wraps lines
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", ["vae", "gmvae", "nvisa"])
+def test_captured_steps_equal_eager_steps_on_cuda(name):
+    # The graph draws from the CUDA generator; capture and check must give its draws back.
+    run = prepare_recipe(name, "digits", hidden=[16], limit=60, particles=3)
+    run.model.cuda(), run.guide.cuda()
+    batches = run.dataset.to("cuda").train_batches(10, torch.Generator().manual_seed(0))
+    objective = get_recipe(name).objective(run.args)
+    step = StepCapture(objective, run.model, run.guide, after=0)
+    for i in range(4):
+        x = next(batches)[0]
+        for p in step.parameters:
+            p.grad = None
+        pyro.set_rng_seed(i)
+        with pyro.validation_enabled(False):
+            eager_loss = objective.loss_and_grads(run.model, run.guide, x)
+        eager = _grads(step.parameters)
+        for p in step.parameters:
+            p.grad = None
+        pyro.set_rng_seed(i)
+        _assert_same(step(x), _grads(step.parameters), eager_loss, eager, f"{name}, step {i}")
+    assert step.graphs == 1 and step.off == "", step.off
+
+
+def test_settings_that_change_every_few_steps_are_not_captured_again_and_again():
+    # KL warm-up on a large data set: a new key every few steps. The least recently used graph
+    # goes when a fifth is made, and capturing stays within its share of the steps' time.
+    from pyromix.capture import CAPTURE_BUDGET
+
+    run = prepare_recipe("vae", "digits", hidden=[16], limit=40)
+    x, _ = next(run.dataset.train_batches(10, torch.Generator().manual_seed(0)))
+    objective = get_recipe("vae").objective(run.args)
+    weighting = LatentScaleMessenger(1.0)
+    model, guide = weighting(run.model), weighting(run.guide)
+    step = StepCapture(objective, model, guide, modules=(run.model, run.guide), state=(weighting,))
+    step.after = 1
+    first = None
+    for i in range(120):
+        weighting.weight = 1.0 / (1 + i // 3)  # a new weight every three steps
+        for p in step.parameters:
+            p.grad = None
+        pyro.set_rng_seed(i)
+        loss = step(x)
+        first = first or (step.seconds if step.graphs else None)
+        for p in step.parameters:
+            p.grad = None
+        pyro.set_rng_seed(i)
+        with pyro.validation_enabled(False):
+            assert loss == pytest.approx(objective.loss_and_grads(model, guide, x), rel=1e-6)
+    assert step.graphs >= 1 and len(step._graphs) <= step.max_graphs
+    assert step.graphs < 40  # 40 keys, each seen three times
+    assert step.seconds <= CAPTURE_BUDGET * step.stepping + first
