@@ -33,7 +33,10 @@ import torch._dynamo  # noqa: F401 - imported by the first optimiser step anyway
 # process); importing it here keeps that one-off cost out of the per-epoch parts
 
 import pyromix.train as train
-from pyromix.capture import CAPTURE_AFTER, StepCapture
+try:
+    from pyromix.capture import StepCapture
+except ImportError:  # a checkout from before captured steps
+    StepCapture = None
 from pyromix.recipes import RECIPES
 from pyromix.runs import prepare_recipe, train_run
 
@@ -59,7 +62,8 @@ def _timed(part: str, function):
 
 def _instrument(objective_type: type) -> None:
     objective_type.loss_and_grads = _timed("steps", objective_type.loss_and_grads)
-    StepCapture.__call__ = _timed("steps", StepCapture.__call__)
+    if StepCapture is not None:
+        StepCapture.__call__ = _timed("steps", StepCapture.__call__)
     torch.optim.Adam.step = _timed("steps", torch.optim.Adam.step)
     torch.optim.Adam.zero_grad = _timed("steps", torch.optim.Adam.zero_grad)
     train.evaluate_loss = _timed("validation", train.evaluate_loss)
@@ -82,16 +86,15 @@ def main() -> None:
     load = os.getloadavg()
     with tempfile.TemporaryDirectory() as out:
         started, cpu = time.perf_counter(), time.process_time()
-        history = train_run(
-            run, out=out, capture_after=None if opts.no_capture else CAPTURE_AFTER
-        ).history
+        options = {"capture_after": None} if opts.no_capture else {}
+        history = train_run(run, out=out, **options).history
         total, cpu = time.perf_counter() - started, time.process_time() - cpu
     parts = {**SPENT, "other": total - sum(SPENT.values())}
     print(f"load average at start {load[0]:.2f}, at end {os.getloadavg()[0]:.2f}")
     per_epoch = total / opts.epochs * 1e3
     print(f"vae on digits, {opts.epochs} epochs, {total:.2f} s, {per_epoch:.1f} ms/epoch wall")
     print(f"  process CPU time {cpu:.2f} s, {cpu / opts.epochs * 1e3:.1f} ms/epoch")
-    print(f"  capture: {history.capture}")
+    print(f"  capture: {getattr(history, 'capture', 'none in this checkout')}")
     for part, seconds in parts.items():
         print(f"  {part:<12}{seconds / opts.epochs * 1e3:>8.1f} ms/epoch {seconds / total:>7.1%}")
     if opts.json:
@@ -103,7 +106,7 @@ def main() -> None:
             "seconds": total,
             "cpu_seconds": cpu,
             "parts": parts,
-            "capture": history.capture,
+            "capture": getattr(history, "capture", None),
         }
         with open(opts.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -33,7 +33,7 @@ def reference_loss_and_grads(model, guide, x: torch.Tensor) -> float:
     loc, scale = guide._heads(guide.body(x))  # (N, K, d)
     eps = torch.empty((1, *loc.shape)).normal_()  # one particle, as Normal.rsample draws it
     z = loc + scale * eps  # (1, N, K, d)
-    log_q_z = (-0.5 * eps**2 - scale.log() - HALF_LOG_2PI).sum(-1)  # (1, N, K)
+    log_q_z = gaussian_log_density(z, loc, scale)  # (1, N, K)
     likelihood = model.likelihood
     sigma = positive(likelihood.raw_scale, likelihood.std_min)
     log_p_y = torch.log_softmax(model.logits, -1)

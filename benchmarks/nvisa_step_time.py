@@ -48,7 +48,7 @@ def reference_loss_and_grads(model, guide, x: torch.Tensor) -> float:
     eps = torch.empty(loc.shape).normal_()  # as Normal.rsample draws it
     z = loc + scale * eps
     log_q_y = log_q_all[points, y]
-    log_q_z = (-0.5 * eps**2 - scale.log() - HALF_LOG_2PI).sum(-1)
+    log_q_z = gaussian_log_density(z, loc, scale)
     log_p_y = torch.log_softmax(model.logits, -1)[y]
     log_p_z = gaussian_log_density(z, model.loc[y], model.scale[y])
     likelihood = model.likelihood

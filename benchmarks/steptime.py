@@ -29,12 +29,14 @@ from pyromix.capture import StepCapture
 from pyromix.train import training_step
 
 BATCH, SEED = 100, 0
-HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+HALF_LOG_2PI = math.log(math.sqrt(2 * math.pi))
 
 
 def gaussian_log_density(value, loc, scale) -> torch.Tensor:
-    """log N(value; loc, diag scale^2), summed over the last dim: for hand-written references."""
-    return (-0.5 * ((value - loc) / scale) ** 2 - scale.log() - HALF_LOG_2PI).sum(-1)
+    """log N(value; loc, diag scale^2), summed over the last dim: for hand-written references,
+    in the arithmetic of torch's ``Normal.log_prob`` (multi-sample learning signals amplify any
+    rounding difference)."""
+    return (-((value - loc) ** 2) / (2 * scale**2) - scale.log() - HALF_LOG_2PI).sum(-1)
 
 
 def options(description: str) -> argparse.Namespace:

@@ -582,6 +582,11 @@ def fit(
             history.val_loss.append(val)
             history.kl_weight.append(weighting.weight)
             history.seconds.append(time.perf_counter() - started)
+            history.capture = {
+                "graphs": capturing.graphs,
+                "seconds": round(capturing.seconds, 3),
+                "off": capturing.off,
+            }
             good = _snapshot(model, guide, optimizer, step_hooks)
             if history.best_epoch is None or val < history.val_loss[history.best_epoch]:
                 history.best_epoch = epoch
@@ -604,11 +609,6 @@ def fit(
             if history.stopped:
                 break
     bar.close()
-    history.capture = {
-        "graphs": capturing.graphs,
-        "seconds": round(capturing.seconds, 3),
-        "off": capturing.off,
-    }
     if restore_best and best is not None:
         _restore(best, model, guide)
     return history

@@ -79,8 +79,12 @@ def test_two_processes_train_vae_like_one(vae_runs):
     ],
 )
 def test_two_processes_train_enumerated_and_hooked_recipes_like_one(tmp_path, model, extra):
-    one, two, _ = fit_both(tmp_path, model, "--epochs", "1", *extra)
+    # Small batches and --capture-after 1: most steps of each process replay captured graphs.
+    captured = ["--batch-size", "20", "--capture-after", "1"]
+    one, two, _ = fit_both(tmp_path, model, "--epochs", "1", *extra, *captured)
     assert_close(history(two), history(one))
+    for run in (one, two):
+        assert history(run)["capture"]["graphs"] >= 1, history(run)["capture"]
 
 
 def test_a_killed_two_process_run_resumes_exactly(vae_runs, tmp_path):
