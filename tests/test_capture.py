@@ -287,3 +287,41 @@ def test_settings_that_change_every_few_steps_are_not_captured_again_and_again()
     assert step.graphs >= 1 and len(step._graphs) <= step.max_graphs
     assert step.graphs < 40  # 40 keys, each seen three times
     assert step.seconds <= CAPTURE_BUDGET * step.stepping + first
+
+
+class _Discrete(PyroModule):
+    """A sampled (not enumerated) discrete latent: Trace_ELBO's differentiable loss then has the
+    gradient of the score-function surrogate but not the loss's value."""
+
+    def __init__(self):
+        super().__init__()
+        self.decoder = nn.Linear(1, 4)
+
+    def forward(self, x):
+        with pyro.plate("data", x.shape[0]):
+            b = pyro.sample("b", dist.Bernoulli(0.5))
+            pyro.sample("x", dist.Normal(self.decoder(b.unsqueeze(-1)), 1.0).to_event(1), obs=x)
+
+
+class _DiscreteGuide(PyroModule):
+    def __init__(self):
+        super().__init__()
+        self.logit = nn.Linear(4, 1)
+
+    def forward(self, x):
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("b", dist.Bernoulli(logits=self.logit(x).squeeze(-1)))
+
+
+def test_a_score_function_surrogate_is_caught_by_the_check_and_stays_eager():
+    model, guide = _Discrete(), _DiscreteGuide()
+    step = StepCapture(Trace_ELBO(), model, guide, after=0)
+    torch.manual_seed(0)
+    for _ in range(3):
+        x = torch.randn(5, 4)
+        pyro.set_rng_seed(1)
+        loss = step(x)
+        pyro.set_rng_seed(1)
+        with pyro.validation_enabled(False):
+            assert loss == pytest.approx(Trace_ELBO().loss(model, guide, x), rel=1e-6)
+    assert step.off.startswith("a captured graph disagreed with the eager step (loss")
