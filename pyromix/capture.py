@@ -49,6 +49,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import pyro
 import torch
+from pyro.infer import TraceGraph_ELBO
 from torch import nn
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.utils._pytree import tree_flatten, tree_unflatten
@@ -181,6 +182,22 @@ def _one_fake_mode():
     return tracing(TracingContext(FakeTensorMode(allow_fallback_kernels=True)))
 
 
+def _differentiable_loss(objective: Any) -> Callable | None:
+    """``(model, guide, *args, **kwargs) -> loss`` with the value of ``objective``'s loss and
+    the gradient of its ``loss_and_grads``, or None where there is none."""
+    if callable(getattr(objective, "differentiable_loss", None)):
+        return objective.differentiable_loss
+    surrogate = getattr(objective, "_loss_and_surrogate_loss", None)
+    if isinstance(objective, TraceGraph_ELBO) and callable(surrogate):
+        # TraceGraph_ELBO (NVIL's score functions and baselines) backpropagates this surrogate
+        def loss(model, guide, *args, **kwargs):
+            elbo, surrogate_loss = surrogate(model, guide, args, kwargs)
+            return surrogate_loss - surrogate_loss.detach() - elbo.detach()
+
+        return loss
+    return None
+
+
 class _Graph:
     """One captured step: ``(loss, gradients of the parameters it reaches)``; ``checked`` once
     it has agreed with an eager step."""
@@ -201,8 +218,8 @@ class StepCapture:
 
     Arguments:
         objective: a Pyro ELBO with ``differentiable_loss`` whose value is the loss (Trace_ELBO
-            and TraceMeanField_ELBO on reparameterised sites, TraceEnum_ELBO, VIMCO); others,
-            and any whose check fails, run eagerly.
+            and TraceMeanField_ELBO on reparameterised sites, TraceEnum_ELBO, VIMCO), or a
+            ``TraceGraph_ELBO``; others (``RenyiELBO``), and any whose check fails, run eagerly.
         model, guide: the programs as the step calls them (e.g. wrapped in the KL weight).
         parameters: the tensors whose gradients a step produces; by default those of
             ``modules``.
@@ -253,7 +270,8 @@ class StepCapture:
         self._graphs: OrderedDict[tuple, _Graph] = OrderedDict()
         self.graphs, self.seconds, self._captures, self.stepping = 0, 0.0, 0, 0.0
         self.off = "" if after is not None else "capture is off"
-        if not self.off and not callable(getattr(objective, "differentiable_loss", None)):
+        self._loss = _differentiable_loss(objective)
+        if not self.off and self._loss is None:
             self.off = f"{type(objective).__name__} has no differentiable_loss"
 
     # -- the step ----------------------------------------------------------------------------
@@ -317,7 +335,7 @@ class StepCapture:
                 filled[i] = t
             args, kwargs = tree_unflatten(filled, spec)
             with pyro.validation_enabled(False):
-                loss = self.objective.differentiable_loss(self.model, self.guide, *args, **kwargs)
+                loss = self._loss(self.model, self.guide, *args, **kwargs)
             grads = torch.autograd.grad(loss, params, allow_unused=True)
             reached[:] = [g is not None for g in grads]
             return [loss.detach(), *(g for g in grads if g is not None)]

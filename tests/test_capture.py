@@ -17,8 +17,8 @@ from pyromix.recipes import RECIPES, get_recipe
 from pyromix.runs import prepare_recipe
 from pyromix.train import data_size, fit
 
-# RenyiELBO (iwae) and TraceGraph_ELBO (nvil) have no differentiable_loss: they stay eager.
-EAGER_ONLY = {"iwae", "nvil"}
+# RenyiELBO (iwae) has no differentiable_loss: it stays eager.
+EAGER_ONLY = {"iwae"}
 
 
 def _grads(params):
