@@ -49,7 +49,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import pyro
 import torch
-from pyro.infer import TraceGraph_ELBO
+from pyro.infer import RenyiELBO, TraceGraph_ELBO
 from torch import nn
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.utils._pytree import tree_flatten, tree_unflatten
@@ -195,7 +195,26 @@ def _differentiable_loss(objective: Any) -> Callable | None:
             return surrogate_loss - surrogate_loss.detach() - elbo.detach()
 
         return loss
+    if _is_iwae_bound(objective):
+        # RenyiELBO(alpha=0) is the IWAE bound, whose value and (pathwise) gradient VIMCO's core
+        # computes from the same sites; built per call, once the eager steps have set the plates
+        from .infer.vimco import VIMCO
+
+        def bound(model, guide, *args, **kwargs):
+            vimco = VIMCO(objective.num_particles, max_plate_nesting=objective.max_plate_nesting)
+            return vimco.differentiable_loss(model, guide, *args, **kwargs)
+
+        return bound
     return None
+
+
+def _is_iwae_bound(objective: Any) -> bool:
+    return (
+        isinstance(objective, RenyiELBO)
+        and objective.alpha == 0
+        and objective.vectorize_particles
+        and objective.num_particles >= 2
+    )
 
 
 class _Graph:
@@ -219,7 +238,10 @@ class StepCapture:
     Arguments:
         objective: a Pyro ELBO with ``differentiable_loss`` whose value is the loss (Trace_ELBO
             and TraceMeanField_ELBO on reparameterised sites, TraceEnum_ELBO, VIMCO), or a
-            ``TraceGraph_ELBO``; others (``RenyiELBO``), and any whose check fails, run eagerly.
+            ``TraceGraph_ELBO``, or ``RenyiELBO`` with ``alpha=0`` and vectorised particles (the
+            IWAE bound, through :class:`~pyromix.infer.VIMCO`'s core: the same value, and the
+            same gradient to rounding on reparameterised sites); others, and any whose check
+            fails, run eagerly.
         model, guide: the programs as the step calls them (e.g. wrapped in the KL weight).
         parameters: the tensors whose gradients a step produces; by default those of
             ``modules``.
