@@ -9,6 +9,8 @@ draws, and from then on runs the graph instead of the program. The graph
 
 - draws fresh noise from torch's generator on every call, in the order the eager step draws it,
   so a captured run makes the same draws as an eager one;
+- computes the eager step's operations, so its loss and gradients are the eager ones to float
+  rounding (to the last bit unless a sum is reduced in another order);
 - reads the parameters themselves, not copies, so optimiser updates reach it;
 - returns the loss and the gradients, which are accumulated into ``.grad`` as
   ``ELBO.loss_and_grads`` does.
@@ -20,8 +22,9 @@ in for good; ``torch.compile`` breaks its graph at every ``.item()`` of Pyro's E
 
 **When a graph is reused.** Each step computes a key: the shapes, dtypes and devices of the
 arguments; every plain attribute (numbers, strings, flags such as ``training`` or a schedule's
-``std_min``) and the identity of every tensor of every submodule of the programs; the plain
-attributes of the objective and of other ``state`` objects (the KL weight). A key is captured
+``std_min``) and the identity of every tensor and child module of every submodule of the
+programs; the plain attributes of the objective and of other ``state`` objects (the KL weight).
+A key is captured
 once it has run ``after`` eager steps, so values that change every epoch (KL warm-up, std
 annealing) stay eager until they settle, and short runs never pay for a capture. At most
 :data:`MAX_GRAPHS` graphs are kept (the least recently used goes), and after the first, time
@@ -87,7 +90,8 @@ def _plain(value: Any) -> bool:
 
 class _Watch:
     """What of an object's own state a Python program can branch on: its plain attributes by
-    value, its tensors (parameters, buffers, plain attributes) by identity. Caches a forward
+    value, its tensors (parameters, buffers, plain attributes) and child modules by
+    identity. Caches a forward
     pass writes (Pyro transforms' ``_cached_*``) are results, not state, and are left out.
 
     The names to read are listed once and again whenever the object gains or loses an attribute
@@ -104,7 +108,9 @@ class _Watch:
         self.plain = tuple(n for n, v in items if _plain(v))
         self.tensors = tuple(n for n, v in items if isinstance(v, torch.Tensor))
         self.tables = tuple(
-            v for n, v in items if n in ("_parameters", "_buffers") and isinstance(v, dict)
+            v
+            for n, v in items
+            if n in ("_parameters", "_buffers", "_modules") and isinstance(v, dict)
         )
 
     def key(self) -> tuple:
@@ -282,8 +288,8 @@ class StepCapture:
         roots = list(modules) if modules is not None else [
             m for m in (model, guide) if isinstance(m, nn.Module)
         ]
-        unique = {id(m): m for root in roots for m in root.modules()}
-        self._watches = [_Watch(obj) for obj in (*unique.values(), objective, *state)]
+        self._roots, self._state = roots, (objective, *state)
+        self._watch()
         if parameters is None:
             parameters = list({id(p): p for m in roots for p in m.parameters()}.values())
         self.parameters = [p for p in parameters if p.requires_grad]
@@ -312,6 +318,8 @@ class StepCapture:
         key = (spec, tuple(_argument_key(leaf) for leaf in leaves), self._state_key())
         graph = self._graphs.get(key)
         if graph is None:
+            self._watch()  # a step off the graphs: watch submodules assigned since
+            key = (spec, key[1], self._state_key())
             self._seen[key] += 1
             within = self.seconds <= self.budget * self.stepping or not self._captures
             if self._seen[key] <= self.after or not within:
@@ -327,6 +335,11 @@ class StepCapture:
             return self._eager(args, kwargs)
         self._accumulate(graph, grads)
         return loss.item()
+
+    def _watch(self) -> None:
+        """Watch every submodule of the programs (again after one was replaced)."""
+        unique = {id(m): m for root in self._roots for m in root.modules()}
+        self._watches = [_Watch(obj) for obj in (*unique.values(), *self._state)]
 
     def _state_key(self) -> tuple:
         return tuple(watch.key() for watch in self._watches)

@@ -340,3 +340,27 @@ def test_renyi_bounds_other_than_the_iwae_bound_stay_eager():
         pyro.set_rng_seed(i)
         step(torch.randn(5, 4))
     assert step.off.startswith("a captured graph disagreed with the eager step (gradients")
+
+
+def test_a_replaced_submodule_is_not_replayed_from_a_stale_graph():
+    model, guide = _Branching(), _Guide()
+    step = StepCapture(Trace_ELBO(), model, guide, after=0, budget=1e9)
+    x = torch.zeros(3, 4)
+    for i in range(3):
+        pyro.set_rng_seed(i)
+        step(x)
+    assert step.graphs == 1
+    model.decoder = nn.Linear(2, 4)  # new parameters the graph has never seen
+    for i in range(3, 6):
+        pyro.set_rng_seed(i)
+        loss = step(x)
+        pyro.set_rng_seed(i)
+        with pyro.validation_enabled(False):
+            assert loss == pytest.approx(Trace_ELBO().loss(model, guide, x), rel=1e-6)
+    model.decoder.bias.data += 1.0  # in place: the new graph reads it
+    pyro.set_rng_seed(6)
+    loss = step(x)
+    pyro.set_rng_seed(6)
+    with pyro.validation_enabled(False):
+        assert loss == pytest.approx(Trace_ELBO().loss(model, guide, x), rel=1e-6)
+    assert step.graphs == 2 and step.off == ""
