@@ -263,3 +263,35 @@ def test_fit_cpvae_reports_clusters_and_samples_from_q_c_or_the_prior(estimator,
         png = tmp_path / f"{categories}.png"
         assert main(["sample", str(out), "--categories", categories, "--out", str(png)]) == 0
         read_png(png)
+
+
+def test_scores_count_only_the_test_points_with_known_labels(tmp_path):
+    # A label file may mark unknown labels with -1: they are not a class of their own.
+    from pyromix.evaluate import clustering_scores
+    from pyromix.runs import cluster_probabilities, evaluate_points, train_recipe
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(-2, 0.5, (90, 3)), rng.normal(2, 0.5, (90, 3))])
+    y = np.repeat([0, 1], 90)
+    y[::3] = -1
+    np.save(tmp_path / "points.npy", x)
+    np.save(tmp_path / "labels.npy", y)
+    run = train_recipe(
+        "gmvae",
+        str(tmp_path / "points.npy"),
+        labels=str(tmp_path / "labels.npy"),
+        epochs=2,
+        pretrain_epochs=1,
+        latent_dim=2,
+        hidden=[16],
+        progress=False,
+    )
+    metrics, _ = evaluate_points(run, num_samples=10)
+    test = run.dataset.test
+    known = test.y >= 0
+    assert 0 < metrics["test_points_labelled"] == int(known.sum()) < len(test)
+    assigned = cluster_probabilities(run, test.x).argmax(-1)
+    expected = clustering_scores(test.y[known].numpy(), assigned[known].numpy())
+    for key in ("acc", "nmi", "ari"):
+        assert metrics[key] == pytest.approx(expected[key]), key
+    assert "gmm_acc" in metrics
