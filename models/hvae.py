@@ -54,6 +54,12 @@ class HierarchicalVAE(VAE):
         return super().component_posterior(z[..., -self.latent_dim :])
 
     @torch.no_grad()
+    def decode_manifold(self, z2: torch.Tensor) -> torch.Tensor:
+        """Decoder means over z2 alone, z1 at its conditional mean ``E[z1 | z2]``: the data
+        manifold that ``manifold.png`` draws over a 2-D z2 (the decoder reads ``[z1, z2]``)."""
+        return self.likelihood.mean(joint_input(self.z1_given_z2(z2).mean, z2))
+
+    @torch.no_grad()
     def generate(
         self,
         n: int,

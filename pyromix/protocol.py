@@ -21,7 +21,9 @@ feature                what it needs                              what uses it
                                                                    ``transform``
 ``reconstructions``    guide :class:`Encoding`, model              reconstructions.png
                        :class:`Decoding`
-``manifold``           model :class:`Decoding`, 2-D latent         manifold.png
+``manifold``           model :class:`Decoding`, 2-D latent; a      manifold.png
+                       model whose decoder reads more than z
+                       gives ``decode_manifold(z)``
 ``clusters``           guide :class:`Clustering`, or model         ``acc``/``nmi``/``ari``,
                        ``cluster_posterior(z)`` + guide            ``predict``, ``clusters_used``
                        :class:`Encoding`

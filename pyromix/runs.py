@@ -872,9 +872,11 @@ def write_report(
         two_d = run.args.get("latent_dim") == 2 and can["manifold"]
         if shape is not None and two_d and not sees_c:
             device = next(run.model.parameters()).device
+            # a model whose decoder reads more than the 2-D latent says how to decode it
+            decode = getattr(run.model, "decode_manifold", run.model.likelihood.mean)
             written.append(
                 plots.plot_manifold(
-                    run.model.likelihood.mean,
+                    decode,
                     out / "manifold.png",
                     image_shape=shape,
                     device=device,

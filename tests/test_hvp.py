@@ -73,3 +73,19 @@ def test_importance_sampled_log_likelihood_is_above_the_elbo(hvp):
     # The ELBO's gap is E_q log(q / p(z | x)) > 0 and the IS estimate closes part of it: the
     # mean IS log p(x) is above an independent 500-draw ELBO estimate by far more than its error.
     assert float(result.log_px.mean()) > elbo + 0.5
+
+
+def test_the_manifold_of_a_2d_z2_decodes_z1_at_its_conditional_mean(tmp_path):
+    # hvp's decoder reads [z1, z2]: its manifold runs over z2 with z1 = E[z1 | z2].
+    from pyromix.nn import joint_input
+    from pyromix.runs import evaluate_run, train_recipe, write_report
+
+    run = train_recipe(
+        "hvp", "digits", latent_dim=2, hidden=[16], components=3, epochs=1, limit=100,
+        progress=False,
+    )
+    z2 = torch.randn(5, 2)
+    expected = run.model.likelihood.mean(joint_input(run.model.z1_given_z2(z2).mean, z2))
+    torch.testing.assert_close(run.model.decode_manifold(z2), expected)
+    written = write_report(run, evaluate_run(run, num_samples=5), tmp_path)
+    assert tmp_path / "manifold.png" in written and (tmp_path / "manifold.png").stat().st_size
