@@ -364,3 +364,21 @@ def test_a_replaced_submodule_is_not_replayed_from_a_stale_graph():
     with pyro.validation_enabled(False):
         assert loss == pytest.approx(Trace_ELBO().loss(model, guide, x), rel=1e-6)
     assert step.graphs == 2 and step.off == ""
+
+
+def test_a_resumed_captured_run_equals_an_uninterrupted_one(tmp_path):
+    # A resumed fit starts with no graphs: its first steps run eagerly, with the same numbers.
+    def trained(epochs, checkpoint, resume=False):
+        run = prepare_recipe("vae", "digits", hidden=[16], limit=100)
+        objective = get_recipe("vae").objective(run.args)
+        return fit(
+            run.model, run.guide, run.dataset, objective, epochs=epochs, batch_size=16,
+            progress=False, capture_after=3, checkpoint=checkpoint, resume=resume,
+        )
+
+    whole = trained(4, tmp_path / "whole.pt")
+    trained(2, tmp_path / "cut.pt")
+    resumed = trained(4, tmp_path / "cut.pt", resume=True)
+    assert whole.capture["graphs"] >= 1 and resumed.capture["graphs"] >= 1
+    assert resumed.train_loss == pytest.approx(whole.train_loss, rel=1e-6)
+    assert resumed.val_loss == pytest.approx(whole.val_loss, rel=1e-6)
