@@ -90,9 +90,9 @@ def _plain(value: Any) -> bool:
 
 class _Watch:
     """What of an object's own state a Python program can branch on: its plain attributes by
-    value, its tensors (parameters, buffers, plain attributes) and child modules by
-    identity. Caches a forward
-    pass writes (Pyro transforms' ``_cached_*``) are results, not state, and are left out.
+    value, its tensors (parameters, buffers, plain attributes) and child modules by identity.
+    Caches a forward pass writes (Pyro transforms' ``_cached_*``) are results, not state, and
+    are left out.
 
     The names to read are listed once and again whenever the object gains or loses an attribute
     or a listed value stops being plain, so a step's key costs a few C-level reads per object.
@@ -289,6 +289,7 @@ class StepCapture:
             m for m in (model, guide) if isinstance(m, nn.Module)
         ]
         self._roots, self._state = roots, (objective, *state)
+        self._watched: dict[int, nn.Module] = {}
         self._watch()
         if parameters is None:
             parameters = list({id(p): p for m in roots for p in m.parameters()}.values())
@@ -318,8 +319,8 @@ class StepCapture:
         key = (spec, tuple(_argument_key(leaf) for leaf in leaves), self._state_key())
         graph = self._graphs.get(key)
         if graph is None:
-            self._watch()  # a step off the graphs: watch submodules assigned since
-            key = (spec, key[1], self._state_key())
+            if self._watch():  # a step off the graphs: watch submodules assigned since
+                key = (spec, key[1], self._state_key())
             self._seen[key] += 1
             within = self.seconds <= self.budget * self.stepping or not self._captures
             if self._seen[key] <= self.after or not within:
@@ -336,10 +337,15 @@ class StepCapture:
         self._accumulate(graph, grads)
         return loss.item()
 
-    def _watch(self) -> None:
-        """Watch every submodule of the programs (again after one was replaced)."""
+    def _watch(self) -> bool:
+        """Watch every submodule of the programs; True if they were not all watched (the first
+        call, or a submodule replaced since)."""
         unique = {id(m): m for root in self._roots for m in root.modules()}
+        if unique.keys() == self._watched.keys():
+            return False
+        self._watched = unique
         self._watches = [_Watch(obj) for obj in (*unique.values(), *self._state)]
+        return True
 
     def _state_key(self) -> tuple:
         return tuple(watch.key() for watch in self._watches)

@@ -324,8 +324,15 @@ def cluster_accuracy(y_true, y_pred, *, many_to_one: bool = False) -> float:
 
 
 def clustering_scores(y_true, y_pred, *, prefix: str = "") -> dict[str, float]:
-    """ACC (one-to-one), NMI and ARI as a dict with keys ``{prefix}acc``, ``nmi``, ``ari``."""
+    """ACC (one-to-one), NMI and ARI as a dict with keys ``{prefix}acc``, ``nmi``, ``ari``.
+
+    Points whose true label is unknown (-1, as in a user's label file) are left out: an unknown
+    label is not a class of its own.
+    """
     y_true, y_pred = np.asarray(y_true).ravel(), np.asarray(y_pred).ravel()
+    if y_true.shape == y_pred.shape:  # else cluster_accuracy refuses the pair by name
+        known = y_true >= 0
+        y_true, y_pred = y_true[known], y_pred[known]
     return {
         f"{prefix}acc": cluster_accuracy(y_true, y_pred),
         f"{prefix}nmi": float(normalized_mutual_info_score(y_true, y_pred)),

@@ -652,24 +652,22 @@ def evaluate_points(
     metrics["skipped"] = skipped_features(run)
     if run.dataset.is_binary or run.args.get("levels"):  # a log-probability of discrete levels
         metrics["bits_per_dim"] = bits_per_dim(summary["log_likelihood"], run.dataset.data_dim)
-    # Scores against labels count the test points whose label is known (-1: unknown in a user's
-    # label file): an unknown label is not a class of its own.
-    known = None if test.y is None else (test.y >= 0).cpu()
+    # Scores count the test points whose label is known (clustering_scores leaves -1 out).
+    truth = None if test.y is None else test.y.cpu()
+    known = None if truth is None else truth >= 0
     if known is not None and not known.all():
         metrics["test_points_labelled"] = int(known.sum())
     scored = known is not None and bool(known.any())
-    truth = test.y.cpu()[known].numpy() if scored else None
     probs = cluster_probabilities(run, test.x)
     if probs is not None:
         metrics["clusters"] = probs.shape[-1]
         metrics["clusters_used"] = int(probs.argmax(-1).unique().numel())
         assigned = probs.argmax(-1).cpu()
         if scored:
-            metrics.update(clustering_scores(truth, assigned[known].numpy()))
+            metrics.update(clustering_scores(truth.numpy(), assigned.numpy()))
         if scored and run.dataset.train.labeled is not None:
             # trained on labels: classes are the labels, no matching
-            hits = assigned[known] == test.y.cpu()[known]
-            metrics["test_accuracy"] = float(hits.float().mean())
+            metrics["test_accuracy"] = float((assigned[known] == truth[known]).float().mean())
     classes = run.dataset.num_classes
     if scored and classes and classes > 1 and hasattr(run.guide, "latent_mean"):
         with torch.no_grad():
@@ -679,7 +677,7 @@ def evaluate_points(
         except ValueError as e:  # collapsed or non-finite latent means (a diverged run)
             metrics["gmm_skipped"] = str(e).splitlines()[0]
         else:
-            metrics.update(clustering_scores(truth, labels[known.numpy()], prefix="gmm_"))
+            metrics.update(clustering_scores(truth.numpy(), labels, prefix="gmm_"))
     return metrics, ll
 
 

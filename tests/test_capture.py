@@ -23,6 +23,20 @@ def _grads(params):
     return [None if p.grad is None else p.grad.clone() for p in params]
 
 
+def _eager_then_captured(step, x, seed):
+    """The eager step, then ``step``, from the same seed: ``(loss, grads)`` of each, as
+    ``(captured, eager)``."""
+    for p in step.parameters:
+        p.grad = None
+    pyro.set_rng_seed(seed)
+    with pyro.validation_enabled(False):
+        eager = step.objective.loss_and_grads(step.model, step.guide, x), _grads(step.parameters)
+    for p in step.parameters:
+        p.grad = None
+    pyro.set_rng_seed(seed)
+    return (step(x), _grads(step.parameters)), eager
+
+
 def _assert_same(loss, grads, eager_loss, eager_grads, what, rtol=1e-6):
     """Float tolerance: the same operations, summed in the same order on every model here but
     the untrained flow, whose gradients reach 1e34 and differ in the last few bits; ``iwae``'s
@@ -48,16 +62,9 @@ def test_captured_steps_equal_eager_steps_on_the_same_draws(name):
     step.after = 0  # capture on the first step, check on the second
     optimizer = torch.optim.Adam(step.parameters, lr=1e-2)
     for i, x in enumerate(xs):
-        optimizer.zero_grad(set_to_none=True)
-        pyro.set_rng_seed(i)
-        with pyro.validation_enabled(False):
-            eager_loss = objective.loss_and_grads(model, guide, x)
-        eager = _grads(step.parameters)
-        optimizer.zero_grad(set_to_none=True)
-        pyro.set_rng_seed(i)
-        loss = step(x)
+        (loss, grads), (eager_loss, eager) = _eager_then_captured(step, x, i)
         rtol = 1e-5 if name == "iwae" else 1e-6
-        _assert_same(loss, _grads(step.parameters), eager_loss, eager, f"{name}, step {i}", rtol)
+        _assert_same(loss, grads, eager_loss, eager, f"{name}, step {i}", rtol)
         assert math.isfinite(loss)
         optimizer.step()  # the graph must read the updated parameters, not copies
     assert step.off == "" and step.graphs == 1, step.off
@@ -75,27 +82,15 @@ def test_a_changed_setting_is_not_replayed_from_a_stale_graph():
         objective, model, guide, modules=(run.model, run.guide), state=(weighting,), budget=1e9
     )
     step.after = 0
-
-    def both(seed):
-        for p in step.parameters:
-            p.grad = None
-        pyro.set_rng_seed(seed)
-        with pyro.validation_enabled(False):
-            eager = objective.loss_and_grads(model, guide, x), _grads(step.parameters)
-        for p in step.parameters:
-            p.grad = None
-        pyro.set_rng_seed(seed)
-        return (step(x), _grads(step.parameters)), eager
-
     for seed in range(3):
-        both(seed)
+        _eager_then_captured(step, x, seed)
     assert step.graphs == 1
     weighting.weight = 0.25
     run.guide.std_min = 0.5
-    (loss, grads), (eager_loss, eager_grads) = both(3)
+    (loss, grads), (eager_loss, eager_grads) = _eager_then_captured(step, x, 3)
     _assert_same(loss, grads, eager_loss, eager_grads, "after the settings changed")
     for seed in range(4, 7):
-        (loss, grads), (eager_loss, eager_grads) = both(seed)
+        (loss, grads), (eager_loss, eager_grads) = _eager_then_captured(step, x, seed)
         _assert_same(loss, grads, eager_loss, eager_grads, f"new settings, seed {seed}")
     assert step.graphs == 2 and step.off == ""
 
@@ -243,17 +238,8 @@ def test_captured_steps_equal_eager_steps_on_cuda(name):
     objective = get_recipe(name).objective(run.args)
     step = StepCapture(objective, run.model, run.guide, after=0)
     for i in range(4):
-        x = next(batches)[0]
-        for p in step.parameters:
-            p.grad = None
-        pyro.set_rng_seed(i)
-        with pyro.validation_enabled(False):
-            eager_loss = objective.loss_and_grads(run.model, run.guide, x)
-        eager = _grads(step.parameters)
-        for p in step.parameters:
-            p.grad = None
-        pyro.set_rng_seed(i)
-        _assert_same(step(x), _grads(step.parameters), eager_loss, eager, f"{name}, step {i}")
+        (loss, grads), (eager_loss, eager) = _eager_then_captured(step, next(batches)[0], i)
+        _assert_same(loss, grads, eager_loss, eager, f"{name}, step {i}")
     assert step.graphs == 1 and step.off == "", step.off
 
 
