@@ -8,6 +8,7 @@ import inspect
 import math
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
@@ -51,6 +52,7 @@ CHECKPOINT_FORMAT = "pyromix-checkpoint-1"
 # Adam multiplies float32 tensors by the learning rate: a larger one is not a float32 number.
 MAX_LR = float(torch.finfo(torch.float32).max)
 EVAL_BATCH_SIZE = 1000
+EARLY_STOPPING = "early stopping"  # how History.stopped begins when patience ran out
 
 
 @dataclass
@@ -314,12 +316,13 @@ def _restore(snapshot, model, guide, optimizer=None, hooks=()) -> None:
 def _diverged(
     what: str, epoch: int, history: History, step: int | None = None, hint: str = ""
 ) -> TrainingDiverged:
-    """Training stopped at ``epoch`` (0-based; ``step`` too, None for validation)."""
+    """Training stopped at ``epoch`` (0-based; ``step`` too, None for validation) on ``what``
+    (non-finite values unless it says otherwise)."""
     where = f"epoch {epoch + 1}" + ("" if step is None else f", step {step + 1}")
     kept = f"the end of epoch {epoch}" if epoch else "their initial values"
+    what = what if what.startswith(_BLOWN_UP) else f"non-finite {what}"
     return TrainingDiverged(
-        f"non-finite {what} at {where}; parameters restored to {kept} "
-        f"({hint or 'try a lower learning rate'})",
+        f"{what} at {where}; parameters restored to {kept} ({hint or 'try a lower learning rate'})",
         history,
     )
 
@@ -341,10 +344,38 @@ def non_finite_values(error: Exception) -> bool:
     return isinstance(error, ValueError) and "but found invalid values" in str(error)
 
 
-def _untrained_hint(data: Dataset) -> str:
-    """Why a run fails on its first step, before any update: the scale of its data."""
+# Data beyond this magnitude is blamed when the first step, before any update, is not finite.
+LARGE_DATA = 1e4
+#: A validation loss this many times worse than the loss before training means divergence,
+#: though finite (weights grown so large that a likelihood gives its points ~exp(-1e30)).
+DIVERGENCE_FACTOR = 1e6
+
+
+def _untrained_hint(data: Dataset, kl_weight: float) -> str:
+    """Why a run fails on its first step, before any update: the scale of its data, or else
+    the settings (a KL weight that overflows)."""
     largest = float(data.train.x.abs().max())
-    return f"before any update: the data reaches |x| = {largest:.3g}; standardise it"
+    if largest > LARGE_DATA:
+        return f"before any update: the data reaches |x| = {largest:.3g}; standardise it"
+    return (
+        f"before any update, with data within |x| <= {largest:.3g}: the objective overflows at "
+        f"these settings (KL weight {kl_weight:.3g}); lower --beta or check the model"
+    )
+
+
+def _blown_up(val: float, initial: float | None) -> bool:
+    """Whether a finite validation loss is :data:`DIVERGENCE_FACTOR` times worse than the
+    loss per point before training (``initial``), with 1 nat as the least scale."""
+    return initial is not None and val > initial + DIVERGENCE_FACTOR * max(1.0, abs(initial))
+
+
+def _resume_stop(history: History, patience: int | None) -> None:
+    """Reopen a run that early stopping ended if the (new) patience lets it wait longer: a
+    resumed run then trains as a fresh run with that patience would have."""
+    if history.stopped.startswith(EARLY_STOPPING) and history.best_epoch is not None:
+        waited = history.epochs - 1 - history.best_epoch
+        if patience is None or waited < patience:
+            history.stopped = ""
 
 
 def _settled(kl_weight: Weight, epoch: int, epochs: int) -> bool:
@@ -505,6 +536,7 @@ def fit(
                 f"({type(e).__name__}: {text})"
             ) from e
         history, best = History.from_dict(saved["history"]), saved["best"]
+        _resume_stop(history, patience)
         rng = saved["state"]["torch_rng"]
         replicas.set_rng(rng if isinstance(rng, list) else [rng])
         generator.set_state(saved["state"]["generator"])
@@ -515,11 +547,13 @@ def fit(
     good = _snapshot(model, guide, optimizer, step_hooks)
     start, saved_at = history.epochs, time.monotonic()
     quiet = not progress or not replicas.is_zero
-    bar = tqdm(range(start, epochs), desc="fit", unit="epoch", disable=quiet)
+    end = start if history.stopped else epochs  # a stopped run stays stopped
+    bar = tqdm(range(start, end), desc="fit", unit="epoch", disable=quiet)
+    initial = None  # the loss per point before this call's first update
     hook_parameters = [p for hook in step_hooks for p in getattr(hook, "parameters", list)()]
     # One walk for the whole call: whether the model asks for data_size is learnt on eager
     # steps and holds for captured ones, which do not run the model's Python.
-    with _walking(len(data.train)) as walk:
+    with _walking(len(data.train)) as walk, _no_nan_warnings():
         for epoch in bar:
             started = time.perf_counter()
             weighting.weight = weight_at(kl_weight, epoch)
@@ -549,7 +583,7 @@ def fit(
                         raise
                     _restore(good, model, guide, optimizer, step_hooks)
                     what = "values in the model" if finite else _NAN_PARAMETERS
-                    hint = _untrained_hint(data) if first else ""
+                    hint = _untrained_hint(data, weighting.weight) if first else ""
                     raise _diverged(what, epoch, history, step, hint) from error
                 # A model that asked for data_size returns an estimate of the whole objective on
                 # every rank: those average; plain losses are sums over points: those add up.
@@ -560,8 +594,10 @@ def fit(
                     finite = all(torch.isfinite(p).all() for p in parameters)
                     what = f"training loss ({loss})" if finite else _NAN_PARAMETERS
                     _restore(good, model, guide, optimizer, step_hooks)
-                    hint = _untrained_hint(data) if first else ""
+                    hint = _untrained_hint(data, weighting.weight) if first else ""
                     raise _diverged(what, epoch, history, step, hint)
+                if first:
+                    initial = loss * walk.weight(len(batch)) / len(batch)
                 optimizer.step()
                 now = FitState(epoch, step, shard, loss, len(data.train), model, guide, optimizer)
                 for hook in hooks:
@@ -578,6 +614,10 @@ def fit(
             if not math.isfinite(val):
                 _restore(good, model, guide, optimizer, step_hooks)
                 raise _diverged(f"validation loss ({val})", epoch, history)
+            if _blown_up(val, initial):
+                _restore(good, model, guide, optimizer, step_hooks)
+                what = f"{_BLOWN_UP} {val:.3g} nats per point (before training: {initial:.3g})"
+                raise _diverged(what, epoch, history)
             history.train_loss.append(total / len(data.train))
             history.val_loss.append(val)
             history.kl_weight.append(weighting.weight)
@@ -595,7 +635,7 @@ def fit(
             bar.set_postfix(postfix, kl=weighting.weight, refresh=False)  # tqdm redraws at its pace
             waited = epoch - history.best_epoch
             if patience is not None and _settled(kl_weight, epoch, epochs) and waited >= patience:
-                history.stopped = f"early stopping: no validation improvement for {waited} epochs"
+                history.stopped = f"{EARLY_STOPPING}: no validation improvement for {waited} epochs"
             if checkpoint is not None:
                 rng = replicas.gather_rng()  # every rank takes part; rank 0 writes
                 last = bool(history.stopped) or epoch == epochs - 1
@@ -612,6 +652,15 @@ def fit(
     if restore_best and best is not None:
         _restore(best, model, guide)
     return history
+
+
+@contextlib.contextmanager
+def _no_nan_warnings() -> Iterator[None]:
+    """Silence Pyro's "Encountered NaN" warnings: fit stops on a non-finite loss itself and
+    says so in one line, which they would only precede."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Encountered NaN", category=UserWarning)
+        yield
 
 
 def _step_loss(
@@ -638,6 +687,7 @@ def _step_loss(
 
 
 _NAN_PARAMETERS = "parameters (after a NaN gradient)"
+_BLOWN_UP = "a validation loss of"
 
 
 def training_step(

@@ -44,6 +44,7 @@ __all__ = [
     "load_plugin",
     "load_recipe_file",
     "resolve_recipe",
+    "build_programs",
 ]
 
 ENTRY_POINT_GROUP = "pyromix.recipes"
@@ -204,6 +205,8 @@ def _load_entry_point(ep: importlib.metadata.EntryPoint) -> Recipe:
         raise RecipeNotFoundError(
             f"recipe: entry point {ep.value!r} fails to import ({e})"
         ) from None
+    except Exception as e:
+        raise _broken_plugin(f"entry point {ep.value!r}", e) from None
     if not isinstance(recipe, Recipe):
         raise RecipeNotFoundError(
             f"recipe: entry point {ep.name!r} = {ep.value!r} in {ENTRY_POINT_GROUP!r} is a "
@@ -246,7 +249,57 @@ def load_plugin(module: str) -> list[str]:
         importlib.import_module(module)
     except ImportError as e:
         raise RecipeNotFoundError(f"plugin: cannot import {module!r} ({e})") from None
+    except Exception as e:  # the module itself is broken: say which file, and how
+        raise _broken_plugin(_module_file(module), e) from None
     return [name for name in RECIPES if name not in before]
+
+
+def _module_file(module: str) -> str:
+    """The file of an importable ``module``, or its name where it cannot be found."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        spec = None
+    return spec.origin if spec is not None and spec.origin else module
+
+
+def _broken_plugin(where: str, error: Exception) -> RecipeNotFoundError:
+    """One line for a plugin that fails while it is imported: a syntax error with its line, or
+    the exception its code raised."""
+    if isinstance(error, SyntaxError):
+        line = f", line {error.lineno}" if error.lineno else ""
+        return RecipeNotFoundError(
+            f"plugin: {error.filename or where}{line}: {error.msg}; expected valid Python that "
+            "registers recipes"
+        )
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return RecipeNotFoundError(
+        f"plugin: {where} raised {type(error).__name__}({text!r}) while being imported; "
+        "expected it to define or register recipes without failing"
+    )
+
+
+def build_programs(name: str, args: dict[str, Any]) -> tuple[nn.Module, nn.Module]:
+    """``RECIPES[name].build(args)``, checked to be ``(model, guide)``, two ``nn.Module``s.
+
+    Raises:
+        RecipeNotFoundError: one line naming the recipe, where it came from and what its
+            build returned instead.
+    """
+    built = get_recipe(name).build(args)
+    if isinstance(built, tuple) and len(built) == 2:
+        if all(isinstance(program, nn.Module) for program in built):
+            return built
+        kinds = ", ".join(type(program).__name__ for program in built)
+        got = f"a pair of {kinds}"
+    else:
+        got = "None" if built is None else f"a {type(built).__name__}"
+    origin = _ORIGINS.get(name, {})
+    where = origin.get("path") or origin.get("module") or origin.get("value") or "?"
+    raise RecipeNotFoundError(
+        f"recipe: {name!r} (from {where}): its build returned {got}; expected (model, guide), "
+        "two torch.nn.Module Pyro programs"
+    )
 
 
 def _split_spec(spec: str) -> tuple[Path, str]:
@@ -283,7 +336,14 @@ def load_recipe_file(spec: str) -> str:
         source = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(source)
         sys.modules[module_name] = module  # dataclasses and pickling look modules up here
-        source.loader.exec_module(module)
+        try:
+            source.loader.exec_module(module)
+        except ImportError as e:
+            del sys.modules[module_name]
+            raise RecipeNotFoundError(f"plugin: {str(path)!r} cannot import ({e})") from None
+        except Exception as e:
+            del sys.modules[module_name]
+            raise _broken_plugin(str(path), e) from None
         recipe = getattr(module, attr, None)
         if not isinstance(recipe, Recipe):
             raise RecipeNotFoundError(
