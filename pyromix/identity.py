@@ -88,9 +88,9 @@ def locate_data(args: dict[str, Any], data: Any = None, labels: Any = None) -> t
     found = {}
     for key, given in (("data", data), ("labels", labels)):
         recorded, digest = args.get(key), args.get(HASH_KEYS[key])
-        if given is not None and not is_data_file(given):
-            named = isinstance(given, str) and recorded not in (None, "array")
-            if named and given != recorded:
+        named = recorded not in (None, "array") and not is_data_file(recorded)
+        if given is not None and (named or not is_data_file(given)):
+            if (named or isinstance(given, str)) and str(given) != recorded:
                 raise DataError(f"{key}: the run was trained on {recorded!r}, not {given!r}")
             found[key] = given  # an array, or the run's dataset name
             continue

@@ -446,7 +446,9 @@ def fit(
         loss_terms: extra :data:`LossTerm` s added to the loss of every step and to the
             validation loss, unweighted by ``kl_weight``.
         patience: stop after this many epochs without a better validation loss (counted once
-            the KL weight has settled); ``None`` trains all epochs.
+            the KL weight has settled); ``None`` trains all epochs. A run resumed with a
+            patience that lets it wait longer than the one that stopped it continues, as a
+            fresh run with that patience would have; otherwise it stays stopped.
         restore_best: end with the weights of the best validation epoch.
         seed: seeds Pyro/torch and the batch order; ``None`` leaves the RNGs alone.
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; or a :class:`~pyromix.distributed.Devices`
@@ -474,8 +476,11 @@ def fit(
         The :class:`History`.
 
     Raises:
-        TrainingDiverged: on a NaN or infinite loss or gradient, after restoring the state at
-            the start of the epoch (and leaving the last checkpoint as it was).
+        TrainingDiverged: on a NaN or infinite loss or gradient, or a validation loss
+            :data:`DIVERGENCE_FACTOR` times worse than the loss before this call's first update
+            (finite, yet weights that have blown up), after restoring the state at the start of
+            the epoch (and leaving the last checkpoint as it was). Pyro's "Encountered NaN"
+            warnings are silenced meanwhile: this says it in one line.
 
     Example:
         >>> data = load_dataset("digits", binarize="dynamic")  # doctest: +SKIP

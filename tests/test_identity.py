@@ -117,6 +117,8 @@ def test_named_datasets_and_arrays_record_no_hash():
     assert locate_data({"data": "array"}, array)[0] is array
     with pytest.raises(DataError, match="trained on 'onehot', not 'digits'"):
         locate_data({"data": "onehot"}, "digits")
+    with pytest.raises(DataError, match="trained on 'digits', not 'points.npy'"):
+        locate_data({"data": "digits"}, "points.npy")  # a file for a named dataset
 
 
 def test_file_digest_is_the_sha256_of_the_bytes(tmp_path):
