@@ -55,7 +55,14 @@ def start(*argv: str, cwd: Path, env: dict | None = None, group: bool = False) -
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=group,  # its own process group, as a terminal's Ctrl-C reaches it
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    """Let Ctrl-C reach the command: a shell starts background jobs with SIGINT ignored, which
+    their children inherit, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def finish(process: subprocess.Popen, timeout: float = 900) -> tuple[int, str]:

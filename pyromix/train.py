@@ -352,14 +352,19 @@ DIVERGENCE_FACTOR = 1e6
 
 
 def _untrained_hint(data: Dataset, kl_weight: float) -> str:
-    """Why a run fails on its first step, before any update: the scale of its data, or else
-    the settings (a KL weight that overflows)."""
+    """Why a run fails on its first step, before any update: the scale of its data, a KL weight
+    that overflows, or else the model on this data."""
     largest = float(data.train.x.abs().max())
     if largest > LARGE_DATA:
         return f"before any update: the data reaches |x| = {largest:.3g}; standardise it"
+    if kl_weight > 1:
+        return (
+            f"before any update: the objective overflows at a KL weight of {kl_weight:.3g}; "
+            "lower --beta"
+        )
     return (
-        f"before any update, with data within |x| <= {largest:.3g}: the objective overflows at "
-        f"these settings (KL weight {kl_weight:.3g}); lower --beta or check the model"
+        f"before any update: the initial model gives non-finite values on data within |x| <= "
+        f"{largest:.3g}; standardise the data or check the model"
     )
 
 
