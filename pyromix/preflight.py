@@ -25,8 +25,8 @@ __all__ = [
     "check_evaluation_time",
 ]
 
-#: Variables by which a launcher tells a process its place among many machines: torchrun (and
-#: Kubeflow), SLURM, MPI, LSF, as Lightning Fabric's cluster environments read them.
+#: Variables by which a launcher tells a process its place among many machines, for torchrun
+#: (and Kubeflow), SLURM, MPI and LSF, as Lightning Fabric's cluster environments read them.
 LAUNCHER_ENVIRONMENTS = {
     "torchrun": ("RANK", "WORLD_SIZE", "MASTER_ADDR"),
     "SLURM": ("SLURM_NTASKS", "SLURM_PROCID"),

@@ -369,7 +369,7 @@ def _untrained_hint(data: Dataset, kl_weight: float) -> str:
 
 
 def _blown_up(val: float, initial: float | None) -> bool:
-    """Whether a finite validation loss is :data:`DIVERGENCE_FACTOR` times worse than the
+    """Whether a finite validation loss is ``DIVERGENCE_FACTOR`` (1e6) times worse than the
     loss per point before training (``initial``), with 1 nat as the least scale."""
     return initial is not None and val > initial + DIVERGENCE_FACTOR * max(1.0, abs(initial))
 
@@ -482,7 +482,7 @@ def fit(
 
     Raises:
         TrainingDiverged: on a NaN or infinite loss or gradient, or a validation loss
-            :data:`DIVERGENCE_FACTOR` times worse than the loss before this call's first update
+            ``DIVERGENCE_FACTOR`` (1e6) times worse than the loss before this call's first update
             (finite, yet weights that have blown up), after restoring the state at the start of
             the epoch (and leaving the last checkpoint as it was). Pyro's "Encountered NaN"
             warnings are silenced meanwhile: this says it in one line.
