@@ -25,16 +25,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import weakref
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator
 
 import pyro
 from pyro.nn import PyroModule
 from torch import nn
 
 __all__ = ["LocalModule", "local_params", "keeps_params_local"]
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
 
 def _modules(program: Any) -> list[nn.Module]:
     """The modules of ``program`` (a module, or a ``functools.partial`` of one)."""
@@ -62,7 +59,7 @@ def local_params(*programs: Any) -> Iterator[None]:
         yield
 
 
-def keeps_params_local(function: _F) -> _F:
+def keeps_params_local(function: Callable[..., Any]) -> Callable[..., Any]:
     """Run ``function(model, guide, ...)`` inside :func:`local_params` of model and guide."""
 
     @functools.wraps(function)
@@ -71,7 +68,7 @@ def keeps_params_local(function: _F) -> _F:
         with local_params(*programs):
             return function(*args, **kwargs)
 
-    return local  # type: ignore[return-value]
+    return local
 
 
 class LocalModule(PyroModule):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+import pyro.infer
 from pyro.infer import ELBO
 from torch import nn
 
@@ -55,7 +56,7 @@ class CapturedELBO(ELBO):
 
     def __init__(
         self,
-        elbo: ELBO,
+        elbo: pyro.infer.ELBO,
         *,
         after: int | None = CAPTURE_AFTER,
         recheck_every: int | None = None,
