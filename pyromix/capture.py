@@ -68,6 +68,8 @@ from pyro.poutine.runtime import am_i_wrapped, effectful
 from torch import nn
 
 from . import private_apis
+from .capture_graph import drop_no_ops, is_impure
+from .capture_key import Watch, argument_key
 
 __all__ = [
     "StepCapture",
@@ -103,100 +105,6 @@ probability 0.987."""
 # A graph must agree with the eager step it replaces: the loss to this relative tolerance (the
 # loss is rebuilt from floats taken at capture time, exact to rounding) and every gradient.
 LOSS_RTOL, GRAD_RTOL = 1e-5, 1e-5
-
-_PLAIN = (bool, int, float, str, type(None))
-_PLAIN_TYPES = frozenset((*_PLAIN, tuple))
-
-
-def _plain(value: Any) -> bool:
-    return isinstance(value, _PLAIN) or (
-        isinstance(value, tuple) and all(isinstance(v, _PLAIN) for v in value)
-    )
-
-
-class _Watch:
-    """What of an object's own state a Python program can branch on: its plain attributes by
-    value, its tensors (parameters, buffers, plain attributes) and child modules by identity.
-    Caches a forward pass writes (Pyro transforms' ``_cached_*``) are results, not state, and
-    are left out.
-
-    The names to read are listed once and again whenever the object gains or loses an attribute
-    or a listed value stops being plain, so a step's key costs a few C-level reads per object.
-    """
-
-    def __init__(self, obj: Any) -> None:
-        self.attributes = vars(obj)
-        self._list()
-
-    def _list(self) -> None:
-        items = [(n, v) for n, v in self.attributes.items() if not n.startswith("_cached")]
-        self.size = len(self.attributes)
-        self.plain = tuple(n for n, v in items if _plain(v))
-        self.tensors = tuple(n for n, v in items if isinstance(v, torch.Tensor))
-        self.tables = tuple(
-            v
-            for n, v in items
-            if n in ("_parameters", "_buffers", "_modules") and isinstance(v, dict)
-        )
-
-    def key(self) -> tuple:
-        attributes = self.attributes
-        if len(attributes) != self.size:
-            self._list()
-        values = tuple(attributes[n] for n in self.plain)
-        if not all(map(_PLAIN_TYPES.__contains__, map(type, values))):
-            self._list()
-            return self.key()
-        tensors = tuple(id(attributes[n]) for n in self.tensors)
-        return values, tensors, tuple(tuple(map(id, t.values())) for t in self.tables)
-
-
-def _argument_key(leaf: Any) -> Any:
-    if isinstance(leaf, torch.Tensor):
-        return (tuple(leaf.shape), leaf.dtype, leaf.device, leaf.requires_grad)
-    return leaf if _plain(leaf) else id(leaf)
-
-
-def _is_impure(node: torch.fx.Node) -> bool:
-    # Random operations stay even when their result is unused: dropping one would shift every
-    # later draw away from the eager step's.
-    return private_apis.is_random(node) or node.is_impure()
-
-
-def _shape(node: Any) -> Any:
-    value = node.meta.get("val") if isinstance(node, torch.fx.Node) else None
-    return (tuple(value.shape), value.dtype) if isinstance(value, torch.Tensor) else None
-
-
-def _drop_no_ops(graph: torch.fx.Graph) -> None:
-    """Remove operations that return their input unchanged: ``detach`` (the replay records no
-    gradients), a view or expand to the same shape, ``t(t(x))``, and multiplying or dividing by
-    one. Each is exact, and on small networks each costs as much as a real operation. A node
-    the graph returns is kept, so no two outputs become one tensor."""
-    aten = torch.ops.aten
-    same_shape = {aten.view.default, aten.expand.default, aten._unsafe_view.default}
-    for node in list(graph.nodes):
-        if node.op != "call_function" or any(user.op == "output" for user in node.users):
-            continue
-        target, args = node.target, node.args
-        source = None
-        if target is aten.detach.default:
-            source = args[0]
-        elif target in same_shape and _shape(args[0]) == _shape(node) is not None:
-            source = args[0]
-        elif target is aten.t.default and getattr(args[0], "target", None) is aten.t.default:
-            source = args[0].args[0]
-        elif (
-            target in (aten.mul.Tensor, aten.div.Tensor)
-            and type(args[1]) in (int, float)
-            and args[1] == 1
-            and _shape(args[0]) == _shape(node) is not None
-        ):
-            source = args[0]
-        if source is not None:
-            node.replace_all_uses_with(source)
-            graph.erase_node(node)
-
 
 def _differentiable_loss(objective: Any) -> Callable | None:
     """``(model, guide, *args, **kwargs) -> loss`` with the value of ``objective``'s loss and
@@ -364,7 +272,7 @@ class StepCapture:
 
     def _step(self, args, kwargs) -> float:
         leaves, spec = private_apis.tree_flatten((args, kwargs))
-        key = (spec, tuple(_argument_key(leaf) for leaf in leaves), self._state_key())
+        key = (spec, tuple(argument_key(leaf) for leaf in leaves), self._state_key())
         graph = self._graphs.get(key)
         if graph is None:
             if self._watch():  # a step off the graphs: watch submodules assigned since
@@ -396,7 +304,7 @@ class StepCapture:
         if unique.keys() == self._watched.keys():
             return False
         self._watched = unique
-        self._watches = [_Watch(obj) for obj in (*unique.values(), *self._state)]
+        self._watches = [Watch(obj) for obj in (*unique.values(), *self._state)]
         return True
 
     def _state_key(self) -> tuple:
@@ -441,8 +349,8 @@ class StepCapture:
         except Exception as error:  # anything make_fx cannot follow: stay eager
             self._stop(f"capture failed ({type(error).__name__}: {str(error).splitlines()[0]})")
             return self._eager(args, kwargs)
-        _drop_no_ops(module.graph)
-        module.graph.eliminate_dead_code(is_impure_node=_is_impure)
+        drop_no_ops(module.graph)
+        module.graph.eliminate_dead_code(is_impure_node=is_impure)
         module.recompile()
         if len(self._graphs) >= self.max_graphs:
             self._graphs.popitem(last=False)

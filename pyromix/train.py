@@ -19,10 +19,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .capture import CAPTURE_AFTER, CaptureDisagreed, StepCapture
-from .eager_rerun import EagerRerun
-from .local_params import keeps_params_local
 from .data import Dataset, Split, batches
 from .distributed import Devices, Replicas
+from .eager_rerun import EagerRerun
+from .local_params import keeps_params_local
 from .rundir import check_output_file, write_atomically
 from .evaluate import eval_mode
 from .labels import Batch, check_accepts_labels

@@ -29,7 +29,8 @@ class CapturedELBO(ELBO):
     ``differentiable_loss`` is ``elbo``'s where it has one (a graph returns gradients, not an
     autograd graph). The numbers are ``elbo``'s to float rounding, and a program whose graph
     disagrees with an eager step goes on eagerly (see :mod:`pyromix.capture` for what the checks
-    cannot see).
+    cannot see). Its steps run without Pyro's argument checks, as :func:`pyromix.train.fit`'s
+    do after the first: run a first step with ``elbo`` itself to have them.
 
     Arguments:
         elbo: a Pyro ELBO (see :class:`~pyromix.capture.StepCapture` for those captured;
