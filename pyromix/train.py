@@ -64,7 +64,8 @@ class History:
     the lowest ``val_loss``; ``stopped`` says why training ended before ``epochs`` ("" if not).
     ``capture`` reports the captured steps of the last :func:`fit` call (:mod:`pyromix.capture`):
     ``graphs`` captured, ``seconds`` spent capturing and checking them, and ``off``, why capture
-    stopped ("" if it did not).
+    stopped ("" if it did not; ending in "the run was redone eagerly" when a re-check found
+    replayed steps wrong and the call ran again eagerly).
     """
 
     train_loss: list[float] = field(default_factory=list)
