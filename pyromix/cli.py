@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import os
 import shlex
 import sys
@@ -29,10 +30,39 @@ TRACEBACK_ON = ("1", "true", "yes", "on")  # PYROMIX_TRACEBACK values that show 
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (no usage dump), exit status 2."""
+    """argparse with one-line errors (no usage dump), exit status 2, no abbreviated flags (so
+    ``--epoch 1`` is refused rather than taken as ``--epochs``), and a close match suggested for
+    a misspelt flag."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # noqa: D102 - argparse API
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {message}{_flag_suggestion(self, message)}\n")
+
+
+def _flag_suggestion(parser: argparse.ArgumentParser, message: str) -> str:
+    """"; did you mean --epochs?" for the first unrecognised flag that is close to a real one."""
+    if not message.startswith("unrecognized arguments:"):
+        return ""
+    known = sorted(_option_strings(parser))
+    for given in message.split(":", 1)[1].split():
+        flag = given.split("=")[0]
+        close = difflib.get_close_matches(flag, known, n=1) if flag.startswith("--") else []
+        if close:
+            return f"; did you mean {close[0]}?"
+    return ""
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    """Every option string of ``parser`` and of its subcommands."""
+    found = {s for action in parser._actions for s in action.option_strings}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= _option_strings(sub)
+    return found
 
 
 def _int_at_least(minimum: int):
@@ -264,15 +294,18 @@ def build_parser() -> argparse.ArgumentParser:
         fit.add_argument(flag, dest=key, choices=choices, help=text)
 
     evaluate = commands.add_parser("evaluate", help="re-evaluate a run on its test split")
-    evaluate.add_argument("run", metavar="DIR")
-    evaluate.add_argument("--samples", type=_positive_int, default=1000)
-    evaluate.add_argument("--device", default="cpu")
+    evaluate.add_argument("run", metavar="DIR", help="the run directory that fit wrote")
+    evaluate.add_argument(
+        "--samples", type=_positive_int, default=1000,
+        help="importance samples per test point (raise it when many Pareto k exceed 0.7)",
+    )
+    evaluate.add_argument("--device", default="cpu", help="cpu (default) or cuda")
 
     sample = commands.add_parser("sample", help="draw samples from a trained run")
-    sample.add_argument("run", metavar="DIR")
+    sample.add_argument("run", metavar="DIR", help="the run directory that fit wrote")
     sample.add_argument("--n", type=_positive_int, default=64, help="number of samples")
     sample.add_argument("--out", required=True, help="image file to write (e.g. samples.png)")
-    sample.add_argument("--seed", type=_seed, default=0)
+    sample.add_argument("--seed", type=_seed, default=0, help="random seed of the draws")
     sample.add_argument(
         "--component", type=_non_negative_int, help="draw from one cluster or prior component only"
     )
@@ -291,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--samples", type=_positive_int, default=1000, help="importance samples per test point"
     )
-    compare.add_argument("--device", default="cpu")
+    compare.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     compare.add_argument("--json", help="also write the table's rows to this JSON file")
     compare.add_argument(
         "--arviz",
@@ -323,7 +356,7 @@ def _fit(ns: argparse.Namespace) -> int:
     from .distributed import launched_worker
     from .preflight import check_launcher
     from .recipes import get_recipe, is_recipe_file, load_recipe_file
-    from .rundir import DiskFull, check_output_folder, run_lock
+    from .rundir import DiskFull, check_output_folder, refuse_existing_run, run_lock
 
     if ns.resume and ns.force:
         raise ValueError("--resume and --force: expected one of them, got both")
@@ -334,7 +367,7 @@ def _fit(ns: argparse.Namespace) -> int:
     data_name = Path(data).stem if Path(data).suffix else data
     out = Path(ns.out if ns.out is not None else f"runs/{ns.model}-{data_name}")
     check_output_folder(ns.out if ns.out is not None else out)
-    _refuse_existing_run(out, ns)
+    refuse_existing_run(out, resume=ns.resume, force=ns.force)
     overrides = {
         k: getattr(ns, k) for k in (*RECIPE_FLAGS, *CHOICE_FLAGS) if getattr(ns, k) is not None
     }
@@ -377,11 +410,12 @@ def _fit_locked(ns: argparse.Namespace, out: Path, overrides: dict, devices: Dev
     """:func:`_fit` once it holds the run directory."""
     from .distributed import ProcessLost
     from .preflight import check_run_devices
-    from .rundir import CHECKPOINT, RUN_FILES
+    from .rundir import CHECKPOINT, RUN_FILES, refuse_existing_run
     from .runs import evaluate_run, prepare_recipe, train_run, write_report
     from .train import TrainingDiverged
 
-    _refuse_existing_run(out, ns)  # again: another process may have finished meanwhile
+    # Again: another process may have finished a run there meanwhile.
+    refuse_existing_run(out, resume=ns.resume, force=ns.force)
     run = prepare_recipe(
         ns.model,
         ns.data,
@@ -448,11 +482,6 @@ def _devices(ns: argparse.Namespace) -> Devices:
     single = Devices.parse(ns.device)
     precision = given.get("precision", "32-true")
     return Devices(single.accelerator, index=single.index, precision=precision)
-
-
-def _refuse_existing_run(out: Path, ns: argparse.Namespace) -> None:
-    if (out / "checkpoint.pt").exists() and not (ns.resume or ns.force):
-        raise ValueError(f"out: {str(out)!r} already holds a run; pass --resume or --force")
 
 
 def _check_evaluation_time(run, num_samples: int) -> None:

@@ -31,6 +31,7 @@ __all__ = [
     "check_output_folder",
     "check_output_file",
     "run_lock",
+    "refuse_existing_run",
 ]
 
 CHECKPOINT = "checkpoint.pt"
@@ -47,6 +48,19 @@ RUN_FILES = (
     "latents.png",
     "manifold.png",
 )
+
+
+def refuse_existing_run(out: str | os.PathLike, *, resume: bool, force: bool) -> None:
+    """Refuse to start a new run in a folder that already holds one, unless resuming or forced.
+
+    Raises:
+        ValueError: naming the folder and the two ways on (``resume`` / ``force``).
+    """
+    if (Path(out) / CHECKPOINT).exists() and not (resume or force):
+        raise ValueError(
+            f"out: {str(out)!r} already holds a run; pass --resume (resume=True) to continue it "
+            "or --force (force=True) to start over"
+        )
 
 
 class RunDirectoryBusy(ValueError):

@@ -41,7 +41,7 @@ from .protocol import capabilities
 from .recipes import COMMON_DEFAULTS, get_recipe, recipe_origin, resolve_recipe
 from .recipes.registry import build_programs
 from .resources import check_fits, check_training_fits
-from .rundir import CHECKPOINT, METRICS, run_lock, write_atomically
+from .rundir import CHECKPOINT, METRICS, refuse_existing_run, run_lock, write_atomically
 from .train import MAX_LR, History, fit, load_checkpoint, resolve_device
 
 __all__ = [
@@ -441,6 +441,7 @@ def train_recipe(
     *,
     out: str | os.PathLike | None = None,
     resume: bool = False,
+    force: bool = False,
     labels=None,
     device: str = "cpu",
     devices: Devices | None = None,
@@ -459,6 +460,8 @@ def train_recipe(
             is locked while training: a second writer gets :class:`pyromix.rundir.RunDirectoryBusy`.
         resume: continue from ``out/checkpoint.pt`` when it exists (its arguments are reused;
             ``epochs`` and ``patience`` may change, any other argument given must match).
+        force: start a new run in ``out`` even though it already holds one (without ``resume``
+            or ``force``, an existing run is refused and left as it is).
         labels: labels for user data.
         device: ``"cpu"`` or ``"cuda"``.
         devices: several devices or processes, mixed precision
@@ -483,6 +486,7 @@ def train_recipe(
     # Rank 0 holds the run directory; the processes it starts write nothing there.
     worker = devices is not None and devices.distributed and launched_worker()
     with contextlib.nullcontext() if worker else run_lock(out):
+        refuse_existing_run(out, resume=resume, force=force)
         run = prepare_recipe(
             name, data, out=out, resume=resume, labels=labels, device=device, **overrides
         )

@@ -16,9 +16,11 @@ the recipe again before rebuilding the model:
 from __future__ import annotations
 
 import contextlib
+import difflib
 import importlib
 import importlib.metadata
 import importlib.util
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -227,8 +229,11 @@ def get_recipe(name: str) -> Recipe:
     ep = _entry_points().get(name)
     if ep is not None:
         return _load_entry_point(ep)
+    names = available_recipes()
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
     raise RecipeNotFoundError(
-        f"model: unknown recipe {name!r}; choose from {', '.join(available_recipes())} "
+        f"model: unknown recipe {name!r}; {hint}choose from {', '.join(names)} "
         f"(a recipe of your own: {HOW_TO_IMPORT})"
     )
 
@@ -245,13 +250,29 @@ def load_plugin(module: str) -> list[str]:
         The names it registered (their origin is ``{"kind": "module", "module": module}``).
     """
     before = set(RECIPES)
-    try:
-        importlib.import_module(module)
-    except ImportError as e:
-        raise RecipeNotFoundError(f"plugin: cannot import {module!r} ({e})") from None
-    except Exception as e:  # the module itself is broken: say which file, and how
-        raise _broken_plugin(_module_file(module), e) from None
+    with _working_folder_importable():
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise RecipeNotFoundError(f"plugin: cannot import {module!r} ({e})") from None
+        except Exception as e:  # the module itself is broken: say which file, and how
+            raise _broken_plugin(_module_file(module), e) from None
     return [name for name in RECIPES if name not in before]
+
+
+@contextlib.contextmanager
+def _working_folder_importable() -> Iterator[None]:
+    """Let a plugin module in the working folder be imported, as ``python -m`` would: the
+    ``pyromix`` command's own ``sys.path`` starts at its script's folder, not the working one."""
+    here = os.getcwd()
+    added = here not in sys.path
+    if added:
+        sys.path.insert(0, here)
+    try:
+        yield
+    finally:
+        if added and here in sys.path:
+            sys.path.remove(here)
 
 
 def _module_file(module: str) -> str:

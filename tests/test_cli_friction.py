@@ -1,0 +1,69 @@
+"""A user's first mistakes get a way on: no abbreviated flags, close matches, help for every flag,
+a plugin in the working folder found, an existing run never overwritten by accident."""
+
+import argparse
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyromix.cli import build_parser, main
+from pyromix.recipes import RECIPES, registry
+from pyromix.runs import train_recipe
+
+PLUGIN = (Path(__file__).parent / "student_recipe.py").read_text()
+
+
+def actions(parser, command="pyromix"):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from actions(sub, name)
+        elif action.dest != "help":
+            yield command, action
+
+
+def test_every_flag_and_argument_has_help_text():
+    missing = [(cmd, a.option_strings or a.dest) for cmd, a in actions(build_parser()) if not a.help]
+    assert not missing, f"no help text: {missing}"
+
+
+def test_an_abbreviated_flag_is_refused_with_the_flag_it_is_close_to(capsys):
+    assert main(["fit", "vae", "--epoch", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unrecognized arguments: --epoch 1; did you mean --epochs?" in err
+    assert not Path("runs").exists()  # refused before any work
+
+
+def test_a_misspelt_recipe_gets_the_close_match(capsys):
+    assert main(["fit", "vea", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown recipe 'vea'; did you mean 'vae'?" in err
+
+
+def test_plugin_module_in_the_working_folder_is_found(tmp_path, capsys):
+    # The `pyromix` command's sys.path starts at its script's folder, not the working one.
+    assert str(tmp_path) not in sys.path
+    (tmp_path / "my_plugin_here.py").write_text(
+        PLUGIN + "\nfrom pyromix import register_recipe\nregister_recipe('student-here', student)\n"
+    )
+    recipes, origins = dict(RECIPES), dict(registry._ORIGINS)
+    try:
+        assert main(["list", "--plugin", "my_plugin_here"]) == 0
+        assert "student-here" in capsys.readouterr().out
+        assert str(tmp_path) not in sys.path  # only while importing
+    finally:
+        RECIPES.clear(), RECIPES.update(recipes)
+        registry._ORIGINS.clear(), registry._ORIGINS.update(origins)
+        sys.modules.pop("my_plugin_here", None)
+
+
+def test_train_recipe_refuses_an_existing_run_unless_forced(tmp_path):
+    small = dict(epochs=1, hidden=[8], limit=60, progress=False)
+    train_recipe("vae", "digits", out=tmp_path / "run", **small)
+    checkpoint = (tmp_path / "run" / "checkpoint.pt").read_bytes()
+    with pytest.raises(ValueError, match="already holds a run; pass --resume .* or --force"):
+        train_recipe("vae", "digits", out=tmp_path / "run", **small)
+    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == checkpoint  # nothing lost
+    train_recipe("vae", "digits", out=tmp_path / "run", force=True, **{**small, "seed": 1})
+    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() != checkpoint
