@@ -67,3 +67,35 @@ def test_train_recipe_refuses_an_existing_run_unless_forced(tmp_path):
     assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == checkpoint  # nothing lost
     train_recipe("vae", "digits", out=tmp_path / "run", force=True, **{**small, "seed": 1})
     assert (tmp_path / "run" / "checkpoint.pt").read_bytes() != checkpoint
+
+
+def test_pretraining_names_what_a_users_mixture_pair_lacks_before_any_work():
+    import torch
+    from pyro.nn import PyroModule
+    from torch import nn
+
+    from pyromix.pretrain import check_pretrainable
+    from pyromix.recipes import pretrain_mixture
+    from pyromix.runs import prepare_recipe
+
+    shipped = prepare_recipe("gmvae", "digits", limit=50, hidden=[8], learn_weights=True)
+    check_pretrainable(shipped.model, shipped.guide)  # the shipped pair has every piece
+
+    class MyMixture(PyroModule):
+        def __init__(self):
+            super().__init__()
+            self.loc = nn.Parameter(torch.zeros(3, 2))  # a plain Parameter cannot take the GMM's
+            self.raw_scale = nn.Parameter(torch.zeros(3, 2))
+            self.likelihood = shipped.model.likelihood
+            self.num_clusters, self.learn_weights = 3, False
+
+    before = [p.detach().clone() for p in shipped.model.likelihood.parameters()]
+    args = {**shipped.args, "pretrain_epochs": 2}
+    with pytest.raises(ValueError) as refused:
+        pretrain_mixture(MyMixture(), shipped.guide, shipped.dataset, args)
+    message = str(refused.value)
+    assert "\n" not in message and "MyMixture / " in message
+    assert "model.prior_std_min" in message and "model.loc as a PyroParam" in message
+    assert "model.num_clusters" not in message and "guide." not in message
+    after = list(shipped.model.likelihood.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(before, after))  # no pretraining step ran
