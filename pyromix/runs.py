@@ -519,6 +519,26 @@ def load_run_checkpoint(checkpoint: str | os.PathLike) -> dict[str, Any]:
     return saved
 
 
+def _check_same_parameters(program: torch.nn.Module, saved: dict[str, Any], what: str) -> None:
+    """Refuse weights saved by another version of a recipe, naming the parameters that differ
+    (torch's own message stops at "Error(s) in loading state_dict")."""
+    now = program.state_dict()
+    gone, new = sorted(saved.keys() - now.keys()), sorted(now.keys() - saved.keys())
+    reshaped = [
+        f"{k} (saved {tuple(saved[k].shape)}, now {tuple(now[k].shape)})"
+        for k in sorted(saved.keys() & now.keys())
+        if hasattr(saved[k], "shape") and saved[k].shape != now[k].shape
+    ]
+    parts = [f"{label}: {', '.join(names)}" for label, names in (
+        ("saved but no longer built", gone), ("built but not saved", new), ("of another shape", reshaped)
+    ) if names]
+    if parts:
+        raise ValueError(
+            f"checkpoint: {what} has changed since this run was trained ({'; '.join(parts)}); "
+            "restore the recipe as it was, or train a new run"
+        )
+
+
 def load_run(
     path: str | os.PathLike, *, device: str = "cpu", data: Any = None, labels: Any = None
 ) -> Run:
@@ -547,8 +567,9 @@ def load_run(
         dataset = _load_data(args, data, labels)
         model, guide = build_programs(name, args)
         weights = saved["best"] or saved["state"]
-        model.load_state_dict(weights["model"])
-        guide.load_state_dict(weights["guide"])
+        for role, program in (("model", model), ("guide", guide)):
+            _check_same_parameters(program, weights[role], f"{name!r}'s {role}")
+            program.load_state_dict(weights[role])
     except (KeyError, TypeError, RuntimeError) as e:
         # A hand-made or damaged checkpoint: arguments missing, or weights of another shape.
         raise ValueError(

@@ -99,3 +99,26 @@ def test_pretraining_names_what_a_users_mixture_pair_lacks_before_any_work():
     assert "model.num_clusters" not in message and "guide." not in message
     after = list(shipped.model.likelihood.parameters())
     assert all(torch.equal(a, b) for a, b in zip(before, after))  # no pretraining step ran
+
+
+def test_reloading_a_run_whose_recipe_changed_names_the_parameters_that_differ(tmp_path, capsys):
+    from pyromix.recipes import unregister_recipe
+
+    plugin = tmp_path / "my_recipes.py"
+    plugin.write_text(PLUGIN)
+    out = tmp_path / "student"
+    assert main(["fit", f"{plugin}:student", "--out", str(out), "--epochs", "1", "--samples",
+                 "10", "--hidden", "8", "--limit", "60", "--quiet"]) == 0
+    # The user edits the recipe: a learned prior scale and a wider latent.
+    plugin.write_text(PLUGIN.replace(
+        "        self.likelihood, self.d = likelihood, d\n",
+        "        self.likelihood, self.d = likelihood, d\n"
+        "        self.prior_scale = torch.nn.Parameter(torch.ones(d))\n",
+    ).replace('d = args["latent_dim"]', 'd = args["latent_dim"] + 1'))
+    unregister_recipe("student")  # as a new process: the run imports the file again
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--samples", "10"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'student''s model has changed since this run was trained" in err
+    assert "built but not saved: prior_scale" in err
+    assert "of another shape: likelihood.decoder." in err and "restore the recipe" in err
