@@ -24,6 +24,7 @@ from .data import Dataset, Split, batches
 from .distributed import Devices, Replicas
 from .eager_rerun import EagerRerun
 from .local_params import keeps_params_local
+from .param_store_programs import as_modules
 from .rundir import check_output_file, write_atomically
 from .evaluate import eval_mode
 from .labels import Batch, check_accepts_labels
@@ -522,8 +523,9 @@ def fit(
             f"batch_size: expected at least one point per process ({replicas.world_size}), "
             f"got {batch_size}"
         )
-    model.to(replicas.device), guide.to(replicas.device)
     data = data.to(replicas.device)
+    model, guide = as_modules(objective, model, guide, data, batch_size)
+    model.to(replicas.device), guide.to(replicas.device)
     parameters = unique_parameters(model, guide)
     optimizer = _build_optimizer(optimizer, parameters, lr, model, guide)
     hooks = [_with_state(hook) for hook in step_hooks]
