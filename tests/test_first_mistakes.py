@@ -14,6 +14,18 @@ from pyromix.runs import train_recipe
 PLUGIN = (Path(__file__).parent / "student_recipe.py").read_text()
 
 
+@pytest.fixture(autouse=True)
+def _shipped_recipes_only():
+    """Recipes a test registers (directly, or by reloading a run) are gone after it."""
+    recipes, origins, modules = dict(RECIPES), dict(registry._ORIGINS), set(sys.modules)
+    yield
+    RECIPES.clear(), RECIPES.update(recipes)
+    registry._ORIGINS.clear(), registry._ORIGINS.update(origins)
+    for name in set(sys.modules) - modules:
+        if name.startswith(("my_plugin", "pyromix_plugin_")):
+            del sys.modules[name]
+
+
 def actions(parser, command="pyromix"):
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -47,15 +59,9 @@ def test_plugin_module_in_the_working_folder_is_found(tmp_path, capsys):
     (tmp_path / "my_plugin_here.py").write_text(
         PLUGIN + "\nfrom pyromix import register_recipe\nregister_recipe('student-here', student)\n"
     )
-    recipes, origins = dict(RECIPES), dict(registry._ORIGINS)
-    try:
-        assert main(["list", "--plugin", "my_plugin_here"]) == 0
-        assert "student-here" in capsys.readouterr().out
-        assert str(tmp_path) not in sys.path  # only while importing
-    finally:
-        RECIPES.clear(), RECIPES.update(recipes)
-        registry._ORIGINS.clear(), registry._ORIGINS.update(origins)
-        sys.modules.pop("my_plugin_here", None)
+    assert main(["list", "--plugin", "my_plugin_here"]) == 0
+    assert "student-here" in capsys.readouterr().out
+    assert str(tmp_path) not in sys.path  # only while importing
 
 
 def test_train_recipe_refuses_an_existing_run_unless_forced(tmp_path):
