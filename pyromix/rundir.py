@@ -42,6 +42,7 @@ LOCK = ".pyromix.lock"
 RUN_FILES = (
     CHECKPOINT,
     METRICS,
+    "config.json",
     "samples.png",
     "curves.png",
     "reconstructions.png",

@@ -10,6 +10,7 @@ import contextlib
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -41,6 +42,7 @@ from .protocol import capabilities
 from .recipes import COMMON_DEFAULTS, get_recipe, recipe_origin, resolve_recipe
 from .recipes.registry import build_programs
 from .resources import check_fits, check_training_fits
+from .run_config import read_config, run_config, version_changes, write_config
 from .rundir import CHECKPOINT, METRICS, refuse_existing_run, run_lock, write_atomically
 from .train import MAX_LR, History, fit, load_checkpoint, resolve_device
 
@@ -391,6 +393,8 @@ def train_run(
         run.model.to(device), run.guide.to(device)
         recipe.initialize(run.model, run.guide, run.dataset.to(device), args)
     hooks = recipe.step_hooks(run.model, run.guide, run.dataset.to(device), args)
+    if out is not None and replicas.is_zero:
+        _record_config(out, run.name, args, resume)
     run.history = fit(
         run.model,
         run.guide,
@@ -418,6 +422,18 @@ def train_run(
     )
     run.hooks = hooks
     return run
+
+
+def _record_config(out: str | os.PathLike, name: str, args: dict[str, Any], resume: bool) -> None:
+    """Write ``out/config.json`` before training; on resume, say which versions changed."""
+    changed = version_changes(read_config(out)) if resume else []
+    if changed:
+        warnings.warn(
+            f"resume: {out} was trained with other software ({', '.join(changed)}); the resumed "
+            "run's numbers may differ from an uninterrupted one",
+            stacklevel=3,
+        )
+    write_config(out, run_config(name, args, recipe_origin(name)))
 
 
 def _start(devices: Devices | None, args: dict[str, Any]) -> Replicas:
