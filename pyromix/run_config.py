@@ -21,11 +21,9 @@ import pyro
 import torch
 
 from . import __version__
-from .rundir import write_atomically
+from .rundir import CONFIG, write_atomically
 
 __all__ = ["CONFIG", "run_config", "write_config", "read_config", "version_changes"]
-
-CONFIG = "config.json"
 
 
 def software() -> dict[str, Any]:

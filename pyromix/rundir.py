@@ -22,6 +22,7 @@ from typing import Any
 __all__ = [
     "CHECKPOINT",
     "METRICS",
+    "CONFIG",
     "LOCK",
     "RUN_FILES",
     "write_atomically",
@@ -36,13 +37,14 @@ __all__ = [
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
+CONFIG = "config.json"
 LOCK = ".pyromix.lock"
 # Every file a run directory holds; each is written atomically, so a killed writer leaves at most
 # a temporary beside it, which the next writer removes.
 RUN_FILES = (
     CHECKPOINT,
     METRICS,
-    "config.json",
+    CONFIG,
     "samples.png",
     "curves.png",
     "reconstructions.png",
@@ -301,7 +303,7 @@ def run_lock(
     Creates ``out`` (and missing parents), locks it, and removes the temporary files that a
     killed writer left beside the files in ``written``. On leaving, the lock file goes, and so
     do the folders this call created if they are still empty (a run refused or failed before
-    writing anything leaves nothing behind).
+    writing a checkpoint leaves nothing behind, its ``config.json`` included).
 
     Arguments:
         out: the run directory.
@@ -328,6 +330,8 @@ def run_lock(
                 remove_temporaries(out / name)
             yield out
         finally:
+            if created and not (out / CHECKPOINT).exists():  # a run that saved nothing is none
+                (out / CONFIG).unlink(missing_ok=True)
             (out / LOCK).unlink(missing_ok=True)  # before closing: a waiter rechecks the inode
             os.close(fd)
     finally:

@@ -44,7 +44,14 @@ from .recipes.registry import build_programs
 from .resources import check_fits, check_training_fits
 from .run_config import read_config, run_config, version_changes, write_config
 from .rundir import CHECKPOINT, METRICS, refuse_existing_run, run_lock, write_atomically
-from .train import MAX_LR, History, fit, load_checkpoint, resolve_device
+from .train import (
+    MAX_LR,
+    History,
+    check_same_parameters,
+    fit,
+    load_checkpoint,
+    resolve_device,
+)
 
 __all__ = [
     "RUN_ARGS_KEYS",
@@ -535,26 +542,6 @@ def load_run_checkpoint(checkpoint: str | os.PathLike) -> dict[str, Any]:
     return saved
 
 
-def _check_same_parameters(program: torch.nn.Module, saved: dict[str, Any], what: str) -> None:
-    """Refuse weights saved by another version of a recipe, naming the parameters that differ
-    (torch's own message stops at "Error(s) in loading state_dict")."""
-    now = program.state_dict()
-    gone, new = sorted(saved.keys() - now.keys()), sorted(now.keys() - saved.keys())
-    reshaped = [
-        f"{k} (saved {tuple(saved[k].shape)}, now {tuple(now[k].shape)})"
-        for k in sorted(saved.keys() & now.keys())
-        if hasattr(saved[k], "shape") and saved[k].shape != now[k].shape
-    ]
-    parts = [f"{label}: {', '.join(names)}" for label, names in (
-        ("saved but no longer built", gone), ("built but not saved", new), ("of another shape", reshaped)
-    ) if names]
-    if parts:
-        raise ValueError(
-            f"checkpoint: {what} has changed since this run was trained ({'; '.join(parts)}); "
-            "restore the recipe as it was, or train a new run"
-        )
-
-
 def load_run(
     path: str | os.PathLike, *, device: str = "cpu", data: Any = None, labels: Any = None
 ) -> Run:
@@ -584,7 +571,7 @@ def load_run(
         model, guide = build_programs(name, args)
         weights = saved["best"] or saved["state"]
         for role, program in (("model", model), ("guide", guide)):
-            _check_same_parameters(program, weights[role], f"{name!r}'s {role}")
+            check_same_parameters(program, weights[role], checkpoint, f"recipe {name!r}'s {role}")
             program.load_state_dict(weights[role])
     except (KeyError, TypeError, RuntimeError) as e:
         # A hand-made or damaged checkpoint: arguments missing, or weights of another shape.

@@ -43,6 +43,7 @@ __all__ = [
     "evaluate_loss",
     "resolve_device",
     "unique_parameters",
+    "check_same_parameters",
     "parameter_groups",
     "data_size",
     "save_checkpoint",
@@ -309,6 +310,32 @@ def _copied(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+def check_same_parameters(
+    program: nn.Module, saved: dict[str, Any], checkpoint: str | os.PathLike, what: str
+) -> None:
+    """Refuse weights saved by another version of a program, naming the parameters that differ
+    (torch's own message stops at "Error(s) in loading state_dict").
+
+    Raises:
+        ValueError: naming ``checkpoint``, ``what`` was saved, and each differing parameter.
+    """
+    now = program.state_dict()
+    gone, new = sorted(saved.keys() - now.keys()), sorted(now.keys() - saved.keys())
+    reshaped = [
+        f"{k} (saved {tuple(saved[k].shape)}, now {tuple(now[k].shape)})"
+        for k in sorted(saved.keys() & now.keys())
+        if hasattr(saved[k], "shape") and saved[k].shape != now[k].shape
+    ]
+    parts = [f"{label}: {', '.join(names)}" for label, names in (
+        ("saved but no longer built", gone), ("built but not saved", new), ("of another shape", reshaped)
+    ) if names]
+    if parts:
+        raise ValueError(
+            f"checkpoint: {str(checkpoint)!r} was saved by another version of {what} "
+            f"({'; '.join(parts)}); restore the recipe as it was, or train a new run"
+        )
+
+
 def _restore(snapshot, model, guide, optimizer=None, hooks=()) -> None:
     model.load_state_dict(snapshot["model"])
     guide.load_state_dict(snapshot["guide"])
@@ -550,6 +577,8 @@ def fit(
     history, best = History(), None
     if resume and Path(checkpoint).exists():
         saved = load_checkpoint(checkpoint)
+        for role, program in (("model", model), ("guide", guide)):
+            check_same_parameters(program, saved["state"][role], checkpoint, f"the {role}")
         try:
             _restore(saved["state"], model, guide, optimizer, step_hooks)
         except (KeyError, TypeError, RuntimeError, ValueError) as e:

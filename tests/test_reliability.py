@@ -312,7 +312,7 @@ def _no_state_keys(saved):
     "damage, message",
     [
         (_hand_made, "damaged or hand-made: expected 'state' to be a dict"),
-        (_other_size, "(RuntimeError: Error(s) in loading state_dict"),
+        (_other_size, "was saved by another version of"),
         (_no_state_keys, "its state lacks guide, optimizer"),
         (_no_recipe, "records no recipe name and arguments"),
     ],
