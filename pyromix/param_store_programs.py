@@ -1,6 +1,6 @@
 """Plain Pyro programs, functions whose parameters are ``pyro.param`` sites in Pyro's param
 store, as torch modules, so that :func:`pyromix.train.fit` trains, checkpoints and restores them
-exactly as it does ``PyroModule``s.
+exactly as it does a ``PyroModule``.
 """
 
 from __future__ import annotations

@@ -154,8 +154,8 @@ def check_pretrainable(model: nn.Module, guide: nn.Module) -> None:
     What it uses: the guide's ``autoencoder(x)`` (deterministic codes) or ``encoder(x)`` (a
     distribution whose mean is the code); the model's ``likelihood`` (``z -> p(x | z)``),
     ``num_clusters``, ``prior_std_min`` and ``learn_weights``, and its prior's ``loc``,
-    ``raw_scale`` (and ``logits`` when ``learn_weights``) as ``PyroParam``s, which the GMM's
-    values replace.
+    ``raw_scale`` (and ``logits`` when ``learn_weights``) as ``PyroParam`` attributes, which
+    the GMM's values replace.
 
     Raises:
         ValueError: naming every missing piece.

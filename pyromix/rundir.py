@@ -61,8 +61,8 @@ def refuse_existing_run(out: str | os.PathLike, *, resume: bool, force: bool) ->
     """
     if (Path(out) / CHECKPOINT).exists() and not (resume or force):
         raise ValueError(
-            f"out: {str(out)!r} already holds a run; pass --resume (resume=True) to continue it "
-            "or --force (force=True) to start over"
+            f"out: {str(out)!r} already holds a run; pass --resume or --force (resume=True or "
+            "force=True in Python) to continue it or start over"
         )
 
 

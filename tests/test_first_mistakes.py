@@ -68,7 +68,8 @@ def test_train_recipe_refuses_an_existing_run_unless_forced(tmp_path):
     small = dict(epochs=1, hidden=[8], limit=60, progress=False)
     train_recipe("vae", "digits", out=tmp_path / "run", **small)
     checkpoint = (tmp_path / "run" / "checkpoint.pt").read_bytes()
-    with pytest.raises(ValueError, match="already holds a run; pass --resume .* or --force"):
+    refused = r"already holds a run; pass --resume or --force \(resume=True or force=True"
+    with pytest.raises(ValueError, match=refused):
         train_recipe("vae", "digits", out=tmp_path / "run", **small)
     assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == checkpoint  # nothing lost
     train_recipe("vae", "digits", out=tmp_path / "run", force=True, **{**small, "seed": 1})
