@@ -110,7 +110,19 @@ class LogLikelihood:
             "pareto_k_share_above_0.7": float(above) if estimable else math.nan,
         }
 
-    def too_few_samples(self, flag: str = "--samples") -> str | None:
+    def estimator(self) -> str:
+        """The estimator in words, for ``metrics.json``."""
+        words = f"importance sampling, S = {self.num_samples}, the guide as proposal"
+        if self.summed_sites:
+            words += f"; {', '.join(self.summed_sites)} summed exactly over their values"
+        if self.global_sites:
+            words += (
+                f"; {', '.join(self.global_sites)} drawn from q once per sample for all points "
+                "(held-out predictive density)"
+            )
+        return words
+
+    def too_few_samples(self, flag: str = "--samples (num_samples in Python)") -> str | None:
         """One line when most points have Pareto k > 0.7 (S too small for a reliable log p(x)),
         naming ``flag``, the option that raises S; None otherwise."""
         share = self.summary()["pareto_k_share_above_0.7"]
