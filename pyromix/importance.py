@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import pyro
+import pyro.util
 import torch
 from pyro import poutine
 from pyro.distributions.util import scale_and_mask
@@ -93,8 +94,13 @@ def probe_sites(
 ) -> tuple[dict[str, int], tuple[str, ...]]:
     """One pass of the programs on ``x`` (a point or two suffice): the guide sites that
     enumeration sums, with their numbers of values, and the latent sites outside the data plate.
+    The random state is left as it was, so the draws that follow are those of a run without it.
     """
-    model_trace, guide_trace = _traces(model, guide, x, 1, y, y_mask, max_plate_nesting, True)
+    state = pyro.util.get_rng_state()
+    try:
+        model_trace, guide_trace = _traces(model, guide, x, 1, y, y_mask, max_plate_nesting, True)
+    finally:
+        pyro.util.set_rng_state(state)
     summed = {
         name: int(site["value"].shape[0])
         for name, site in guide_trace.nodes.items()
