@@ -148,3 +148,23 @@ def test_a_global_factor_is_refused_before_the_first_training_step(tmp_path, mon
     with pytest.raises(SiteError, match="site 'penalty' is an observation or factor outside"):
         train_recipe("global-factor", x, out=tmp_path / "run", progress=False, **SMALL)
     assert not steps and not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_cli_records_the_label_choice_and_evaluate_overrides_it(tmp_path, capsys):
+    import json
+
+    import numpy as np
+
+    from pyromix.cli import main
+
+    x, y = labelled_data()
+    data, out = tmp_path / "data.npz", tmp_path / "run"
+    np.savez(data, x=x, y=y)
+    fit = ["fit", "cvae-lg", "--data", str(data), "--epochs", "1", "--samples", "3"]
+    assert main([*fit, "--eval-labels", "revealed", "--out", str(out)]) == 0
+    revealed = json.loads((out / "metrics.json").read_text())
+    assert revealed["eval_labels"] == "revealed" and revealed["quantity"] == JOINT
+    assert main(["evaluate", str(out), "--samples", "3", "--eval-labels", "hidden"]) == 0
+    hidden = json.loads((out / "metrics.json").read_text())
+    assert hidden["footing"] == "density" and hidden["summed_sites"] == ["y_unobserved"]
+    assert hidden["test_log_likelihood"] > revealed["test_log_likelihood"]  # p(x) >= p(x, y)
