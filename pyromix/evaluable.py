@@ -148,12 +148,15 @@ def check_evaluable(
     could not be scored (a one-line ValueError naming the argument).
 
     Refused: a site whose density has no per-point share (an observation or factor outside the
-    data plate; :class:`pyromix.importance.SiteError`); ``eval_labels="revealed"`` for programs that take no labels, or for data without
-    test labels; programs that take labels but have no site for a hidden y (a model using y
-    only as an input, a guide that neither enumerates nor samples y) while some training
-    labels are hidden or ``eval_labels`` is ``"hidden"``: they would be trained or scored at the
-    placeholder label 0. None for a model without a likelihood (a GAN). The random state is
-    left as it was, so a seeded run trains as it would without the check.
+    data plate; :class:`pyromix.importance.SiteError`); ``eval_labels="revealed"`` for programs
+    that take no labels, or for data without test labels; programs that take labels but have no
+    site for a hidden y (a model using y only as an input, a guide that neither enumerates nor
+    samples y) while some training labels are hidden or ``eval_labels`` is ``"hidden"``: they
+    would be trained or scored at the placeholder label 0.
+
+    Returns:
+        :class:`Evaluability`, or None for a model without a likelihood (a GAN). The random
+        state is left as it was, so a seeded run trains as it would without the check.
     """
     state = pyro.util.get_rng_state()
     try:

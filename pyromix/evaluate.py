@@ -211,7 +211,9 @@ def log_likelihood(
     with eval_mode(model, guide):
         first = slice(0, 1)
         probe = dict(y=None if y is None else y[first], y_mask=None if y is None else y_mask[first])
-        summed, _ = probe_sites(model, guide, x[first], max_plate_nesting=max_plate_nesting, **probe)
+        summed, _ = probe_sites(
+            model, guide, x[first], max_plate_nesting=max_plate_nesting, **probe
+        )
         values = values_per_sample(summed) if enumerate_sites else 1
         points = max(1, min(x.shape[0], max_elements // (num_samples * values)))
         samples = max(1, min(num_samples, max_elements // (points * values * x.shape[1])))

@@ -688,7 +688,9 @@ def evaluate_points(
     # hidden: a labelled run's test labels all hidden (test.batch reveals none), y summed out
     batch = revealed_batch(test) if mode == "revealed" else test.batch(slice(None))
     ll = log_likelihood(run.model, run.guide, test.x, num_samples, y=batch.y, y_mask=batch.y_mask)
-    quantity = MARGINAL if mode == "hidden" else label_quantity(run.model, revealed_batch(test, slice(0, 2)))
+    quantity = MARGINAL
+    if mode == "revealed":
+        quantity = label_quantity(run.model, revealed_batch(test, slice(0, 2)))
     if ll.global_sites:
         quantity = PREDICTIVE if mode == "hidden" else f"{PREDICTIVE}; {quantity}"
     summary = ll.summary()
