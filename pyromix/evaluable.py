@@ -117,8 +117,8 @@ def _latent_label(trace) -> bool:
 
 @torch.no_grad()
 def label_quantity(model: Callable[..., Any], batch: Batch) -> str:
-    """:data:`JOINT` when the model has an observed label site (a prior on y that the revealed
-    labels are scored by), else :data:`CONDITIONAL` (y is an input only)."""
+    """``JOINT`` when the model has an observed label site (a prior on y that the revealed
+    labels are scored by), else ``CONDITIONAL`` (y is an input only)."""
     args, kwargs = batch.call()
     trace = poutine.trace(model).get_trace(*args, **kwargs)
     observed = any(

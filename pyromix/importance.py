@@ -218,7 +218,8 @@ def log_importance_weights(
     num_samples: int,
     **options: Any,
 ) -> torch.Tensor:
-    """The ``log_w`` of :func:`importance_weights` (same arguments), shape ``(num_samples, N)``."""
+    """The ``log_w`` of :func:`pyromix.importance.importance_weights` (same arguments), shape
+    ``(num_samples, N)``."""
     return importance_weights(model, guide, x, num_samples, **options).log_w
 
 

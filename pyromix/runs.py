@@ -60,6 +60,7 @@ __all__ = [
     "train_run",
     "train_recipe",
     "load_run",
+    "weights_epoch",
     "evaluate_run",
     "evaluate_points",
     "cluster_probabilities",
