@@ -451,7 +451,8 @@ def _evaluate(ns: argparse.Namespace) -> int:
         if problem:
             print(f"pyromix evaluate: note: {problem}; rebuilding it", file=sys.stderr)
         metrics.pop("samples_warning", None)
-        metrics.update(evaluate_run(run, ns.samples, eval_labels=ns.eval_labels))
+        chosen = {} if ns.eval_labels is None else {"eval_labels": ns.eval_labels}
+        metrics.update(evaluate_run(run, ns.samples, **chosen))
         write_json(metrics_path, metrics)
     print(metrics_path.read_text(), end="")
     _warn_samples(metrics.get("samples_warning"))

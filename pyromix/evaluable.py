@@ -32,7 +32,7 @@ from pyro import poutine
 
 from .data import Dataset, Split
 from .evaluate import eval_mode
-from .importance import importance_weights, probe_sites
+from .importance import SiteError, importance_weights, probe_sites
 from .labels import Batch, accepts_labels
 from .sites import Y
 
@@ -108,6 +108,14 @@ class Evaluability:
         return "; ".join(parts)
 
 
+def _has_hidden_label(model, guide, hidden: Batch) -> bool:
+    """Whether model or guide has a latent label site when every label is hidden."""
+    args, kwargs = hidden.call()
+    guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
+    model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(*args, **kwargs)
+    return _latent_label(guide_trace) or _latent_label(model_trace)
+
+
 def _latent_label(trace) -> bool:
     return any(
         name in LABEL_SITES and site["type"] == "sample" and not site["is_observed"]
@@ -155,7 +163,9 @@ def check_evaluable(
     would be trained or scored at the placeholder label 0.
 
     Returns:
-        :class:`Evaluability`, or None for a model without a likelihood (a GAN). The random
+        :class:`Evaluability`, or None for a model without a likelihood (a GAN) or programs
+        that fail on the batch for another reason (non-finite data, a bug), which the first
+        training step reports as it always has. The random
         state is left as it was, so a seeded run trains as it would without the check.
     """
     state = pyro.util.get_rng_state()
@@ -187,17 +197,15 @@ def _check_evaluable(model, guide, dataset: Dataset, args: dict[str, Any]) -> Ev
         placeholder = torch.zeros(len(x), dtype=torch.long, device=x.device)
         hidden = Batch(x, placeholder, torch.zeros_like(placeholder, dtype=torch.bool))
     options = {} if hidden is None else {"y": hidden.y, "y_mask": hidden.y_mask}
-    summed, global_sites = probe_sites(model, guide, x, **options)
-    with eval_mode(model, guide):  # a global factor, undeclared batch dims: SiteError by name
-        importance_weights(model, guide, x, 2, **options)
-    hidden_label = True
-    if hidden is not None:
-        args_, kwargs = hidden.call()
-        guide_trace = poutine.trace(guide).get_trace(*args_, **kwargs)
-        model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(
-            *args_, **kwargs
-        )
-        hidden_label = _latent_label(guide_trace) or _latent_label(model_trace)
+    try:
+        summed, global_sites = probe_sites(model, guide, x, **options)
+        with eval_mode(model, guide):  # a global factor, undeclared batch dims: SiteError
+            importance_weights(model, guide, x, 2, **options)
+        hidden_label = hidden is None or _has_hidden_label(model, guide, hidden)
+    except SiteError:
+        raise
+    except Exception:  # non-finite data, a program error: the first training step says which
+        return None
     some_hidden = dataset.train.labeled is not None and not bool(
         (dataset.train.labeled == (dataset.train.y >= 0)).all()
     )
