@@ -10,7 +10,9 @@ torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
 # What installing and running the suite may write inside the checkout (caches, the venvs).
-_NOT_WATCHED = {".git", ".venv", ".ci-venv", "__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
+_NOT_WATCHED = {
+    ".git", ".venv", ".ci-venv", "__pycache__", ".pytest_cache", ".hypothesis", ".ipynb_checkpoints"
+}
 
 
 def checkout_listing(root: Path = ROOT) -> dict[str, tuple[int, int]]:
