@@ -151,6 +151,34 @@ def unchanged(before, epochs: int, samples: int) -> dict:
     return equal
 
 
+def _needed(row: dict, label: str, reference: str) -> str:
+    needed = row.get(f"needed_{label}")
+    if needed is None:
+        return "-"
+    if str(needed) == reference:  # never within 0.05 before the reference itself
+        curve = row[f"curve_{label}"]
+        below = sorted(curve, key=int)[-2]
+        return f"> {int(below):,} (still {curve[reference] - curve[below]:+.2f} to {int(reference):,})"
+    return f"{needed:,}"
+
+
+def table(results: dict, reference: int) -> str:
+    """The rows of ``results`` as a markdown table."""
+    lines = [
+        "| recipe | seed | epochs | log p(x) y sampled | y summed | change | S within 0.05 "
+        "nats of S = 10,000, sampled / summed | seconds at S = 1000, sampled / summed |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in results.values():
+        needed = " / ".join(_needed(row, label, str(reference)) for label in ("before", "after"))
+        lines.append(
+            f"| `{row['recipe']}` | {row['seed']} | {row['epochs']} | {row['before']:.3f} | "
+            f"{row['after']:.3f} | {row['change']:+.3f} | {needed} | "
+            f"{row['seconds_before']:.0f} / {row['seconds_after']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -172,7 +200,11 @@ def main() -> None:
         help="instead: train the models without an enumerated site for EPOCHS epochs and check "
         "that the two estimators agree exactly",
     )
+    parser.add_argument("--table", action="store_true", help="print --json as markdown and exit")
     args = parser.parse_args()
+    if args.table:
+        print(table(json.loads(Path(args.json).read_text()), args.reference))
+        return
     if args.unchanged:
         equal = unchanged(_before(args.before), args.unchanged, args.samples)
         sys.exit(0 if all(equal.values()) else 1)
