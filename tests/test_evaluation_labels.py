@@ -11,7 +11,7 @@ import torch
 from pyromix.compare import evaluate_runs
 from pyromix.evaluable import CONDITIONAL, JOINT, PREDICTIVE
 from pyromix.importance import SiteError
-from pyromix.recipes import get_recipe, register_recipe
+from pyromix.recipes import available_recipes, get_recipe, register_recipe, unregister_recipe
 from pyromix.runs import evaluate_points, evaluate_run, load_run, prepare_recipe, train_recipe
 from pyromix.train import load_checkpoint
 
@@ -22,8 +22,14 @@ SMALL = dict(epochs=1, batch_size=20, seed=0)
 
 @pytest.fixture(autouse=True)
 def recipes():
+    """This file's recipes, registered for each test and removed after it."""
+    names = [*RECIPES, "vae-last"]
     for name, recipe in RECIPES.items():
         register_recipe(name, recipe)
+    yield
+    for name in names:
+        if name in available_recipes():
+            unregister_recipe(name)
 
 
 def test_revealed_labels_score_log_p_x_y_as_written_by_hand():
