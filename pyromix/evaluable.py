@@ -34,6 +34,7 @@ from .data import Dataset, Split
 from .evaluate import eval_mode
 from .importance import SiteError, importance_weights, probe_sites
 from .labels import Batch, accepts_labels
+from .local_params import keeps_params_local
 from .sites import Y
 
 __all__ = [
@@ -124,6 +125,7 @@ def _latent_label(trace) -> bool:
 
 
 @torch.no_grad()
+@keeps_params_local
 def label_quantity(model: Callable[..., Any], batch: Batch) -> str:
     """``JOINT`` when the model has an observed label site (a prior on y that the revealed
     labels are scored by), else ``CONDITIONAL`` (y is an input only)."""
@@ -149,6 +151,7 @@ def validate_as_trained(dataset: Dataset) -> Dataset:
     return replace(dataset, val=replace(dataset.val, labeled=dataset.val.y >= 0))
 
 
+@keeps_params_local
 def check_evaluable(
     model: Callable[..., Any], guide: Callable[..., Any], dataset: Dataset, args: dict[str, Any]
 ) -> Evaluability | None:

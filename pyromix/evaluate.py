@@ -31,6 +31,7 @@ from .importance import (
     probe_sites,
     values_per_sample,
 )
+from .local_params import keeps_params_local
 
 __all__ = [
     "eval_mode",
@@ -150,6 +151,7 @@ def _pareto_k(log_weights: torch.Tensor) -> torch.Tensor:
     return torch.where(torch.isinf(k), torch.nan, k)
 
 
+@keeps_params_local
 def log_likelihood(
     model: Callable[..., Any],
     guide: Callable[..., Any],

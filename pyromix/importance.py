@@ -37,6 +37,7 @@ from pyro.poutine.util import site_is_subsample
 
 from .infer.scale import unweighted
 from .labels import Batch
+from .local_params import keeps_params_local
 
 __all__ = ["SiteError", "Weights", "importance_weights", "log_importance_weights", "probe_sites"]
 
@@ -83,6 +84,7 @@ def _enumerated(site: dict) -> bool:
 
 
 @torch.no_grad()
+@keeps_params_local
 def probe_sites(
     model: Callable[..., Any],
     guide: Callable[..., Any],
@@ -124,6 +126,7 @@ def _data_dims(site: dict, n: int, dims: int) -> list[int]:
 
 
 @torch.no_grad()
+@keeps_params_local
 def importance_weights(
     model: Callable[..., Any],
     guide: Callable[..., Any],
