@@ -2,7 +2,8 @@ r"""Per-point importance weights of a model and its guide, with enumerated sites
 
 The guide is the proposal. For a guide with discrete sites marked for parallel enumeration
 (``infer={"enumerate": "parallel"}``, ``config_enumerate``) the proposal is stratified over their
-values: every value y gets its own draw ``z_{s,y} ~ q(z | x, y)`` and the weight of sample s is
+values: every value y gets its own draw ``z_{s,y} ~ q(z | x, y)`` (one draw serves every value
+where q(z | x) ignores y, Pyro's broadcasting) and the weight of sample s is
 the exact expectation over ``q(y | x)``,
 
 .. math::
