@@ -136,6 +136,10 @@ def _labeled(text: str) -> int | float:
     return value
 
 
+EVAL_LABELS_HELP = (
+    "score the test split with its labels hidden (log p(x), y summed out) or revealed "
+    "(log p(x, y), or log p(x | y) for a model without a prior on y); recorded with the run"
+)
 # Flags that map onto recipe arguments; None means "the recipe's default".
 RECIPE_FLAGS = {
     "epochs": ("--epochs", _positive_int, "training epochs"),
@@ -199,6 +203,7 @@ CHOICE_FLAGS = {
         ["constant", "linear"],
         "MVAE: beta fixed, or rising linearly from 0 over the run",
     ),
+    "eval_labels": ("--eval-labels", ["hidden", "revealed"], EVAL_LABELS_HELP),
 }
 
 
@@ -300,6 +305,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="importance samples per test point (raise it when many Pareto k exceed 0.7)",
     )
     evaluate.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    evaluate.add_argument(
+        "--eval-labels",
+        choices=["hidden", "revealed"],
+        help=EVAL_LABELS_HELP.replace("recorded with the run", "default: as the run was fitted"),
+    )
 
     sample = commands.add_parser("sample", help="draw samples from a trained run")
     sample.add_argument("run", metavar="DIR", help="the run directory that fit wrote")
@@ -458,6 +468,7 @@ def _fit_locked(ns: argparse.Namespace, out: Path, overrides: dict, devices: Dev
     metrics = evaluate_run(run, ns.samples)
     write_report(run, metrics, out)
     print((out / "metrics.json").read_text(), end="")
+    _warn_samples(metrics.get("samples_warning"))
     print(f"wrote {out}/", file=sys.stderr)
     return EXIT_OK
 
@@ -519,10 +530,19 @@ def _evaluate(ns: argparse.Namespace) -> int:
         metrics, problem = read_metrics(metrics_path, run)
         if problem:
             print(f"pyromix evaluate: note: {problem}; rebuilding it", file=sys.stderr)
-        metrics.update(evaluate_run(run, ns.samples))
+        metrics.pop("samples_warning", None)
+        chosen = {} if ns.eval_labels is None else {"eval_labels": ns.eval_labels}
+        metrics.update(evaluate_run(run, ns.samples, **chosen))
         write_json(metrics_path, metrics)
     print(metrics_path.read_text(), end="")
+    _warn_samples(metrics.get("samples_warning"))
     return EXIT_OK
+
+
+def _warn_samples(line: str | None, run: str = "") -> None:
+    """The one-line Pareto k diagnostic, on stderr, when S is too small."""
+    if line:
+        print(f"pyromix: warning: {run + ': ' if run else ''}{line}", file=sys.stderr)
 
 
 def _sample(ns: argparse.Namespace) -> int:
@@ -563,6 +583,8 @@ def _compare(ns: argparse.Namespace) -> int:
     names, results, extras = evaluate_runs(folders, ns.samples, device=ns.device)
     rows = compare_points(names, results, extras)
     print(format_comparison(rows))
+    for name, result in zip(names, results):
+        _warn_samples(result.too_few_samples(), name)
     if ns.json:
         write_json(ns.json, {"samples": ns.samples, "rows": rows})
     if ns.arviz:

@@ -135,6 +135,15 @@ def _check_same_data(paths: Sequence[Path], args: Sequence[dict[str, Any]]) -> N
             f"runs: their log-likelihoods are not comparable numbers: {given} (a flow on "
             "binarised data, --binarize dynamic, ranks with Bernoulli VAEs)"
         )
+    labels = [a.get("eval_labels", "hidden") for a in args]
+    if any(mode != labels[0] for mode in labels):
+        given = ", ".join(
+            f"{str(p)!r} is scored with its test labels {m}" for p, m in zip(paths, labels)
+        )
+        raise ValueError(
+            f"runs: their log-likelihoods are not comparable numbers: {given} (log p(x, y) or "
+            "log p(x | y) against log p(x)); evaluate them alike (fit --eval-labels)"
+        )
     for key in SAME_DATA_KEYS:
         values = [a.get(key) for a in args]
         if any(v != values[0] for v in values):
@@ -155,8 +164,11 @@ def evaluate_runs(
     """The per-point held-out log p(x) of two or more runs on their common test split.
 
     Every run is re-evaluated with ``num_samples`` importance samples per test point (seeded by
-    its own seed, as :func:`pyromix.runs.evaluate_run`). Runs on different datasets, splits,
-    binarisations or observation models are refused before any evaluation.
+    its own seed, as :func:`pyromix.runs.evaluate_run`, with the test labels hidden or revealed
+    as each run records). Runs on different datasets, splits, binarisations or observation
+    models, or scored with their labels hidden against revealed, are refused before any
+    evaluation, and runs whose evaluated footings differ (a global latent's predictive density
+    against a log p(x)) after it; the message names both.
 
     Arguments:
         paths: two or more run directories (``pyromix fit --out DIR``).
@@ -192,9 +204,10 @@ def evaluate_runs(
                 f"runs: {str(paths[0])!r} and {str(path)!r} record the same data and split but "
                 "their test points differ (was the data file changed?)"
             )
-    results, extras = [], []
+    results, extras, footings = [], [], []
     for run in runs:
         metrics, result = evaluate_points(run, num_samples)
+        footings.append(metrics["footing"])
         results.append(result)
         extras.append(
             {
@@ -205,6 +218,9 @@ def evaluate_runs(
                 **{key: metrics[key] for key in CLUSTER_KEYS if key in metrics},
             }
         )
+    if any(f != footings[0] for f in footings):  # e.g. a global latent's predictive density
+        given = ", ".join(f"{str(p)!r} gives {f}" for p, f in zip(paths, footings))
+        raise ValueError(f"runs: their log-likelihoods are not comparable numbers: {given}")
     return [str(p) for p in paths], results, extras
 
 

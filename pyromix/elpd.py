@@ -5,7 +5,11 @@ The expected log predictive density of a model on n held-out points is
 (:func:`pyromix.evaluate.log_likelihood`). Wrapped as the ``ELPDData`` that
 ``arviz.loo(..., pointwise=True)`` returns, with these per-point values as ``loo_i``, it goes
 into ``arviz.compare`` like any PSIS-LOO result: the points are genuinely held out, so no
-leave-one-out correction is needed.
+leave-one-out correction is needed. For a model with a global latent theta the per-point value is
+already the held-out predictive density ``log p(x_i | data) ~ log E_{q(theta)} p(x_i | theta)``
+(:mod:`pyromix.importance`), the very term of elpd; for a model with local latents only, theta
+is empty and it is ``log p(x_i)``. Runs on different footings (:mod:`pyromix.evaluable`) do not
+compare; :func:`compare_runs_arviz` refuses them as :func:`pyromix.compare.evaluate_runs` does.
 
 ``arviz.compare`` works on the scale of sums over the n points where ``pyromix compare`` reports
 means per point, and takes the population variance (``np.var``) where pyromix takes the sample

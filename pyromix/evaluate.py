@@ -17,18 +17,20 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import numpy as np
-import pyro
 import torch
-from pyro import poutine
-from pyro.distributions.util import scale_and_mask
-from pyro.poutine.util import site_is_subsample
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.mixture import GaussianMixture
 from torch import nn
 
-from .infer.scale import unweighted
-from .labels import Batch
+from .importance import (
+    SiteError,
+    chunk_sizes,
+    importance_weights,
+    log_importance_weights,
+    probe_sites,
+    values_per_sample,
+)
 from .local_params import keeps_params_local
 
 __all__ = [
@@ -73,117 +75,27 @@ def _module_of(program: Callable[..., Any]) -> nn.Module | None:
     return program if isinstance(program, nn.Module) else None
 
 
-class SiteError(ValueError):
-    """A site whose density cannot be split into per-point importance weights."""
-
-
-@torch.no_grad()
-@keeps_params_local
-def log_importance_weights(
-    model: Callable[..., Any],
-    guide: Callable[..., Any],
-    x: torch.Tensor,
-    num_samples: int,
-    *,
-    y: torch.Tensor | None = None,
-    y_mask: torch.Tensor | None = None,
-    max_plate_nesting: int = 1,
-) -> torch.Tensor:
-    r"""``log w_s = log p(x, z_s) - log q(z_s | x)`` with ``z_s ~ q(z | x)``, vectorised over s.
-
-    The guide runs inside a plate of ``num_samples`` particles left of the model's plates, and the
-    model is replayed on its samples. Each site counts as in Pyro's ELBOs: its log-density is
-    multiplied by its mask (``poutine.mask``, and the halves of an ``obs_mask`` site) and by the
-    scales the program itself sets (``poutine.scale``). Three things do not count: warm-up and
-    beta weights (:class:`pyromix.infer.LatentScaleMessenger`, switched off here), the N / B
-    scale of a subsampling plate (a weight is per point), and a latent site of the model that
-    the guide does not cover: it is drawn from its prior, the proposal, so p / q = 1 (Pyro's
-    ELBOs count its log p and warn). Plates nested inside the data plate are summed per point.
-
-    Arguments:
-        model, guide: Pyro programs (modules, plain callables or partials), called as
-            :mod:`pyromix.labels` says.
-        x: data, shape (N, D).
-        num_samples: S.
-        y, y_mask: revealed labels and their mask, shape (N,), or None.
-        max_plate_nesting: plates the model nests (1: the data plate).
-
-    Returns:
-        Tensor of shape ``(num_samples, N)``.
-
-    Raises:
-        SiteError: for a site outside the data plate (a global latent, or a global factor),
-            which has no per-point weight, or a site with batch dimensions no plate declares;
-            the message names the site.
-
-    References:
-        Burda et al. (2016), eq. 8. Pyro's ``scale_and_mask`` and ``obs_mask``.
-    """
-    args, kwargs = Batch(x, y, y_mask).call()
-    particles = pyro.plate("_importance_particles", num_samples, dim=-max_plate_nesting - 1)
-    with unweighted(), particles:
-        guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
-        replayed = poutine.replay(model, trace=guide_trace)
-        model_trace = poutine.trace(replayed).get_trace(*args, **kwargs)
-    log_w = x.new_zeros(num_samples, x.shape[0])
-    for trace, sign in ((model_trace, 1.0), (guide_trace, -1.0)):
-        for name, site in trace.nodes.items():
-            if site["type"] != "sample" or site_is_subsample(site):
-                continue
-            if trace is model_trace and not site["is_observed"] and name not in guide_trace:
-                continue  # proposed from its prior: log p - log q = 0
-            log_w = log_w + sign * _per_point(site, x.shape[0], max_plate_nesting)
-    return log_w
-
-
-def _per_point(site: dict, n: int, max_plate_nesting: int) -> torch.Tensor:
-    """The site's scaled and masked log-density as (S or 1, N or 1), summed within a point."""
-    name, dims = site["name"], max_plate_nesting + 1
-    scale = site["scale"]
-    for frame in site["cond_indep_stack"]:  # a weight is per point: undo subsampling's N / B
-        if frame.full_size is not None and frame.size:
-            scale = scale * frame.size / frame.full_size
-    log_p = site["fn"].log_prob(site["value"])
-    log_p = scale_and_mask(log_p, scale, site["mask"])
-    if not isinstance(log_p, torch.Tensor) or not bool(log_p.ne(0).any()):
-        return torch.zeros(())  # fully masked, scaled to 0, or a deterministic site
-    frames = site["cond_indep_stack"]
-    data = [f.dim for f in frames if f.vectorized and f.size == n and f.dim != -dims]
-    if not data:
-        raise SiteError(
-            f"site {name!r} is outside the data plate (no plate of size N={n} encloses it): a "
-            "global site has no per-point importance weight; put it inside the data plate or "
-            "sum it out"
-        )
-    if log_p.dim() > dims:
-        raise SiteError(
-            f"site {name!r} has log-density shape {tuple(log_p.shape)}: more batch dimensions "
-            f"than the {max_plate_nesting} plate(s) of max_plate_nesting plus the particles; "
-            "declare them as plates or raise max_plate_nesting"
-        )
-    log_p = log_p.reshape((1,) * (dims - log_p.dim()) + tuple(log_p.shape))
-    within = [d for d in range(-dims + 1, 0) if d != data[0]]
-    if within:
-        log_p = log_p.sum(within, keepdim=True)
-    return log_p.reshape(log_p.shape[0], log_p.shape[data[0]])
-
-
 @dataclass
 class LogLikelihood:
     """Per-point importance-sampling results.
 
     Attributes:
-        log_px: importance-sampled estimate of log p(x), shape (N,).
+        log_px: importance-sampled estimate of log p(x), shape (N,) (with a global latent: the
+            held-out predictive density log p(x_n | data), :mod:`pyromix.importance`).
         elbo: the ELBO estimated from the same samples (mean log weight), shape (N,).
         pareto_k: PSIS Pareto shape of each point's weights; above 0.7 the estimate is unreliable;
             NaN where S is too small to estimate it (fewer than about 25).
         num_samples: S.
+        summed_sites: the guide's enumerated sites, summed exactly over their values.
+        global_sites: latent sites outside the data plate, drawn once per sample for all points.
     """
 
     log_px: torch.Tensor
     elbo: torch.Tensor
     pareto_k: torch.Tensor
     num_samples: int
+    summed_sites: tuple[str, ...] = ()
+    global_sites: tuple[str, ...] = ()
 
     def summary(self) -> dict[str, float]:
         """Means over points, the worst Pareto k and the share of points above 0.7.
@@ -198,6 +110,30 @@ class LogLikelihood:
             "pareto_k_max": float(self.pareto_k.max()) if estimable else math.nan,
             "pareto_k_share_above_0.7": float(above) if estimable else math.nan,
         }
+
+    def estimator(self) -> str:
+        """The estimator in words, for ``metrics.json``."""
+        words = f"importance sampling, S = {self.num_samples}, the guide as proposal"
+        if self.summed_sites:
+            words += f"; {', '.join(self.summed_sites)} summed exactly over their values"
+        if self.global_sites:
+            words += (
+                f"; {', '.join(self.global_sites)} drawn from q once per sample for all points "
+                "(held-out predictive density)"
+            )
+        return words
+
+    def too_few_samples(self, flag: str = "--samples (num_samples in Python)") -> str | None:
+        """One line when most points have Pareto k > 0.7 (S too small for a reliable log p(x)),
+        naming ``flag``, the option that raises S; None otherwise."""
+        share = self.summary()["pareto_k_share_above_0.7"]
+        if not share > 0.5:  # NaN (k not estimable) included
+            return None
+        return (
+            f"{share:.0%} of the points have Pareto k > {PARETO_K_THRESHOLD}: S = "
+            f"{self.num_samples} importance samples are too few for a reliable log p(x); "
+            f"raise {flag}"
+        )
 
 
 def _pareto_k(log_weights: torch.Tensor) -> torch.Tensor:
@@ -226,27 +162,42 @@ def log_likelihood(
     y_mask: torch.Tensor | None = None,
     max_elements: int = 2**24,
     max_plate_nesting: int = 1,
+    enumerate_sites: bool = True,
 ) -> LogLikelihood:
     r"""Importance-sampled ``log p(x) ~ logsumexp_s log w_s - log S`` per data point.
 
+    Estimator: the guide is the proposal (:func:`pyromix.importance.importance_weights`). Sites
+    the guide marks for parallel enumeration (y of ``gmvae``, ``gmvae-meanfield``, ``m2``, the
+    ``mvae`` family with soft optimisation, ``cpvae --estimator enum``) are summed exactly:
+    ``w_s = sum_y p(x, y, z_{s,y}) / q(z_{s,y} | x, y)`` with ``z_{s,y} ~ q(z | x, y)``, so their
+    ``q(y | x)`` drops out of the weight; sampled discrete sites (NVIL, VIMCO, Gumbel-softmax)
+    stay sampled. With a latent outside the data plate (a global theta), the estimate is the
+    held-out predictive density ``log (1/S) sum_s p(x_n, z_s | theta_s) / q(z_s | x_n,
+    theta_s)`` with ``theta_s ~ q(theta)``. The ELBO sums enumerated sites with their
+    probabilities, as ``TraceEnum_ELBO`` does.
+
     Work is split into chunks of points and of samples so that one chunk touches at most about
-    ``max_elements`` numbers of data size (chunk points x chunk samples x D) and at most
-    ``max_elements`` weights are held at once: memory stays bounded for any S and N.
+    ``max_elements`` numbers of data size (chunk points x chunk samples x enumerated values x D)
+    and at most ``max_elements`` weights are held at once: memory stays bounded for any S and N,
+    and exact sums cost K times the work of sampling y.
 
     Arguments:
         model, guide: Pyro programs (modules, plain callables or partials); the guide is the
-            proposal. Sites count as in :func:`log_importance_weights`.
+            proposal. Sites count as in :func:`pyromix.importance.importance_weights`.
         x: data, shape (N, D).
         y, y_mask: revealed labels and their mask, shape (N,), or None (the convention of
-            :mod:`pyromix.labels`); hidden labels are summed out, so this is log p(x) (times
-            p(y | ...) of the revealed ones).
+            :mod:`pyromix.labels`). Hidden labels are summed out where the guide enumerates them
+            (sampled where it samples them), so this is log p(x), times p(y | ...) of the
+            revealed ones: log p(x, y) when every label is revealed.
         num_samples: S importance samples per point (the papers use 1000 to 5000; S = 1 gives
-            a one-sample ELBO estimate).
+            a one-sample ELBO estimate, exact sums included).
         max_elements: memory budget in tensor elements.
         max_plate_nesting: plates the model nests (1: the data plate).
+        enumerate_sites: False samples the enumerated sites from the guide instead (the
+            estimator of earlier versions, kept to measure what exact sums change).
 
     Returns:
-        :class:`LogLikelihood` (on the CPU).
+        :class:`LogLikelihood` (on the CPU), naming the summed and global sites.
 
     Example:
         >>> ll = log_likelihood(model, guide, data.test.x, 1000)  # doctest: +SKIP
@@ -256,32 +207,40 @@ def log_likelihood(
         raise ValueError(f"num_samples: expected an integer >= 1, got {num_samples}")
     if x.ndim != 2 or x.shape[0] == 0:
         raise ValueError(f"x: expected a non-empty (N, D) tensor, got shape {tuple(x.shape)}")
-    data_dim = x.shape[1]
-    points = max(1, min(x.shape[0], max_elements // num_samples))
-    samples = max(1, min(num_samples, max_elements // (points * data_dim)))
-    log_px, elbo, pareto_k = [], [], []
     if (y is None) != (y_mask is None):
         raise ValueError("y, y_mask: expected both (revealed labels and their mask) or neither")
-    labels = [(None, None)] * math.ceil(x.shape[0] / points)
-    if y is not None:
-        labels = list(zip(torch.split(y, points), torch.split(y_mask, points)))
+    options = dict(max_plate_nesting=max_plate_nesting, enumerate_sites=enumerate_sites)
     with eval_mode(model, guide):
+        first = slice(0, 1)
+        probe = dict(y=None if y is None else y[first], y_mask=None if y is None else y_mask[first])
+        summed, _ = probe_sites(
+            model, guide, x[first], max_plate_nesting=max_plate_nesting, **probe
+        )
+        values = values_per_sample(summed) if enumerate_sites else 1
+        points = max(1, min(x.shape[0], max_elements // (num_samples * values)))
+        samples = max(1, min(num_samples, max_elements // (points * values * x.shape[1])))
+        labels = [(None, None)] * math.ceil(x.shape[0] / points)
+        if y is not None:
+            labels = list(zip(torch.split(y, points), torch.split(y_mask, points)))
+        log_px, elbo, pareto_k, weights = [], [], [], None
         for chunk, (y_chunk, mask_chunk) in zip(torch.split(x, points), labels):
-            options = dict(y=y_chunk, y_mask=mask_chunk, max_plate_nesting=max_plate_nesting)
-            log_w = torch.cat(
-                [
-                    log_importance_weights(model, guide, chunk, s, **options)
-                    for s in _chunk_sizes(num_samples, samples)
-                ]
-            ).cpu()
+            parts = [
+                importance_weights(model, guide, chunk, s, y=y_chunk, y_mask=mask_chunk, **options)
+                for s in chunk_sizes(num_samples, samples)
+            ]
+            weights = parts[0]
+            log_w = torch.cat([part.log_w for part in parts]).cpu()
             log_px.append(torch.logsumexp(log_w, 0) - math.log(num_samples))
-            elbo.append(log_w.mean(0))
+            elbo.append(torch.cat([part.elbo for part in parts]).cpu().mean(0))
             pareto_k.append(_pareto_k(log_w))
-    return LogLikelihood(torch.cat(log_px), torch.cat(elbo), torch.cat(pareto_k), num_samples)
-
-
-def _chunk_sizes(total: int, size: int) -> list[int]:
-    return [size] * (total // size) + ([total % size] if total % size else [])
+    return LogLikelihood(
+        torch.cat(log_px),
+        torch.cat(elbo),
+        torch.cat(pareto_k),
+        num_samples,
+        weights.summed,
+        weights.global_sites,
+    )
 
 
 def bits_per_dim(log_px: torch.Tensor | float, data_dim: int) -> torch.Tensor | float:

@@ -27,6 +27,16 @@ from .distributed import Devices, Replicas, launched_worker
 from .flows import infer_levels
 from .identity import is_data_file, locate_data, record_data
 from .compare import footing
+from .evaluable import (
+    EVAL_LABELS,
+    MARGINAL,
+    PREDICTIVE,
+    check_evaluable,
+    label_quantity,
+    revealed_batch,
+    validate_as_trained,
+    with_quantity,
+)
 from .evaluate import (
     LogLikelihood,
     bits_per_dim,
@@ -60,6 +70,7 @@ __all__ = [
     "train_run",
     "train_recipe",
     "load_run",
+    "weights_epoch",
     "evaluate_run",
     "evaluate_points",
     "cluster_probabilities",
@@ -84,6 +95,7 @@ DATA_KEYS = {
     "split_seed": 0,
     "limit": None,
     "labeled": 0,
+    "eval_labels": "hidden",
 }
 # Observation models that are a recipe's own: a flow's density, a GAN's none.
 RECIPE_LIKELIHOODS = ("flow", "none")
@@ -119,6 +131,7 @@ class Run:
     dataset: Dataset
     history: History
     hooks: list = field(default_factory=list)  # the recipe's step hooks, with their state
+    restore_best: bool = True  # the weights are the best validation epoch's, not the last's
 
 
 def _positive_int(value: Any) -> bool:
@@ -159,6 +172,7 @@ def _check_args(args: dict[str, Any]) -> None:
     seed_ok = isinstance(args["seed"], int) and 0 <= args["seed"] <= MAX_SEED
     need(seed_ok, "seed", f"an integer in [0, {MAX_SEED}] (NumPy's seeds)")
     need(args["std_min"] > 0, "std_min", "a number > 0")
+    need(args.get("eval_labels", "hidden") in EVAL_LABELS, "eval_labels", "'hidden' or 'revealed'")
     need(
         args["patience"] is None or _positive_int(args["patience"]),
         "patience",
@@ -189,7 +203,7 @@ def _load_data(args: dict[str, Any], source: Any, labels=None) -> Dataset:
             "(use --binarize dynamic|static for [0, 1] intensities, or --likelihood gaussian)"
         )
     if args.get("labeled"):  # runs saved before labels existed reveal none
-        dataset = dataset.reveal(args["labeled"], args["split_seed"])
+        dataset = validate_as_trained(dataset.reveal(args["labeled"], args["split_seed"]))
     return dataset
 
 
@@ -293,6 +307,9 @@ def prepare_recipe(
             f"labeled: the {name} recipe does not take labels (its model and guide have no "
             "y_mask keyword, see pyromix.labels); leave labeled at 0 for it"
         )
+    evaluability = check_evaluable(model, guide, dataset, args)
+    if evaluability is not None and evaluability.global_sites:
+        warnings.warn(f"{name}: its test score will be the {PREDICTIVE}: {evaluability.describe()}")
     return Run(name, args, model, guide, dataset, history)
 
 
@@ -427,7 +444,7 @@ def train_run(
         checkpoint_every=checkpoint_every,
         capture_after=capture_after,
     )
-    run.hooks = hooks
+    run.hooks, run.restore_best = hooks, recipe.restore_best
     return run
 
 
@@ -545,7 +562,9 @@ def load_run_checkpoint(checkpoint: str | os.PathLike) -> dict[str, Any]:
 def load_run(
     path: str | os.PathLike, *, device: str = "cpu", data: Any = None, labels: Any = None
 ) -> Run:
-    """Rebuild a run from its directory (or checkpoint file) with its best weights.
+    """Rebuild a run from its directory (or checkpoint file) with the weights ``fit`` returned:
+    those of the best validation epoch, or of the last epoch for a recipe with
+    ``restore_best=False`` (as the checkpoint records; :func:`weights_epoch` says which).
 
     Arguments:
         path: run directory or checkpoint file.
@@ -569,7 +588,8 @@ def load_run(
     try:
         dataset = _load_data(args, data, labels)
         model, guide = build_programs(name, args)
-        weights = saved["best"] or saved["state"]
+        restore_best = _restores_best(saved, recipe)
+        weights = (saved["best"] if restore_best else None) or saved["state"]
         for role, program in (("model", model), ("guide", guide)):
             check_same_parameters(program, weights[role], checkpoint, f"recipe {name!r}'s {role}")
             program.load_state_dict(weights[role])
@@ -588,7 +608,20 @@ def load_run(
     hooks = recipe.step_hooks(model, guide, dataset, args)
     for hook, state in zip(hooks, saved["state"].get("hooks", [])):
         hook.load_state_dict(state)  # e.g. a GAN's curves and kept generations
-    return Run(name, args, model, guide, dataset, history, hooks)
+    return Run(name, args, model, guide, dataset, history, hooks, restore_best)
+
+
+def _restores_best(saved: dict[str, Any], recipe) -> bool:
+    """Whether the run's weights are the best epoch's: as its checkpoint records, else (older
+    checkpoints) as its recipe says."""
+    return saved["best"] is not None and saved.get("restore_best", recipe.restore_best)
+
+
+def weights_epoch(run: Run) -> int:
+    """The epoch (1-based) whose weights ``run`` holds: the best one, or the last for a recipe
+    with ``restore_best=False``."""
+    best = run.history.best_epoch
+    return run.history.epochs if best is None or not run.restore_best else best + 1
 
 
 @torch.no_grad()
@@ -605,8 +638,19 @@ def cluster_probabilities(run: Run, x: torch.Tensor) -> torch.Tensor | None:
     return None
 
 
-def evaluate_run(run: Run, num_samples: int = 1000) -> dict[str, Any]:
+def evaluate_run(
+    run: Run, num_samples: int = 1000, *, eval_labels: str | None = None
+) -> dict[str, Any]:
     """The test-split metrics of ``metrics.json``; repeatable (seeded by the run's seed).
+
+    ``eval_labels`` (default: the run's ``eval_labels`` argument, ``"hidden"``) says how the
+    test labels reach the model: hidden, giving log p(x) with hidden labels summed out where
+    the guide enumerates them, or ``"revealed"``, giving log p(x, y) (log p(x | y) for a model
+    without a prior on y). ``footing`` and ``quantity`` record which; ``summed_sites`` and
+    ``global_sites`` the sites that evaluation summed exactly or drew once per sample for every
+    point (then the score is the held-out predictive density, :mod:`pyromix.evaluable`);
+    ``weights_epoch`` the epoch whose weights were scored; ``samples_warning`` is there when
+    most points have Pareto k > 0.7.
 
     Log-likelihood and ELBO are in nats per data point, averaged over the test split; the ELBO
     is estimated from the same S importance samples. ``bits_per_dim`` is given for binary data.
@@ -620,7 +664,7 @@ def evaluate_run(run: Run, num_samples: int = 1000) -> dict[str, Any]:
     about how much, and ``test_log_likelihood_normalized`` is the log-likelihood with the prior
     divided by that integral, a proper density (log p(x) shifts by exactly -log Z).
     """
-    return evaluate_points(run, num_samples)[0]
+    return evaluate_points(run, num_samples, eval_labels=eval_labels)[0]
 
 
 NO_LIKELIHOOD = (
@@ -647,7 +691,7 @@ def _implicit_model_metrics(run: Run) -> dict[str, Any]:
 
 
 def evaluate_points(
-    run: Run, num_samples: int = 1000
+    run: Run, num_samples: int = 1000, *, eval_labels: str | None = None
 ) -> tuple[dict[str, Any], LogLikelihood | None]:
     """:func:`evaluate_run`'s metrics and the per-point
     :class:`~pyromix.evaluate.LogLikelihood` behind them; None for a model without a
@@ -668,13 +712,34 @@ def evaluate_points(
         "capture": history.capture,
         "test_points": len(test),
         "footing": footing(run.args),
+        "weights_epoch": weights_epoch(run),
     }
     if run.args["likelihood"] == "none":
         return {**metrics, **_implicit_model_metrics(run)}, None
-    hidden = test.batch(slice(None))  # a labelled run's test labels: all hidden, y summed out
-    ll = log_likelihood(run.model, run.guide, test.x, num_samples, y=hidden.y, y_mask=hidden.y_mask)
+    mode = run.args.get("eval_labels", "hidden") if eval_labels is None else eval_labels
+    if mode not in EVAL_LABELS:
+        raise ValueError(f"eval_labels: expected one of {EVAL_LABELS}, got {mode!r}")
+    if mode == "revealed" and not all(map(accepts_labels, (run.model, run.guide))):
+        raise ValueError(
+            f"eval_labels: 'revealed' needs a model and guide that take labels; the {run.name} "
+            "recipe's have no y_mask keyword (pyromix.labels)"
+        )
+    # hidden: a labelled run's test labels all hidden (test.batch reveals none), y summed out
+    batch = revealed_batch(test) if mode == "revealed" else test.batch(slice(None))
+    ll = log_likelihood(run.model, run.guide, test.x, num_samples, y=batch.y, y_mask=batch.y_mask)
+    quantity = MARGINAL
+    if mode == "revealed":
+        quantity = label_quantity(run.model, revealed_batch(test, slice(0, 2)))
+    if ll.global_sites:
+        quantity = PREDICTIVE if mode == "hidden" else f"{PREDICTIVE}; {quantity}"
     summary = ll.summary()
     metrics |= {
+        "footing": with_quantity(footing(run.args), quantity),
+        "quantity": quantity,
+        "eval_labels": mode,
+        "estimator": ll.estimator(),
+        "summed_sites": list(ll.summed_sites),
+        "global_sites": list(ll.global_sites),
         "test_elbo": summary["elbo"],
         "test_log_likelihood": summary["log_likelihood"],
         "is_samples": num_samples,
@@ -689,6 +754,9 @@ def evaluate_points(
         metrics["prior_log_normalizer"] = log_z
         metrics["test_log_likelihood_normalized"] = summary["log_likelihood"] - log_z
     metrics["skipped"] = skipped_features(run)
+    warning = ll.too_few_samples()
+    if warning:
+        metrics["samples_warning"] = warning
     if run.dataset.is_binary or run.args.get("levels"):  # a log-probability of discrete levels
         metrics["bits_per_dim"] = bits_per_dim(summary["log_likelihood"], run.dataset.data_dim)
     # Scores count the test points whose label is known (clustering_scores leaves -1 out).

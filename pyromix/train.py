@@ -698,7 +698,12 @@ def fit(
                 if due and replicas.is_zero:
                     state = {**good, "torch_rng": rng, "generator": generator.get_state()}
                     save_checkpoint(
-                        checkpoint, state=state, best=best, history=history, recipe=recipe
+                        checkpoint,
+                        state=state,
+                        best=best,
+                        history=history,
+                        recipe=recipe,
+                        restore_best=restore_best,
                     )
                     saved_at = time.monotonic()
             if history.stopped:
@@ -834,10 +839,13 @@ def save_checkpoint(
     best: dict[str, Any] | None,
     history: History,
     recipe: dict[str, Any] | None,
+    restore_best: bool = True,
 ) -> Path:
     """Write a checkpoint atomically: a temporary file in the same folder, then a rename.
 
-    A crash mid-write leaves the previous checkpoint intact.
+    A crash mid-write leaves the previous checkpoint intact. ``restore_best`` records whose
+    weights the run ends with, and ``weights_epoch`` their epoch (1-based): the best epoch's
+    (``best``) or the last one's (``state``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -848,6 +856,12 @@ def save_checkpoint(
         "best": best,
         "history": history.as_dict(),
         "recipe": recipe or {},
+        "restore_best": restore_best,
+        "weights_epoch": (
+            history.best_epoch + 1
+            if restore_best and best is not None and history.best_epoch is not None
+            else history.epochs
+        ),
     }
     write_atomically(path, lambda f: torch.save(payload, f))
     return path
@@ -858,8 +872,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
     Returns:
         dict with ``epoch`` (epochs completed), ``state`` (last epoch: model, guide, optimizer,
-        RNG), ``best`` (weights of the best validation epoch, or None), ``history`` and
-        ``recipe``.
+        RNG), ``best`` (weights of the best validation epoch, or None), ``history``,
+        ``recipe`` and, in checkpoints written since they were added, ``restore_best`` (whether
+        the run's weights are ``best``'s) and ``weights_epoch`` (their epoch, 1-based).
     """
     path = Path(path)
     if not path.is_file():

@@ -109,9 +109,16 @@ def test_renyi_elbo_alpha_zero_is_the_per_point_iwae_bound():
     assert loss != pytest.approx(-whole_batch.item(), rel=1e-3)
 
 
-def test_pareto_k_flags_a_poor_proposal():
+def test_pareto_k_flags_a_poor_proposal_in_one_line_naming_the_flag():
     model, guide, x, _ = linear_gaussian(inflate=0.3, offset=1.0)
-    assert log_likelihood(model, guide, x, 2000).pareto_k.min() > 0.7
+    poor = log_likelihood(model, guide, x, 2000)
+    assert poor.pareto_k.min() > 0.7
+    line = poor.too_few_samples()
+    assert "100% of the points have Pareto k > 0.7" in line and "raise --samples" in line
+    assert "\n" not in line
+    model, guide, x, _ = linear_gaussian()  # a good proposal: k below 0.7, nothing said
+    good = log_likelihood(model, guide, x, 2000)
+    assert good.pareto_k.max() < 0.7 and good.too_few_samples() is None
 
 
 def test_pareto_k_is_nan_not_infinite_when_too_few_samples():

@@ -128,17 +128,14 @@ def test_training_weights_and_subsample_scales_do_not_leak():
     assert torch.allclose(weights(subsampled, subsampled_guide), plain)
 
 
-def test_global_sites_and_undeclared_batch_dims_are_refused_by_name():
+def test_global_factors_and_undeclared_batch_dims_are_refused_by_name():
     def global_model(x):
-        w = pyro.sample("w", dist.Normal(0.0, 1.0))
+        pyro.factor("penalty", torch.tensor(-1.0))
         with pyro.plate("data", x.shape[0]):
-            pyro.sample("x", dist.Normal(w.unsqueeze(-1), 1.0).to_event(1), obs=x)
+            pyro.sample("x", dist.Normal(0.0, 1.0).expand([1]).to_event(1), obs=x)
 
-    def global_guide(x):
-        pyro.sample("w", dist.Normal(0.0, 1.0))
-
-    with pytest.raises(SiteError, match=r"site 'w' is outside the data plate .*N=6"):
-        log_likelihood(global_model, global_guide, X, 4)
+    with pytest.raises(SiteError, match=r"site 'penalty' is an observation or factor outside"):
+        log_likelihood(global_model, lambda x: None, X, 4)
 
     def wide(x):
         with pyro.plate("data", x.shape[0]):

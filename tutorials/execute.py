@@ -26,7 +26,7 @@ notebook                                       minutes   load average
 03_learned_priors.ipynb                        24.3      8.4 -> 12.6
 04_mvae.ipynb                                  4.7       12.6 -> 11.0
 05_implicit_prior_and_comparison.ipynb         16.0      11.0 -> 16.0
-06_your_own_model.ipynb                        3.9       11.4 -> 10.1
+06_your_own_model.ipynb                        5.6       8.2 -> 7.2
 =============================================  ========  ============
 
 ``tests/test_tutorials.py`` runs every notebook through :func:`execute` in fast mode and checks
