@@ -42,6 +42,7 @@ RUN_FILES = (
     "reconstructions.png",
     "latents.png",
     "manifold.png",
+    "diagnostics.png",
 )
 
 
