@@ -36,6 +36,7 @@ from .rundir import write_atomically
 
 __all__ = [
     "ACTIVE_THRESHOLD",
+    "FAILURES",
     "cluster_usage",
     "active_units",
     "collapse_warnings",
@@ -45,6 +46,10 @@ __all__ = [
 
 #: Burda et al. (2016)'s threshold on Cov_x(E_q[u | x]) above which a latent unit is active.
 ACTIVE_THRESHOLD = 0.01
+
+
+#: The names :func:`collapse_warnings` gives the failures, each opening its sentence.
+FAILURES = ("collapsed mixture", "posterior collapse", "mode collapse")
 
 
 def _effective(shares: torch.Tensor) -> float:
