@@ -77,3 +77,19 @@ def test_restarts_refuse_bad_input_before_training():
     gan = prepare_recipe("gan", "digits", epochs=2, limit=40)
     with pytest.raises(ValueError, match="restarts: the gan recipe's validation loss"):
         train_restarts(gan, 2)
+
+
+def test_estimator_n_init_records_the_starts_and_checks_its_value():
+    from pyromix.estimators import MixtureClustering
+
+    rng = np.random.default_rng(0)
+    X = np.clip(np.repeat(np.eye(3), 20, 0) + 0.05 * rng.normal(size=(60, 3)), 0, 1)
+    options = dict(n_clusters=3, latent_dim=2, hidden=(8,), epochs=4, pretrain_epochs=1)
+    est = MixtureClustering(n_init=2, likelihood="gaussian", **options).fit(X)
+    losses = [s["val_loss"] for s in est.restarts_]
+    assert len(losses) == 2 and [s["chosen"] for s in est.restarts_] == [
+        r == int(np.argmin(losses)) for r in range(2)
+    ]
+    assert "effective_clusters" in est.diagnostics_ and "warnings" in est.diagnostics_
+    with pytest.raises(ValueError, match="n_init: expected an integer >= 1, got 0"):
+        MixtureClustering(n_init=0, **options).fit(X)
