@@ -110,7 +110,9 @@ def train_restarts(
         for r, start_seed in enumerate(start_seeds(seed, restarts)):
             start = run if r == 0 else _start(run, start_seed)
             begun = time.perf_counter()
-            train_run(start, out=Path(tmp) / f"start-{r}", stop_after=budget, **options)
+            folder = Path(tmp) / f"start-{r}"
+            folder.mkdir()
+            train_run(start, out=folder, stop_after=budget, **options)
             starts.append(start)
             records.append(
                 {
