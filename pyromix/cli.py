@@ -270,6 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--force", action="store_true", help="replace an existing run in --out")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.add_argument(
+        "--restarts",
+        type=_positive_int,
+        default=1,
+        metavar="R",
+        help="train R initialisations (pretraining included) for a tenth of the epochs each and "
+        "the one with the best validation objective to the end (pyromix.restarts; default 1)",
+    )
+    fit.add_argument(
         "--checkpoint-every",
         type=_non_negative_float,
         metavar="SECONDS",
@@ -418,10 +426,12 @@ def _resume_hint(ns: argparse.Namespace, out: Path) -> str:
 
 def _fit_locked(ns: argparse.Namespace, out: Path, overrides: dict, devices: Devices) -> int:
     """:func:`_fit` once it holds the run directory."""
+    from .diagnostics import collapse_warning
     from .distributed import ProcessLost
     from .preflight import check_run_devices
+    from .restarts import train_restarts
     from .rundir import CHECKPOINT, RUN_FILES, refuse_existing_run
-    from .runs import evaluate_run, prepare_recipe, train_run, write_report
+    from .runs import evaluate_run, prepare_recipe, write_report
     from .train import TrainingDiverged
 
     # Again: another process may have finished a run there meanwhile.
@@ -443,8 +453,9 @@ def _fit_locked(ns: argparse.Namespace, out: Path, overrides: dict, devices: Dev
             (out / name).unlink(missing_ok=True)
     replicas = devices.start()  # after every check above: a refusal never leaves a hang
     try:
-        train_run(
+        run = train_restarts(
             run,
+            ns.restarts,
             out=out,
             resume=ns.resume,
             progress=not ns.quiet,
@@ -470,7 +481,13 @@ def _fit_locked(ns: argparse.Namespace, out: Path, overrides: dict, devices: Dev
     print((out / "metrics.json").read_text(), end="")
     _warn_samples(metrics.get("samples_warning"))
     print(f"wrote {out}/", file=sys.stderr)
+    _warn(collapse_warning(metrics))
     return EXIT_OK
+
+
+def _warn(line: str) -> None:
+    if line:
+        print(f"pyromix: {line}", file=sys.stderr)
 
 
 def _devices(ns: argparse.Namespace) -> Devices:
@@ -517,6 +534,7 @@ def _run_folder(path: str) -> Path:
 
 def _evaluate(ns: argparse.Namespace) -> int:
     from .rundir import METRICS, check_output_file, run_lock
+    from .diagnostics import collapse_warning
     from .runs import evaluate_run, load_run, read_metrics, write_json
 
     folder = _run_folder(ns.run)
@@ -536,6 +554,7 @@ def _evaluate(ns: argparse.Namespace) -> int:
         write_json(metrics_path, metrics)
     print(metrics_path.read_text(), end="")
     _warn_samples(metrics.get("samples_warning"))
+    _warn(collapse_warning(metrics))
     return EXIT_OK
 
 

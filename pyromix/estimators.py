@@ -6,6 +6,7 @@ Inputs and outputs are numpy arrays; the networks and tensors live on the estima
 from __future__ import annotations
 
 import contextlib
+import warnings
 from dataclasses import replace
 from typing import Any, Iterator
 
@@ -16,8 +17,10 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from .data import Dataset, load_dataset
 from .evaluate import eval_mode, log_likelihood
+from .diagnostics import active_units, cluster_usage, collapse_warning, collapse_warnings
 from .recipes import available_recipes, get_recipe
-from .runs import cluster_probabilities, prepare_recipe, train_run
+from .restarts import train_restarts
+from .runs import cluster_probabilities, prepare_recipe
 
 __all__ = ["MixtureClustering", "cluster_recipes"]
 
@@ -98,6 +101,9 @@ class MixtureClustering(ClusterMixin, BaseEstimator):
         random_state: a non-negative integer seed.
         device: ``"cpu"`` or ``"cuda[:N]"``.
         verbose: show progress bars.
+        n_init: the number of initialisations (pretraining included), each trained for a tenth
+            of ``epochs``; the one with the lowest validation loss is trained to the end
+            (:mod:`pyromix.restarts`; labels are never read). 1: one start.
         recipe_kwargs: any other recipe arguments, e.g. ``{"prior_std_min": 1.0,
             "particles": 15}``; see ``pyromix list`` and :data:`pyromix.recipes.MIXTURE_DEFAULTS`.
 
@@ -105,6 +111,11 @@ class MixtureClustering(ClusterMixin, BaseEstimator):
         run_: the trained :class:`pyromix.runs.Run` (model, guide, data, arguments).
         history_: its :class:`pyromix.train.History`.
         labels_: cluster of each training point, shape (n_samples,).
+        restarts_: each start's seed, validation loss and seconds, and which was chosen (empty
+            for ``n_init=1``).
+        diagnostics_: the collapse diagnostics on ``X``
+            (:mod:`pyromix.diagnostics`): cluster shares, effective clusters, active units and
+            ``warnings``; a collapsed fit also raises a ``UserWarning`` saying so.
         cluster_centers_: the prior means mu_y in latent space, shape (n_clusters, latent_dim).
         weights_: the mixture weights pi, shape (n_clusters,).
         n_features_in_: number of features seen in ``fit``.
@@ -139,6 +150,7 @@ class MixtureClustering(ClusterMixin, BaseEstimator):
         random_state: int = 0,
         device: str = "cpu",
         verbose: bool = False,
+        n_init: int = 1,
         recipe_kwargs: dict[str, Any] | None = None,
     ) -> None:
         self.recipe = recipe
@@ -156,6 +168,7 @@ class MixtureClustering(ClusterMixin, BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.n_init = n_init
         self.recipe_kwargs = recipe_kwargs
 
     def fit(self, X, y=None) -> MixtureClustering:
@@ -172,13 +185,15 @@ class MixtureClustering(ClusterMixin, BaseEstimator):
         arguments = self._recipe_arguments(n_samples=x.shape[0])
         run = prepare_recipe(self.recipe, x, device=self.device, **arguments)
         run = replace(run, dataset=_fit_split(x, run.args))
-        self.run_ = train_run(run, progress=bool(self.verbose))
+        self.run_ = train_restarts(run, _plain(self.n_init), progress=bool(self.verbose))
         self.history_ = self.run_.history
+        self.restarts_ = self.run_.restarts
         self.n_features_in_ = x.shape[1]
         model = self.run_.model
         self.cluster_centers_ = model.loc.detach().cpu().numpy()
         self.weights_ = model.cluster_prior().probs.detach().cpu().numpy()
         self.labels_ = self.predict(x)
+        self.diagnostics_ = self._diagnostics(x)
         return self
 
     def predict(self, X) -> np.ndarray:
@@ -249,6 +264,18 @@ class MixtureClustering(ClusterMixin, BaseEstimator):
         labels = np.repeat(np.arange(k), counts)
         return x.cpu().numpy(), labels
 
+    def _diagnostics(self, x: np.ndarray) -> dict[str, Any]:
+        """The collapse diagnostics on ``x``; a ``UserWarning`` names a collapse
+        (:func:`pyromix.diagnostics.collapse_warning`)."""
+        found = cluster_usage(torch.as_tensor(self.labels_), self.n_clusters)
+        if len(x) > 1:
+            found |= active_units(torch.as_tensor(self.transform(x)))
+        found["warnings"] = collapse_warnings(found)
+        line = collapse_warning(found)
+        if line:
+            warnings.warn(line, UserWarning, stacklevel=3)
+        return found
+
     def _recipe_arguments(self, n_samples: int) -> dict[str, Any]:
         """The recipe overrides from the parameters; ValueError on any bad one, before training.
 
@@ -272,6 +299,7 @@ class MixtureClustering(ClusterMixin, BaseEstimator):
         _check_int("patience", self.patience, 1, auto=True, none=True)
         _check_int("num_samples", self.num_samples, 1)
         _check_int("random_state", self.random_state, 0)
+        _check_int("n_init", self.n_init, 1)
         extra = {} if self.recipe_kwargs is None else self.recipe_kwargs
         if not isinstance(extra, dict):
             raise ValueError(f"recipe_kwargs: expected a dict or None, got {type(extra).__name__}")

@@ -50,6 +50,7 @@ RUN_FILES = (
     "reconstructions.png",
     "latents.png",
     "manifold.png",
+    "diagnostics.png",
 )
 
 

@@ -23,6 +23,7 @@ from torch import nn
 from . import plots
 from .capture import CAPTURE_AFTER
 from .data import Dataset, load_dataset
+from .diagnostics import active_units, cluster_usage, collapse_warnings, plot_diagnostics
 from .distributed import Devices, Replicas, launched_worker
 from .flows import infer_levels
 from .identity import is_data_file, locate_data, record_data
@@ -132,6 +133,7 @@ class Run:
     history: History
     hooks: list = field(default_factory=list)  # the recipe's step hooks, with their state
     restore_best: bool = True  # the weights are the best validation epoch's, not the last's
+    restarts: list = field(default_factory=list)  # the starts' scores (pyromix.restarts)
 
 
 def _positive_int(value: Any) -> bool:
@@ -396,6 +398,7 @@ def train_run(
     validate_steps: bool = False,
     checkpoint_every: float = CHECKPOINT_EVERY,
     capture_after: int | None = CAPTURE_AFTER,
+    stop_after: int | None = None,
 ) -> Run:
     """Train a prepared run in place (checkpointing to ``out/checkpoint.pt``) and return it.
 
@@ -404,7 +407,8 @@ def train_run(
     Pretraining runs in full on every process, from the same seed, so all start alike.
     ``validate_steps`` runs Pyro's checks on every step, not only the first,
     ``checkpoint_every`` sets the seconds between checkpoints, and ``capture_after`` when steps
-    are captured (None: never; :func:`pyromix.train.fit`).
+    are captured (None: never; :func:`pyromix.train.fit`). ``stop_after`` stops after that many
+    epochs, with the schedules of the whole run (a start's budget, :mod:`pyromix.restarts`).
     """
     recipe, args = get_recipe(run.name), run.args
     replicas = devices if isinstance(devices, Replicas) else _start(devices, args)
@@ -424,7 +428,7 @@ def train_run(
         run.guide,
         run.dataset,
         recipe.objective(args),
-        epochs=args["epochs"],
+        epochs=args["epochs"] if stop_after is None else stop_after,
         batch_size=args["batch_size"],
         lr=args["lr"],
         kl_weight=_kl_weight(args),
@@ -715,7 +719,8 @@ def evaluate_points(
         "weights_epoch": weights_epoch(run),
     }
     if run.args["likelihood"] == "none":
-        return {**metrics, **_implicit_model_metrics(run)}, None
+        metrics |= _implicit_model_metrics(run)
+        return {**metrics, "warnings": collapse_warnings(metrics)}, None
     mode = run.args.get("eval_labels", "hidden") if eval_labels is None else eval_labels
     if mode not in EVAL_LABELS:
         raise ValueError(f"eval_labels: expected one of {EVAL_LABELS}, got {mode!r}")
@@ -767,24 +772,30 @@ def evaluate_points(
     scored = known is not None and bool(known.any())
     probs = cluster_probabilities(run, test.x)
     if probs is not None:
-        metrics["clusters"] = probs.shape[-1]
-        metrics["clusters_used"] = int(probs.argmax(-1).unique().numel())
         assigned = probs.argmax(-1).cpu()
+        metrics["clusters_used"] = int(assigned.unique().numel())
+        metrics |= cluster_usage(assigned, probs.shape[-1])
         if scored:
             metrics.update(clustering_scores(truth.numpy(), assigned.numpy()))
         if scored and run.dataset.train.labeled is not None:
             # trained on labels: classes are the labels, no matching
             metrics["test_accuracy"] = float((assigned[known] == truth[known]).float().mean())
-    classes = run.dataset.num_classes
-    if scored and classes and classes > 1 and hasattr(run.guide, "latent_mean"):
+    z = None
+    if hasattr(run.guide, "latent_mean") and len(test) > 1:
         with torch.no_grad():
             z = run.guide.latent_mean(test.x)
+        metrics |= active_units(z)
+    classes = run.dataset.num_classes
+    if scored and classes and classes > 1 and z is not None:
         try:
             labels = latent_gmm(z, classes, seed=run.args["seed"])
         except ValueError as e:  # collapsed or non-finite latent means (a diverged run)
             metrics["gmm_skipped"] = str(e).splitlines()[0]
         else:
             metrics.update(clustering_scores(truth.numpy(), labels, prefix="gmm_"))
+    metrics["warnings"] = collapse_warnings(metrics)
+    if run.restarts:
+        metrics["restarts"] = run.restarts
     return metrics, ll
 
 
@@ -995,4 +1006,5 @@ def write_report(
     for hook in run.hooks:  # what a recipe's training steps recorded, e.g. a GAN's curves
         if hasattr(hook, "report"):
             written += hook.report(out, shape, title=run.name)
-    return written
+    diagnostics = plot_diagnostics(metrics, out / "diagnostics.png", title=run.name)
+    return written + ([diagnostics] if diagnostics else [])

@@ -14,6 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from pyromix.diagnostics import FAILURES
+
 TUTORIALS = Path(__file__).resolve().parents[1] / "tutorials"
 _spec = importlib.util.spec_from_file_location("tutorials_execute", TUTORIALS / "execute.py")
 execute_py = importlib.util.module_from_spec(_spec)
@@ -78,6 +80,40 @@ def problems(nb: nbformat.NotebookNode) -> list[str]:
     if "FAST = False" not in text:
         found.append("the first code cell does not print 'FAST = False': not a full-mode run")
     return found
+
+
+def collapse_problems(nb: nbformat.NotebookNode) -> list[str]:
+    """Cells whose committed output names a failed run (``pyromix.diagnostics``' warnings)
+    without the prose that follows them (the next markdown cell) discussing the collapse."""
+    found = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        text = "".join(o.get("text", "") for o in cell.outputs)
+        named = [f for f in FAILURES if f"{f}:" in text]
+        after = next((c.source for c in nb.cells[i + 1 :] if c.cell_type == "markdown"), "")
+        if named and "collapse" not in after.lower():
+            found.append(f"cell {i} shows a failed run ({', '.join(named)}) the prose ignores")
+    return found
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)
+def test_committed_outputs_show_no_unexplained_collapse(notebook: Path) -> None:
+    found = collapse_problems(nbformat.read(notebook, as_version=4))
+    assert not found, f"{notebook.name}: " + "; ".join(found)
+
+
+def test_collapse_check_can_fail() -> None:
+    warned = nbformat.v4.new_code_cell(
+        "print(warning)",
+        execution_count=1,
+        outputs=[nbformat.v4.new_output("stream", text="nvil: mode collapse: 1.0 of 10\n")],
+    )
+    silent = nbformat.v4.new_notebook(cells=[warned, nbformat.v4.new_markdown_cell("Good.")])
+    (only,) = collapse_problems(silent)
+    assert "cell 0 shows a failed run (mode collapse)" in only
+    said = nbformat.v4.new_notebook(cells=[warned, nbformat.v4.new_markdown_cell("It collapsed.")])
+    assert collapse_problems(said) == []
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)

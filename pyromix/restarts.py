@@ -1,0 +1,137 @@
+"""Restarts: several initialisations, each trained briefly, the best by validation objective
+trained to the end (as ``n_init`` in scikit-learn's ``KMeans`` and ``GaussianMixture``).
+
+Mixture VAEs are sensitive to their start: one seed's q(y | x) settles on ten clusters, the
+next on seven. A start is everything the seed decides: the networks' initial weights, the
+recipe's initialisation (autoencoder pretraining and the GMM on its codes, in full), and the
+order of the mini-batches. Each of R starts trains for a short budget, :func:`restart_epochs`
+(a tenth of the run's epochs, at least one), on the full run's schedules (KL warm-up, std
+annealing), so every start is scored at the same epoch under the same objective. The start
+with the lowest validation loss (the negative objective on the validation split, never the
+labels) then trains on to the run's ``epochs`` from its checkpoint, exactly as if it had never
+stopped. The starts' scores go into the run's ``metrics.json`` under ``restarts``.
+
+Start 0 is the run's own seed, so one start is the plain run; start r > 0 takes a seed derived
+from the run's seed and r (:func:`start_seeds`), so the result is the same given the seed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyro
+
+from .recipes import get_recipe
+from .rundir import CHECKPOINT
+from .runs import Run, train_run
+from .train import History
+
+__all__ = ["restart_epochs", "start_seeds", "train_restarts"]
+
+
+def restart_epochs(epochs: int) -> int:
+    """The epochs each start trains before the selection: a tenth of ``epochs``, at least 1."""
+    return max(1, epochs // 10)
+
+
+def start_seeds(seed: int, restarts: int) -> list[int]:
+    """The seed of each start: ``seed`` itself, then seeds derived from ``(seed, r)`` by numpy's
+    ``SeedSequence``, which do not collide with the neighbouring seeds of other runs.
+
+    Example:
+        >>> s = start_seeds(0, 3)
+        >>> s[0], len(set(s)), s == start_seeds(0, 3), s[1] in start_seeds(1, 3)
+        (0, 3, True, False)
+    """
+    derived = (np.random.SeedSequence([seed, r]).generate_state(1)[0] for r in range(1, restarts))
+    return [seed, *map(int, derived)]
+
+
+def _start(run: Run, seed: int) -> Run:
+    """An untrained copy of ``run`` built from ``seed`` (prepare_recipe's seeding)."""
+    args = {**run.args, "seed": seed}
+    pyro.set_rng_seed(seed)
+    model, guide = get_recipe(run.name).build(args)
+    return Run(run.name, args, model, guide, run.dataset, History())
+
+
+def train_restarts(
+    run: Run,
+    restarts: int = 1,
+    *,
+    out: str | os.PathLike | None = None,
+    epochs: int | None = None,
+    **options: Any,
+) -> Run:
+    """Train ``restarts`` starts of the prepared ``run`` briefly and the best one to the end.
+
+    Arguments:
+        run: a prepared, untrained run (:func:`pyromix.runs.prepare_recipe`).
+        restarts: R, the number of starts; 1 trains ``run`` as :func:`pyromix.runs.train_run`.
+        out: the run directory; the winner's checkpoint ends there. The starts train in a
+            temporary folder.
+        epochs: the epochs of each start before the selection; default :func:`restart_epochs`.
+        **options: :func:`pyromix.runs.train_run`'s (``progress``, ``devices``, ...).
+
+    Returns:
+        The winning start, trained to ``run.args["epochs"]``, with ``run.args["seed"]`` the
+        run's seed, ``run.args["start_seed"]`` the start's, and ``restarts`` recording every
+        start's seed, validation loss and seconds, and which was chosen.
+
+    Example:
+        >>> run = train_restarts(prepare_recipe("gmvae", epochs=20), 3)  # doctest: +SKIP
+        >>> [s["val_loss"] for s in run.restarts]  # doctest: +SKIP
+    """
+    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
+        raise ValueError(f"restarts: expected an integer >= 1, got {restarts!r}")
+    if restarts == 1:
+        return train_run(run, out=out, **options)
+    recipe = get_recipe(run.name)
+    if not recipe.restore_best:
+        raise ValueError(
+            f"restarts: the {run.name} recipe's validation loss does not rank its weights "
+            "(it keeps the last epoch's), so it cannot choose between starts; use 1"
+        )
+    if run.history.epochs or options.pop("resume", False):
+        raise ValueError("restarts: a resumed run continues its own start; use 1 with --resume")
+    total = run.args["epochs"]
+    budget = restart_epochs(total) if epochs is None else epochs
+    if isinstance(budget, bool) or not isinstance(budget, int) or not 1 <= budget <= total:
+        raise ValueError(f"epochs: expected an integer in [1, {total}], got {budget!r}")
+    seed = run.args["seed"]
+    with tempfile.TemporaryDirectory(prefix="pyromix-restarts-") as tmp:
+        starts, records = [], []
+        for r, start_seed in enumerate(start_seeds(seed, restarts)):
+            start = run if r == 0 else _start(run, start_seed)
+            begun = time.perf_counter()
+            folder = Path(tmp) / f"start-{r}"
+            folder.mkdir()
+            train_run(start, out=folder, stop_after=budget, **options)
+            starts.append(start)
+            records.append(
+                {
+                    "start": r,
+                    "seed": start_seed,
+                    "epochs": start.history.epochs,
+                    "val_loss": start.history.val_loss[-1],
+                    "seconds": time.perf_counter() - begun,
+                }
+            )
+        chosen = min(range(restarts), key=lambda r: records[r]["val_loss"])
+        winner = starts[chosen]
+        for record in records:
+            record["chosen"] = record["start"] == chosen
+        winner.args.update(seed=seed, start_seed=records[chosen]["seed"])
+        where = Path(tmp) / f"start-{chosen}" if out is None else Path(out)
+        if out is not None:
+            where.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(Path(tmp) / f"start-{chosen}" / CHECKPOINT, where / CHECKPOINT)
+        train_run(winner, out=where, resume=True, **options)
+    winner.restarts = records
+    return winner
