@@ -27,6 +27,7 @@ notebook                                       minutes   load average
 04_mvae.ipynb                                  4.7       12.6 -> 11.0
 05_implicit_prior_and_comparison.ipynb         16.0      11.0 -> 16.0
 06_your_own_model.ipynb                        3.9       11.4 -> 10.1
+08_greyscale_density.ipynb                     2.5       6.9 -> 7.8
 =============================================  ========  ============
 
 ``tests/test_tutorials.py`` runs every notebook through :func:`execute` in fast mode and checks
