@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 import pyro
 import pytest
 import torch
@@ -5,10 +8,46 @@ import torch
 # The test networks are tiny: one intra-op thread is as fast and far steadier when cores are shared.
 torch.set_num_threads(1)
 
+ROOT = Path(__file__).resolve().parents[1]
+# What installing and running the suite may write inside the checkout (caches, the venvs).
+_NOT_WATCHED = {
+    ".git", ".venv", ".ci-venv", "__pycache__", ".pytest_cache", ".hypothesis", ".ipynb_checkpoints"
+}
+
+
+def checkout_listing(root: Path = ROOT) -> dict[str, tuple[int, int]]:
+    """Every file of the checkout (but caches and venvs) with its size and modification time."""
+    listing = {}
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [
+            name for name in subfolders if name not in _NOT_WATCHED and not name.endswith(".egg-info")
+        ]
+        for name in files:
+            path = Path(folder, name)
+            stat = path.lstat()
+            listing[str(path.relative_to(root))] = (stat.st_size, stat.st_mtime_ns)
+    return listing
+
+
+def listing_changes(before: dict, after: dict) -> list[str]:
+    """The paths created, removed or rewritten between two listings, sorted."""
+    return sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _checkout_untouched():
+    """The suite is hermetic: no test writes into the checkout (README's commands run in order
+    in one folder, so a test that wrote `runs/` there would meet the user's own run)."""
+    before = checkout_listing()
+    yield
+    changed = listing_changes(before, checkout_listing())
+    assert not changed, f"tests wrote into the checkout {ROOT}: {changed[:10]}"
+
 
 @pytest.fixture(autouse=True)
-def _seeded():
-    """Every test starts from the same RNG state and an empty param store."""
+def _hermetic(tmp_path, monkeypatch):
+    """Every test runs in its own temporary working folder, seeded, with an empty param store."""
+    monkeypatch.chdir(tmp_path)
     pyro.set_rng_seed(0)
     pyro.clear_param_store()
     yield

@@ -8,6 +8,7 @@ with a flag added to it.
 
 import argparse
 import io
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,21 @@ from sphinx.util.console import nocolor
 
 import pyromix.cli
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+
+
+def docs_source(tmp_path: Path) -> Path:
+    """A copy of the docs and of the files they include, so the build (which writes its API
+    stubs and notebook copies into its source folder) leaves the checkout untouched."""
+    generated = shutil.ignore_patterns("_build", "_autosummary", "tutorials", "api.rst")
+    shutil.copytree(DOCS, tmp_path / "docs", ignore=generated)
+    for name in ["README.md", "benchmarks/README.md", *(
+        str(p.relative_to(ROOT)) for p in (ROOT / "tutorials").glob("*.ipynb")
+    )]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, tmp_path / name)
+    return tmp_path / "docs"
 
 
 def build_cli_page(tmp_path: Path) -> str:
@@ -34,7 +49,8 @@ def build_cli_page(tmp_path: Path) -> str:
 def test_docs_site_builds_without_warnings(tmp_path: Path) -> None:
     nocolor()  # plain text in the assertion message
     warnings = io.StringIO()
-    app = Sphinx(DOCS, DOCS, tmp_path / "html", tmp_path / "doctrees", "html", status=None,
+    source = docs_source(tmp_path / "checkout")
+    app = Sphinx(source, source, tmp_path / "html", tmp_path / "doctrees", "html", status=None,
                  warning=warnings, freshenv=True, keep_going=True)
     app.build()
     assert not warnings.getvalue(), warnings.getvalue()

@@ -11,11 +11,13 @@ def code_blocks(language):
     return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
 
 
-def test_ci_runs_exactly_the_readme_test_command():
+def test_ci_runs_the_readme_set_up_then_test_command_in_one_checkout():
     install, test = code_blocks("bash")
     assert "pip install torch==2.13.0" in install and "pyromix fit vae --data digits" in install
     ci_commands = [line.strip() for line in (ROOT / ".ci/run").read_text().splitlines()]
-    assert test.strip() in ci_commands
+    assert install.strip() in ci_commands and test.strip() in ci_commands
+    assert ci_commands.index(install.strip()) < ci_commands.index(test.strip())
+    assert not any(line.startswith("cd ") for line in ci_commands[ci_commands.index(install.strip()):])
 
 
 def test_readme_example_runs(tmp_path, monkeypatch):
