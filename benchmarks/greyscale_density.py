@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from pyromix.data import Dataset, Split, load_dataset
+from pyromix.evaluate import log_likelihood
 from pyromix.likelihoods import init_from_data_
 from pyromix.runs import evaluate_run, prepare_recipe, train_run
 from pyromix.train import TrainingDiverged
@@ -56,6 +57,9 @@ MODELS = {
     "vae-bounded": ("vae", {"likelihood": "heteroscedastic", "logvar_bounds": [-4.5, 0.0]}),
 }
 PROTOCOL = ("vae", "vampprior", "iop", "vae-gaussian")
+# log_likelihood's chunks budget S x N x D numbers, but the VampPrior's prior holds S x N x K x z
+# of them: 2^24 / 64 x 500 x 40 floats (21 GB) on digits. A smaller budget keeps it in memory.
+log_likelihood.__kwdefaults__["max_elements"] = 2**20
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_TRAIN, FASHION_VAL = 10_000, 2_000
 

@@ -46,7 +46,7 @@ from pyromix.train import fit
 # OneHot: small networks, warm-up (5.2) and a high learning rate, to converge in minutes instead
 # of 1,000 epochs; the implicit prior with J2 = 3 discriminator steps on 300 draws, no dropout.
 ONEHOT_LR, ONEHOT_WARMUP, REFIT_UPDATES = 1e-2, 20, 100
-# --onehot-setup paper: seed 004 5.2's own setup instead (gated 500-500 networks, lr 1e-3 from
+# --onehot-setup paper: Takahashi et al. (2019) 5.2's own setup instead (gated 500-500 networks, lr 1e-3 from
 # its range [1e-4, 1e-3], warm-up over the first 100 epochs); run it with --onehot-epochs 1000.
 # --onehot-setup small: that lr and warm-up on the small networks.
 ONEHOT_SETUPS = {
