@@ -18,7 +18,7 @@ recipes' patience), best weights kept. Test log p(x) by importance sampling with
 ``--samples``, in nats per image; mean +- std over seeds.
 
     python benchmarks/greyscale_density.py --data fashion-mnist   # the full protocol
-    python benchmarks/greyscale_density.py --data digits --json benchmarks/results/greyscale_digits.json
+    python benchmarks/greyscale_density.py --data digits --json greyscale_digits.json
     # a reduced budget: one seed, capped epochs, a test subset
     python benchmarks/greyscale_density.py --data fashion-mnist --seeds 0 --epochs 20 \\
         --warmup 5 --test-points 1000

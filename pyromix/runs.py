@@ -645,10 +645,11 @@ def evaluate_points(
         "pareto_k_max": summary["pareto_k_max"],
         "pareto_k_share_above_0.7": summary["pareto_k_share_above_0.7"],
         "likelihood": run.args["likelihood"],
-        **({"likelihood_auto": run.args["likelihood_auto"]} if "likelihood_auto" in run.args else {}),
         "binarize": run.args["binarize"],
         "prior_is_approximate": bool(getattr(run.model, "prior_is_approximate", False)),
     }
+    if "likelihood_auto" in run.args:  # why likelihood="auto" chose it
+        metrics["likelihood_auto"] = run.args["likelihood_auto"]
     if hasattr(run.model, "log_normalizer"):  # how far an estimated prior is from normalised
         log_z = run.model.log_normalizer()
         metrics["prior_log_normalizer"] = log_z

@@ -181,7 +181,8 @@ def test_footing_of_each_observation_model():
         "probability of 256-level data"
     )
     assert footing({"likelihood": "heteroscedastic"}) == footing({"likelihood": "gaussian"})
-    assert footing({"likelihood": "heteroscedastic"}) != footing({"likelihood": "logistic", "levels": 17})
+    logistic = footing({"likelihood": "logistic", "levels": 17})
+    assert footing({"likelihood": "heteroscedastic"}) != logistic
 
 
 def test_compare_refuses_a_discretised_logistic_run_against_a_gaussian_density_run(

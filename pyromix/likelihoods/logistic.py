@@ -85,7 +85,9 @@ class DiscretizedLogisticMixture(TorchDistribution):
         shape = torch.Size(batch_shape) + self.loc.shape[-1:]
         new.logits, new.loc = self.logits.expand(shape), self.loc.expand(shape)
         new.log_scale, new.levels = self.log_scale.expand(shape), self.levels
-        super(DiscretizedLogisticMixture, new).__init__(torch.Size(batch_shape), validate_args=False)
+        super(DiscretizedLogisticMixture, new).__init__(
+            torch.Size(batch_shape), validate_args=False
+        )
         new._validate_args = self._validate_args
         return new
 
@@ -123,10 +125,10 @@ class DiscretizedLogisticMixture(TorchDistribution):
         survival functions at the bin edge (k - 1/2) / (L - 1)."""
         top = self.levels - 1
         weights = torch.softmax(self.logits, -1)
-        total = torch.zeros_like(self.loc[..., 0])
+        total, scale = torch.zeros_like(self.loc[..., 0]), self.log_scale.exp()
         for k in range(1, self.levels):
             edge = (k - 0.5) / top
-            total = total + (weights * torch.sigmoid((self.loc - edge) / self.log_scale.exp())).sum(-1)
+            total = total + (weights * torch.sigmoid((self.loc - edge) / scale)).sum(-1)
         return total / top
 
 
