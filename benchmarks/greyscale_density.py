@@ -119,6 +119,8 @@ def one_run(data: str, model: str, seed: int, options: argparse.Namespace) -> di
         "train_seconds": seconds,
         "test_points": metrics["test_points"],
         "footing": metrics["footing"],
+        "prior_is_approximate": metrics["prior_is_approximate"],  # iop: an estimated prior
+        "prior_log_normalizer": metrics.get("prior_log_normalizer"),
         "load_average": os.getloadavg()[0],
         "diverged": diverged,
     }
