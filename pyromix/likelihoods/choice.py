@@ -46,7 +46,7 @@ def resolve_likelihood(args: dict[str, Any], dataset: Any) -> None:
     k = options["logistic_components"]
     if not (isinstance(k, int) and not isinstance(k, bool) and k >= 1):
         raise ValueError(f"logistic_components: expected an integer >= 1, got {k!r}")
-    name = args["likelihood"]
+    name, levels = args["likelihood"], None
     if name == "auto":
         x = dataset.train.x
         in_unit = bool(x.min() >= 0 and x.max() <= 1)
@@ -56,7 +56,7 @@ def resolve_likelihood(args: dict[str, Any], dataset: Any) -> None:
         name, why = automatic_likelihood(binary, image, levels, args["binarize"])
         args["likelihood"], args["likelihood_auto"] = name, why
     if name in LEVEL_LIKELIHOODS:
-        levels = _levels(dataset)
+        levels = levels or _levels(dataset)
         if levels is None:
             raise ValueError(
                 f"likelihood: {name!r} needs data on L evenly spaced levels k / (L - 1) in [0, 1] "
