@@ -165,6 +165,8 @@ def test_automatic_choice_says_which_and_level_likelihoods_need_levels():
     assert "17 levels" in run.args["likelihood_auto"]
     run = prepare_recipe("vae", "mixture1d", limit=40)
     assert run.args["likelihood"] == "gaussian" and "continuous" in run.args["likelihood_auto"]
+    run = prepare_recipe("vae", "digits", likelihood="logistic", binarize="dynamic", limit=40)
+    assert run.args["levels"] == 2 and "likelihood_auto" not in run.args
     with pytest.raises(ValueError, match="likelihood: 'logistic_mixture' needs data on L"):
         prepare_recipe("vae", "mixture1d", likelihood="logistic_mixture", limit=40)
     with pytest.raises(ValueError, match="logvar_bounds: expected None or"):

@@ -56,7 +56,8 @@ def resolve_likelihood(args: dict[str, Any], dataset: Any) -> None:
         name, why = automatic_likelihood(binary, image, levels, args["binarize"])
         args["likelihood"], args["likelihood_auto"] = name, why
     if name in LEVEL_LIKELIHOODS:
-        levels = levels or _levels(dataset)
+        binarised = args["binarize"] in ("static", "dynamic")  # it will see 0s and 1s
+        levels = 2 if binarised else levels or _levels(dataset)
         if levels is None:
             raise ValueError(
                 f"likelihood: {name!r} needs data on L evenly spaced levels k / (L - 1) in [0, 1] "
