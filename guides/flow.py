@@ -5,16 +5,16 @@ from __future__ import annotations
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.nn import PyroModule
 from torch import nn
 
+from pyromix.local_params import LocalModule
 from pyromix.nn import NormalHead
 from pyromix.sites import DATA_PLATE, U, Z
 
 __all__ = ["EmptyGuide", "IAFGuide", "UniformDequantization"]
 
 
-class IAFGuide(PyroModule):
+class IAFGuide(LocalModule):
     r"""``q(z | x)``: a diagonal Gaussian followed by K conditional IAF transforms::
 
         z0 ~ N(mu(h), diag sigma(h)^2),  h = body(x)
@@ -63,7 +63,7 @@ class IAFGuide(PyroModule):
         return z
 
 
-class UniformDequantization(PyroModule):
+class UniformDequantization(LocalModule):
     """``u ~ U(0, 1)^D``: the guide of :class:`pyromix.models.FlowDensity`, the uniform
     proposal whose importance weights estimate the discrete log-probability of the levels.
 
@@ -83,7 +83,7 @@ class UniformDequantization(PyroModule):
             return pyro.sample(U, noise)
 
 
-class EmptyGuide(PyroModule):
+class EmptyGuide(LocalModule):
     """The guide of a model with no latent site to infer: a flow on continuous data (its log
     p(x) is then exact) or a GAN (an implicit model; its z is never inferred)."""
 

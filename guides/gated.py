@@ -5,10 +5,10 @@ from __future__ import annotations
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.nn import PyroModule
 from torch import nn
 
 from pyromix.distributions import GatedNormal, GumbelSoftmax
+from pyromix.local_params import LocalModule
 from pyromix.nn import NormalHead, mlp
 from pyromix.sites import DATA_PLATE, Y, Z
 
@@ -17,7 +17,7 @@ __all__ = ["GatedGuide", "ESTIMATORS"]
 ESTIMATORS = ("gumbel", "enum")
 
 
-class GatedGuide(PyroModule):
+class GatedGuide(LocalModule):
     r"""``q(c, z | x) = q(c | x) q(z | x, c)`` with the gated encoder of seed 001 (3.2, Fig. 2)::
 
         pi = softmax(W h(x))                         q(c | x) = Cat(pi)

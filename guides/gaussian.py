@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pyro
 import torch
-from pyro.nn import PyroModule
 from torch import nn
 
+from pyromix.local_params import LocalModule
 from pyromix.sites import DATA_PLATE, Z
 
 __all__ = ["GaussianGuide"]
 
 
-class GaussianGuide(PyroModule):
+class GaussianGuide(LocalModule):
     r"""``q(z | x) = N(mu(x), diag sigma(x)^2)``, the reparameterised encoder (seed 003, 1.7-1.8).
 
     Arguments:

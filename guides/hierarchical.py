@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pyro
 import torch
-from pyro.nn import PyroModule
 from torch import nn
 
+from pyromix.local_params import LocalModule
 from pyromix.nn import joint_input
 from pyromix.sites import DATA_PLATE, Z1, Z2
 
 __all__ = ["HierarchicalGuide"]
 
 
-class HierarchicalGuide(PyroModule):
+class HierarchicalGuide(LocalModule):
     r"""``q(z1, z2 | x) = q(z2 | x) q(z1 | x, z2)`` (Tomczak & Welling 2018, eq. 16).
 
     Arguments:

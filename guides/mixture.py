@@ -5,10 +5,10 @@ from __future__ import annotations
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.nn import PyroModule
 from pyro.ops.indexing import Vindex
 from torch import nn
 
+from pyromix.local_params import LocalModule
 from pyromix.nn import positive
 from pyromix.sites import DATA_PLATE, Y, Z
 
@@ -17,7 +17,7 @@ __all__ = ["Y_MODES", "ClusterEncoder", "MixtureGuide"]
 Y_MODES = ("enumerate", "sample")
 
 
-class ClusterEncoder(PyroModule):
+class ClusterEncoder(LocalModule):
     r"""The per-cluster Gaussian heads ``q(z | x, y)`` for all K clusters at once, shared by guides.
 
     A shared body maps x to features h. ``q(z | x, y)`` has mean ``A h + a + B_y h + b_y`` and std

@@ -6,17 +6,17 @@ import pyro
 import pyro.distributions as dist
 import torch
 from pyro import poutine
-from pyro.nn import PyroModule
 from torch import nn
 from torch.nn import functional as F
 
+from pyromix.local_params import LocalModule
 from pyromix.models.mixture import with_category
 from pyromix.sites import DATA_PLATE, Y, Z
 
 __all__ = ["SemiSupervisedGuide"]
 
 
-class SemiSupervisedGuide(PyroModule):
+class SemiSupervisedGuide(LocalModule):
     r"""``q(y | x) q(z | x, y)`` of M2 (Kingma et al. 2014, eq. 4), y enumerated where hidden.
 
     ``q(y | x) = Cat(softmax(classifier(x)))`` covers the model's ``"y_unobserved"`` site under

@@ -11,10 +11,10 @@ from __future__ import annotations
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.nn import PyroModule
 from torch import nn
 
 from pyromix.flows import dequantization_transforms
+from pyromix.local_params import LocalModule
 from pyromix.sites import DATA_PLATE, U, X
 
 __all__ = ["FlowDensity", "FlowPrior"]
@@ -24,7 +24,7 @@ def _base(loc: torch.Tensor, scale: torch.Tensor) -> dist.Independent:
     return dist.Normal(loc, scale).to_event(1)
 
 
-class FlowDensity(PyroModule):
+class FlowDensity(LocalModule):
     r"""A flow density model ``x = T(e), e ~ N(0, I)``, with uniform dequantisation::
 
         u ~ U(0, 1)^D                  (only for data on L levels: digits, binary images)

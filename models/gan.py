@@ -12,12 +12,12 @@ from __future__ import annotations
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.nn import PyroModule
 from torch import nn
 from torch.func import functional_call
 
 from pyromix.evaluate import eval_mode
 from pyromix.infer.adversarial import JUDGEMENT
+from pyromix.local_params import LocalModule
 from pyromix.sites import DATA_PLATE, Z
 
 from .implicit import DensityRatioEstimator
@@ -25,7 +25,7 @@ from .implicit import DensityRatioEstimator
 __all__ = ["GAN"]
 
 
-class GAN(PyroModule):
+class GAN(LocalModule):
     r"""The generative story of a GAN (seed 003, 2)::
 
         z ~ N(0, I)

@@ -5,17 +5,18 @@ from __future__ import annotations
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.nn import PyroModule, PyroParam
+from pyro.nn import PyroParam
 from torch import nn
 from torch.nn import functional as F
 
+from pyromix.local_params import LocalModule
 from pyromix.nn import positive
 from pyromix.sites import DATA_PLATE, X, Y, Z
 
 __all__ = ["GaussianMixtureVAE", "check_weights", "component_indices", "with_category"]
 
 
-class GaussianMixtureVAE(PyroModule):
+class GaussianMixtureVAE(LocalModule):
     r"""The generative story of the Gaussian-mixture VAE (seed 002, eq. 1-2; seed 000, VaDE)::
 
         y ~ Cat(pi)                          (uniform unless ``learn_weights``)

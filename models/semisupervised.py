@@ -5,10 +5,10 @@ from __future__ import annotations
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.nn import PyroModule
 from torch import nn
 from torch.nn import functional as F
 
+from pyromix.local_params import LocalModule
 from pyromix.sites import DATA_PLATE, X, Y, Z
 
 from .mixture import component_indices, with_category
@@ -16,7 +16,7 @@ from .mixture import component_indices, with_category
 __all__ = ["SemiSupervisedVAE"]
 
 
-class SemiSupervisedVAE(PyroModule):
+class SemiSupervisedVAE(LocalModule):
     r"""The generative story of M2 (Kingma et al. 2014, sec. 2.2, eq. 2)::
 
         y ~ Cat(1/K)              (observed where revealed, latent elsewhere)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.nn import PyroModule
 from torch import nn
 
+from pyromix.local_params import LocalModule
 from pyromix.sites import DATA_PLATE, X, Z
 
 from .mixture import component_indices
@@ -16,7 +16,7 @@ from .priors import StandardNormalPrior
 __all__ = ["VAE"]
 
 
-class VAE(PyroModule):
+class VAE(LocalModule):
     r"""The generative story of a VAE (Kingma & Welling 2014; seed 003, 1.1)::
 
         z ~ p(z)              (N(0, I) unless another prior is given)

@@ -12,12 +12,8 @@ except KeyboardInterrupt:  # Ctrl-C while the `pyromix` command starts: one line
     sys.stderr.write("pyromix: interrupted\n")
     raise SystemExit(130) from None
 
-# Parameters live in their PyroModules rather than in Pyro's global param store: a model's
-# ``decoder.*`` and a guide's or a second model's identically named parameters would otherwise
-# share one store entry. It is also what a plain torch optimiser over ``module.parameters()``
-# needs, which is how :func:`pyromix.train.fit` trains and checkpoints.
-pyro.settings.set(module_local_params=True)
-
+# No global setting of Pyro or torch changes here: pyromix's programs keep their parameters in
+# their modules by themselves (pyromix.local_params).
 __version__ = "0.1.0"
 __all__ = ["__version__", "register_recipe", "Recipe"]
 

@@ -4,8 +4,9 @@ On a small network most of a Pyro step is Python: effect handlers, trace bookkee
 distribution objects and the ELBO's loops, each the same from step to step while the program
 keeps its structure (the same sample sites, shapes and settings). :class:`StepCapture` records
 the ATen operations of one whole step (forward pass, loss and backward pass) into a graph with
-``torch.fx``'s ``make_fx``, checks that graph once against an eager step on the same random
-draws, and from then on runs the graph instead of the program. The graph
+``torch.fx``'s ``make_fx``, checks that graph against an eager step on the same random
+draws, and from then on runs the graph instead of the program, checking it again every
+:data:`RECHECK_EVERY` replays on the batch at hand. The graph
 
 - draws fresh noise from torch's generator on every call, in the order the eager step draws it,
   so a captured run makes the same draws as an eager one;
@@ -18,7 +19,8 @@ draws, and from then on runs the graph instead of the program. The graph
 Pyro's own ``JitTrace_ELBO`` records the same way (``torch.jit``, now deprecated) but fails on
 parameters held in their modules (pyromix's ``module_local_params``) and bakes schedule values
 in for good; ``torch.compile`` breaks its graph at every ``.item()`` of Pyro's ELBOs and spends
-~30 s compiling a VAE to a slower step (measured in the closing note of issue 12).
+~30 s compiling a VAE to a slower step. :class:`pyromix.infer.CapturedELBO` offers the same
+capture as an objective for Pyro's own ``SVI``.
 
 **When a graph is reused.** Each step computes a key: the shapes, dtypes and devices of the
 arguments; every plain attribute (numbers, strings, flags such as ``training`` or a schedule's
@@ -31,11 +33,18 @@ annealing) stay eager until they settle, and short runs never pay for a capture.
 spent capturing stays within :data:`CAPTURE_BUDGET` of the time spent in steps.
 
 **What a key cannot see** (a program branching on data values or on global state, a shape
-that depends on data) shows when the graph is checked: a graph that disagrees with the eager
+that depends on data) shows only when a check meets it: a graph that disagrees with the eager
 step, or that fails when replayed, is dropped and the run goes on eagerly, with the reason in
-``StepCapture.off``. Turn capture off (``fit(capture_after=None)``, ``--no-capture``) for
-such programs. Python side effects of a program (counters, prints, appended lists) do not
-happen on replayed steps.
+``StepCapture.off``. The first check is on the batch after the capture; later ones come every
+:data:`RECHECK_EVERY` replays, so a branch that most batches do not take may be replayed wrongly
+until a re-check meets it (``replayed_wrongly`` then says so, and ``strict`` raises
+:class:`CaptureDisagreed`, on which :func:`pyromix.train.fit` restarts its run eagerly). A
+branch that no checked batch takes is never seen: turn capture off
+(``fit(capture_after=None)``, ``--no-capture``) for such programs. Python side effects of a
+program (counters, prints, appended lists) do not happen on replayed steps.
+
+The private torch APIs this relies on live in :mod:`pyromix.private_apis`; where they are
+missing, or torch is not the tested release, every step is eager and one warning says so.
 
 Example:
     >>> step = StepCapture(Trace_ELBO(), model, guide, after=20)  # doctest: +SKIP
@@ -46,18 +55,30 @@ from __future__ import annotations
 
 import math
 import time
-import contextlib
+import warnings
+import weakref
 from collections import Counter, OrderedDict
 from typing import Any, Callable, Iterable, Sequence
 
 import pyro
 import torch
+from pyro import poutine
 from pyro.infer import RenyiELBO, TraceGraph_ELBO
+from pyro.poutine.runtime import am_i_wrapped, effectful
 from torch import nn
-from torch.fx.experimental.proxy_tensor import make_fx
-from torch.utils._pytree import tree_flatten, tree_unflatten
 
-__all__ = ["StepCapture", "CAPTURE_AFTER", "CAPTURE_BUDGET", "MAX_GRAPHS"]
+from . import private_apis
+from .capture_graph import drop_no_ops, is_impure
+from .capture_key import Watch, argument_key
+
+__all__ = [
+    "StepCapture",
+    "CaptureDisagreed",
+    "CAPTURE_AFTER",
+    "CAPTURE_BUDGET",
+    "MAX_GRAPHS",
+    "RECHECK_EVERY",
+]
 
 CAPTURE_AFTER = 20
 """The default number of eager steps of one structure before it is captured. A structure that
@@ -74,127 +95,24 @@ is at most this share of the time spent in steps, so capture never costs a run m
 (a run whose settings change every epoch, such as KL warm-up on a large data set, would
 otherwise capture again and again)."""
 
+RECHECK_EVERY = 50
+"""Replays of a graph between two checks against an eager step (on the batch of that step, on
+the same draws). A check costs about one eager step (1.5 replays on digits networks) more than a
+replay, so re-checking adds about 3 % to a captured step's time; a branch taken on one batch in
+six is met by each check with probability 1/6, so within 1,200 replays (24 checks) with
+probability 0.987."""
+
 # A graph must agree with the eager step it replaces: the loss to this relative tolerance (the
 # loss is rebuilt from floats taken at capture time, exact to rounding) and every gradient.
 LOSS_RTOL, GRAD_RTOL = 1e-5, 1e-5
-
-_PLAIN = (bool, int, float, str, type(None))
-_PLAIN_TYPES = frozenset((*_PLAIN, tuple))
-
-
-def _plain(value: Any) -> bool:
-    return isinstance(value, _PLAIN) or (
-        isinstance(value, tuple) and all(isinstance(v, _PLAIN) for v in value)
-    )
-
-
-class _Watch:
-    """What of an object's own state a Python program can branch on: its plain attributes by
-    value, its tensors (parameters, buffers, plain attributes) and child modules by identity.
-    Caches a forward pass writes (Pyro transforms' ``_cached_*``) are results, not state, and
-    are left out.
-
-    The names to read are listed once and again whenever the object gains or loses an attribute
-    or a listed value stops being plain, so a step's key costs a few C-level reads per object.
-    """
-
-    def __init__(self, obj: Any) -> None:
-        self.attributes = vars(obj)
-        self._list()
-
-    def _list(self) -> None:
-        items = [(n, v) for n, v in self.attributes.items() if not n.startswith("_cached")]
-        self.size = len(self.attributes)
-        self.plain = tuple(n for n, v in items if _plain(v))
-        self.tensors = tuple(n for n, v in items if isinstance(v, torch.Tensor))
-        self.tables = tuple(
-            v
-            for n, v in items
-            if n in ("_parameters", "_buffers", "_modules") and isinstance(v, dict)
-        )
-
-    def key(self) -> tuple:
-        attributes = self.attributes
-        if len(attributes) != self.size:
-            self._list()
-        values = tuple(attributes[n] for n in self.plain)
-        if not all(map(_PLAIN_TYPES.__contains__, map(type, values))):
-            self._list()
-            return self.key()
-        tensors = tuple(id(attributes[n]) for n in self.tensors)
-        return values, tensors, tuple(tuple(map(id, t.values())) for t in self.tables)
-
-
-def _argument_key(leaf: Any) -> Any:
-    if isinstance(leaf, torch.Tensor):
-        return (tuple(leaf.shape), leaf.dtype, leaf.device, leaf.requires_grad)
-    return leaf if _plain(leaf) else id(leaf)
-
-
-def _is_impure(node: torch.fx.Node) -> bool:
-    # Random operations stay even when their result is unused: dropping one would shift every
-    # later draw away from the eager step's.
-    target = node.target
-    seeded = isinstance(target, torch._ops.OpOverload) and (
-        torch.Tag.nondeterministic_seeded in target.tags
-    )
-    return seeded or node.is_impure()
-
-
-def _shape(node: Any) -> Any:
-    value = node.meta.get("val") if isinstance(node, torch.fx.Node) else None
-    return (tuple(value.shape), value.dtype) if isinstance(value, torch.Tensor) else None
-
-
-def _drop_no_ops(graph: torch.fx.Graph) -> None:
-    """Remove operations that return their input unchanged: ``detach`` (the replay records no
-    gradients), a view or expand to the same shape, ``t(t(x))``, and multiplying or dividing by
-    one. Each is exact, and on small networks each costs as much as a real operation. A node
-    the graph returns is kept, so no two outputs become one tensor."""
-    aten = torch.ops.aten
-    same_shape = {aten.view.default, aten.expand.default, aten._unsafe_view.default}
-    for node in list(graph.nodes):
-        if node.op != "call_function" or any(user.op == "output" for user in node.users):
-            continue
-        target, args = node.target, node.args
-        source = None
-        if target is aten.detach.default:
-            source = args[0]
-        elif target in same_shape and _shape(args[0]) == _shape(node) is not None:
-            source = args[0]
-        elif target is aten.t.default and getattr(args[0], "target", None) is aten.t.default:
-            source = args[0].args[0]
-        elif (
-            target in (aten.mul.Tensor, aten.div.Tensor)
-            and type(args[1]) in (int, float)
-            and args[1] == 1
-            and _shape(args[0]) == _shape(node) is not None
-        ):
-            source = args[0]
-        if source is not None:
-            node.replace_all_uses_with(source)
-            graph.erase_node(node)
-
-
-def _one_fake_mode():
-    """A block in which ``make_fx`` describes every recorded value with one fake-tensor mode
-    instead of a new one per value: the same graph, recorded 2-3 times faster. Without the
-    (private) tracing context of this torch, nothing changes but the speed."""
-    try:
-        from torch._guards import TracingContext, tracing
-        from torch._subclasses.fake_tensor import FakeTensorMode
-    except ImportError:  # pragma: no cover - another torch
-        return contextlib.nullcontext()
-    return tracing(TracingContext(FakeTensorMode(allow_fallback_kernels=True)))
-
 
 def _differentiable_loss(objective: Any) -> Callable | None:
     """``(model, guide, *args, **kwargs) -> loss`` with the value of ``objective``'s loss and
     the gradient of its ``loss_and_grads``, or None where there is none."""
     if callable(getattr(objective, "differentiable_loss", None)):
         return objective.differentiable_loss
-    surrogate = getattr(objective, "_loss_and_surrogate_loss", None)
-    if isinstance(objective, TraceGraph_ELBO) and callable(surrogate):
+    surrogate = private_apis.surrogate_loss(objective)
+    if isinstance(objective, TraceGraph_ELBO) and surrogate is not None:
         # TraceGraph_ELBO (NVIL's score functions and baselines) backpropagates this surrogate
         def loss(model, guide, *args, **kwargs):
             elbo, surrogate_loss = surrogate(model, guide, args, kwargs)
@@ -223,13 +141,35 @@ def _is_iwae_bound(objective: Any) -> bool:
     )
 
 
+def _unconstrained(value: torch.Tensor) -> torch.Tensor:
+    # A param site's value is its constrained value; Pyro points it to the tensor it learns
+    unconstrained = getattr(value, "unconstrained", None)
+    return unconstrained() if callable(unconstrained) else value
+
+
+def _replayed_param(name: str, parameter: torch.Tensor) -> torch.Tensor:
+    if "unconstrained" not in parameter.__dict__:  # as Pyro's param store marks its values
+        parameter.unconstrained = weakref.ref(parameter)
+    return parameter
+
+
+# A param statement for a replayed step, seen by the handlers around it (SVI's param capture)
+_param = effectful(_replayed_param, type="param")
+
+
+class CaptureDisagreed(RuntimeError):
+    """A re-check found that a graph already replayed disagrees with the eager step: the steps
+    replayed since the last check may have had wrong losses and gradients."""
+
+
 class _Graph:
     """One captured step: ``(loss, gradients of the parameters it reaches)``; ``checked`` once
-    it has agreed with an eager step."""
+    it has agreed with an eager step, ``replays`` since its last check."""
 
     def __init__(self, module: torch.fx.GraphModule, reached: list[bool], tensor_slots):
         self.module, self.reached, self.tensor_slots = module, reached, tensor_slots
-        self.checked = False
+        self.checked, self.replays = False, 0
+        self.sites: list[tuple[str, torch.Tensor]] = []  # the eager step's param statements
 
     def __call__(self, leaves: list) -> tuple[torch.Tensor, list[torch.Tensor]]:
         with torch.no_grad():  # the graph computes the gradients itself: nothing to record
@@ -258,12 +198,18 @@ class StepCapture:
         max_graphs: graphs kept at once; the least recently used is dropped for a new one.
         budget: after the first capture, capture only while the time spent capturing is at
             most this share of the time spent in steps.
+        recheck_every: replays of a graph between two checks against an eager step (default
+            :data:`RECHECK_EVERY`).
+        strict: raise :class:`CaptureDisagreed` when a re-check fails (after the eager step has
+            run); otherwise warn, and go on eagerly.
 
     Attributes:
         graphs: graphs captured and checked so far.
+        rechecks: re-checks passed so far.
         seconds: time spent capturing and checking them.
         stepping: time spent in steps (capture included).
         off: why capture stopped for good ("" while it may still capture).
+        replayed_wrongly: a re-check failed, so steps replayed before it may have been wrong.
 
     Calling it with the program's arguments accumulates the gradients into ``.grad`` and
     returns the loss as a float.
@@ -281,9 +227,14 @@ class StepCapture:
         after: int | None = CAPTURE_AFTER,
         max_graphs: int = MAX_GRAPHS,
         budget: float = CAPTURE_BUDGET,
+        recheck_every: int | None = None,
+        strict: bool = False,
     ) -> None:
+        recheck_every = RECHECK_EVERY if recheck_every is None else recheck_every
         if after is not None and (not isinstance(after, int) or after < 0):
             raise ValueError(f"after: expected an integer >= 0 or None, got {after!r}")
+        if not isinstance(recheck_every, int) or recheck_every < 1:
+            raise ValueError(f"recheck_every: expected an integer >= 1, got {recheck_every!r}")
         self.objective, self.model, self.guide = objective, model, guide
         roots = list(modules) if modules is not None else [
             m for m in (model, guide) if isinstance(m, nn.Module)
@@ -295,13 +246,18 @@ class StepCapture:
             parameters = list({id(p): p for m in roots for p in m.parameters()}.values())
         self.parameters = [p for p in parameters if p.requires_grad]
         self.after, self.max_graphs, self.budget = after, max_graphs, budget
+        self.recheck_every, self.strict = recheck_every, strict
         self._seen: Counter = Counter()
         self._graphs: OrderedDict[tuple, _Graph] = OrderedDict()
-        self.graphs, self.seconds, self._captures, self.stepping = 0, 0.0, 0, 0.0
+        self.graphs, self.rechecks, self.seconds, self._captures, self.stepping = 0, 0, 0.0, 0, 0.0
+        self.replayed_wrongly = False
         self.off = "" if after is not None else "capture is off"
         self._loss = _differentiable_loss(objective)
         if not self.off and self._loss is None:
             self.off = f"{type(objective).__name__} has no differentiable_loss"
+        if not self.off and private_apis.unavailable():
+            self.off = private_apis.unavailable()
+            private_apis.warn_unavailable(self.off)
 
     # -- the step ----------------------------------------------------------------------------
 
@@ -315,8 +271,8 @@ class StepCapture:
             self.stepping += time.perf_counter() - started
 
     def _step(self, args, kwargs) -> float:
-        leaves, spec = tree_flatten((args, kwargs))
-        key = (spec, tuple(_argument_key(leaf) for leaf in leaves), self._state_key())
+        leaves, spec = private_apis.tree_flatten((args, kwargs))
+        key = (spec, tuple(argument_key(leaf) for leaf in leaves), self._state_key())
         graph = self._graphs.get(key)
         if graph is None:
             if self._watch():  # a step off the graphs: watch submodules assigned since
@@ -327,8 +283,12 @@ class StepCapture:
                 return self._eager(args, kwargs)
             return self._capture(key, leaves, spec, args, kwargs)
         self._graphs.move_to_end(key)
-        if not graph.checked:
+        if not graph.checked or graph.replays >= self.recheck_every:
             return self._check(graph, leaves, args, kwargs)
+        graph.replays += 1
+        if am_i_wrapped():  # e.g. SVI, which learns what to update from the param statements
+            for name, parameter in graph.sites:
+                _param(name, parameter, name=name)
         try:
             loss, grads = graph(leaves)
         except RuntimeError as error:  # e.g. a shape that depends on the data
@@ -344,7 +304,7 @@ class StepCapture:
         if unique.keys() == self._watched.keys():
             return False
         self._watched = unique
-        self._watches = [_Watch(obj) for obj in (*unique.values(), *self._state)]
+        self._watches = [Watch(obj) for obj in (*unique.values(), *self._state)]
         return True
 
     def _state_key(self) -> tuple:
@@ -374,7 +334,7 @@ class StepCapture:
             filled = list(leaves)
             for i, t in zip(slots, tensors):
                 filled[i] = t
-            args, kwargs = tree_unflatten(filled, spec)
+            args, kwargs = private_apis.tree_unflatten(filled, spec)
             with pyro.validation_enabled(False):
                 loss = self._loss(self.model, self.guide, *args, **kwargs)
             grads = torch.autograd.grad(loss, params, allow_unused=True)
@@ -384,15 +344,13 @@ class StepCapture:
         try:
             # Pyro's ELBOs take floats of tensors (.item()) for their reports: the graph keeps
             # this step's, which the check holds to the eager step's.
-            with self._same_draws(), _one_fake_mode():  # recording draws noise: give it back
-                module = make_fx(step, _error_on_data_dependent_ops=False)(
-                    *(leaves[i] for i in slots)
-                )
+            with self._same_draws():  # recording draws noise: give it back
+                module = private_apis.record(step, [leaves[i] for i in slots])
         except Exception as error:  # anything make_fx cannot follow: stay eager
             self._stop(f"capture failed ({type(error).__name__}: {str(error).splitlines()[0]})")
             return self._eager(args, kwargs)
-        _drop_no_ops(module.graph)
-        module.graph.eliminate_dead_code(is_impure_node=_is_impure)
+        drop_no_ops(module.graph)
+        module.graph.eliminate_dead_code(is_impure_node=is_impure)
         module.recompile()
         if len(self._graphs) >= self.max_graphs:
             self._graphs.popitem(last=False)
@@ -402,9 +360,10 @@ class StepCapture:
         return self._eager(args, kwargs)
 
     def _check(self, graph: _Graph, leaves, args, kwargs) -> float:
-        """The graph's first use, on a batch other than the one it was recorded on: it and the
-        eager step run on the same draws, and it is kept only if they agree. The eager step is
-        the one used, so the run's random stream stays the eager run's."""
+        """The graph's first use, on a batch other than the one it was recorded on, and every
+        ``recheck_every`` replays after: it and the eager step run on the same draws, and it is
+        kept only if they agree. The eager step is the one used, so the run's random stream
+        stays the eager run's."""
         started = time.perf_counter()
         try:
             with self._same_draws():
@@ -415,18 +374,40 @@ class StepCapture:
         before = [p.grad for p in self.parameters]
         for p in self.parameters:
             p.grad = None
-        loss = self._eager(args, kwargs)
+        with poutine.trace(param_only=True) as params:
+            loss = self._eager(args, kwargs)
         eager = [p.grad for p in self.parameters]
         for p, b, g in zip(self.parameters, before, eager):
             p.grad = g if b is None else (b if g is None else b + g)
-        problem = self._disagreement(graph, replayed.item(), grads, loss, eager)
+        graph.sites = [(n, _unconstrained(site["value"])) for n, site in params.trace.nodes.items()]
+        problem = self._outside(graph.sites) or self._disagreement(
+            graph, replayed.item(), grads, loss, eager
+        )
         self.seconds += time.perf_counter() - started
-        if problem:
+        if not problem:
+            self.rechecks += graph.checked
+            self.graphs += not graph.checked
+            graph.checked, graph.replays = True, 0
+            return loss
+        if not graph.checked:
             self._stop(f"a captured graph disagreed with the eager step ({problem})")
-        else:
-            graph.checked = True
-            self.graphs += 1
+            return loss
+        self._stop(
+            f"a captured graph disagreed with the eager step on a re-check ({problem}), "
+            f"after {graph.replays} replays that may have been wrong"
+        )
+        self.replayed_wrongly = True
+        if self.strict:
+            raise CaptureDisagreed(self.off)
+        warnings.warn(f"{self.off}; the steps from here on are eager", stacklevel=4)
         return loss
+
+    def _outside(self, sites) -> str:
+        """The eager step's parameters that the graph does not update (``pyro.param`` statements
+        of programs outside ``modules``), named."""
+        known = {id(p) for p in self.parameters}
+        outside = [name for name, p in sites if id(p) not in known and p.requires_grad]
+        return f"parameters outside the modules: {', '.join(outside)}" if outside else ""
 
     def _same_draws(self):
         """A block whose random draws are undone afterwards (CPU and the CUDA devices used)."""

@@ -29,6 +29,7 @@ from torch import nn
 
 from .infer.scale import unweighted
 from .labels import Batch
+from .local_params import keeps_params_local
 
 __all__ = [
     "eval_mode",
@@ -77,6 +78,7 @@ class SiteError(ValueError):
 
 
 @torch.no_grad()
+@keeps_params_local
 def log_importance_weights(
     model: Callable[..., Any],
     guide: Callable[..., Any],
@@ -213,6 +215,7 @@ def _pareto_k(log_weights: torch.Tensor) -> torch.Tensor:
     return torch.where(torch.isinf(k), torch.nan, k)
 
 
+@keeps_params_local
 def log_likelihood(
     model: Callable[..., Any],
     guide: Callable[..., Any],

@@ -18,9 +18,11 @@ from pyro.infer import ELBO
 from torch import nn
 from tqdm.auto import tqdm
 
-from .capture import CAPTURE_AFTER, StepCapture
+from .capture import CAPTURE_AFTER, CaptureDisagreed, StepCapture
 from .data import Dataset, Split, batches
 from .distributed import Devices, Replicas
+from .eager_rerun import EagerRerun
+from .local_params import keeps_params_local
 from .rundir import check_output_file, write_atomically
 from .evaluate import eval_mode
 from .labels import Batch, check_accepts_labels
@@ -62,7 +64,8 @@ class History:
     the lowest ``val_loss``; ``stopped`` says why training ended before ``epochs`` ("" if not).
     ``capture`` reports the captured steps of the last :func:`fit` call (:mod:`pyromix.capture`):
     ``graphs`` captured, ``seconds`` spent capturing and checking them, and ``off``, why capture
-    stopped ("" if it did not).
+    stopped ("" if it did not; ending in "the run was redone eagerly" when a re-check found
+    replayed steps wrong and the call ran again eagerly).
     """
 
     train_loss: list[float] = field(default_factory=list)
@@ -253,6 +256,7 @@ def unique_parameters(*modules: nn.Module) -> list[nn.Parameter]:
 
 
 @torch.no_grad()
+@keeps_params_local
 def evaluate_loss(
     model: nn.Module,
     guide: nn.Module,
@@ -353,6 +357,7 @@ def _settled(kl_weight: Weight, epoch: int, epochs: int) -> bool:
     return weight_at(kl_weight, epoch) == weight_at(kl_weight, epochs - 1)
 
 
+@keeps_params_local
 def fit(
     model: nn.Module,
     guide: nn.Module,
@@ -436,8 +441,11 @@ def fit(
         capture_after: run a step's recorded tensor operations instead of the Pyro programs once
             their structure (shapes, settings, schedule values) has been the same for this many
             steps; each graph is first checked against an eager step on the same draws
-            (:class:`pyromix.capture.StepCapture`; the numbers do not change). ``None`` keeps
-            every step eager, for programs that branch on data values.
+            (:class:`pyromix.capture.StepCapture`; the numbers do not change), and again every
+            :data:`~pyromix.capture.RECHECK_EVERY` replays; if a re-check disagrees, the call is
+            run again from its start with every step eager (in one process; with several, the
+            steps from there on are eager). ``None`` keeps every step eager, for programs that
+            branch on data values.
 
     Returns:
         The :class:`History`.
@@ -453,6 +461,7 @@ def fit(
         ...     parameter_groups(ps, {model.prior: {"lr": 1e-2}}), lr=1e-3)  # doctest: +SKIP
         >>> history = fit(model, guide, data, Trace_ELBO(), optimizer=fast_prior)  # doctest: +SKIP
     """
+    arguments = dict(locals())  # this call's, to run it again eagerly (EagerRerun)
     if epochs < 1 or batch_size < 1 or not 0 < lr <= MAX_LR:
         raise ValueError(
             f"expected epochs >= 1, batch_size >= 1 and 0 < lr <= {MAX_LR:.3g}; got "
@@ -487,7 +496,9 @@ def fit(
         modules=(model, guide),
         state=(weighting,),
         after=None if validate_steps else capture_after,
+        strict=replicas.world_size == 1,
     )
+    rerun = None if capturing.off else EagerRerun(model, guide, step_hooks, checkpoint)
     generator = torch.Generator()
     if seed is not None:
         replicas.seed(seed)
@@ -539,6 +550,9 @@ def fit(
                             loss_terms,
                             validate=validate_steps or first,
                         )
+                except CaptureDisagreed as error:
+                    bar.close()
+                    return rerun.run(fit, arguments, str(error))
                 except Exception as error:
                     # A finite loss can have NaN gradients (a density whose scale collapsed):
                     # the optimiser step writes them into the weights, and this step then fails,

@@ -368,3 +368,214 @@ def test_a_resumed_captured_run_equals_an_uninterrupted_one(tmp_path):
     assert whole.capture["graphs"] >= 1 and resumed.capture["graphs"] >= 1
     assert resumed.train_loss == pytest.approx(whole.train_loss, rel=1e-6)
     assert resumed.val_loss == pytest.approx(whole.val_loss, rel=1e-6)
+
+
+class _RareBranch(_Branching):
+    """Branches on a data value that one training point carries: one batch in six takes the
+    other branch, so the batches of the capture and its first check most likely do not."""
+
+    def forward(self, x):
+        with pyro.plate("data", x.shape[0]):
+            z = pyro.sample("z", dist.Normal(torch.zeros(2), 1.0).to_event(1))
+            scale = 3.0 if bool((x[:, 0] > 5).any()) else 1.0
+            pyro.sample("x", dist.Normal(self.decoder(z), scale).to_event(1), obs=x)
+
+
+def _rare_branch_fit(capture_after, monkeypatch, recheck_every=3):
+    import pyromix.capture
+
+    monkeypatch.setattr(pyromix.capture, "RECHECK_EVERY", recheck_every)
+    torch.manual_seed(0)
+    model, guide = _RareBranch(), _Guide()
+    x = torch.randn(75, 4)
+    x[1, 0] = 10.0  # the marker: one training point, so one batch of six per epoch
+    data = Dataset("toy", Split(x[:60]), Split(x[60:70]), Split(x[70:]))
+    history = fit(
+        model, guide, data, Trace_ELBO(), epochs=6, batch_size=10, lr=1e-2, progress=False,
+        capture_after=capture_after,
+    )
+    return history, [p.detach().clone() for p in [*model.parameters(), *guide.parameters()]]
+
+
+def test_a_branch_the_first_batches_do_not_show_is_caught_by_a_recheck_and_redone_eagerly(
+    monkeypatch,
+):
+    eager, eager_params = _rare_branch_fit(None, monkeypatch)
+    # Checked once only (as before re-checks): the first check passes, and the rare batches are
+    # replayed through the other branch's graph, so the run is not the eager one.
+    once, _ = _rare_branch_fit(2, monkeypatch, recheck_every=10**9)
+    assert once.capture["graphs"] >= 1 and once.capture["off"] == ""
+    assert once.train_loss != pytest.approx(eager.train_loss, rel=1e-6)
+    rechecked, params = _rare_branch_fit(2, monkeypatch)
+    assert "disagreed with the eager step on a re-check" in rechecked.capture["off"]
+    assert rechecked.capture["off"].endswith("the run was redone eagerly")
+    assert rechecked.train_loss == pytest.approx(eager.train_loss, rel=1e-6)
+    assert rechecked.val_loss == pytest.approx(eager.val_loss, rel=1e-6)
+    for a, b in zip(params, eager_params):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_a_failed_recheck_outside_fit_warns_and_goes_on_eagerly():
+    model, guide = _Branching(), _Guide()
+    step = StepCapture(Trace_ELBO(), model, guide, after=0, recheck_every=2, budget=1e9)
+    zeros, ones = torch.zeros(3, 4), torch.ones(3, 4)
+    for x in (zeros, zeros, zeros, zeros):  # capture, check, two replays
+        step(x)
+    assert step.graphs == 1 and not step.replayed_wrongly
+    with pytest.warns(UserWarning, match="re-check"):
+        step(ones)  # the re-check meets the other branch
+    assert step.replayed_wrongly and "after 2 replays" in step.off
+    from pyromix.capture import CaptureDisagreed
+
+    step = StepCapture(Trace_ELBO(), model, guide, after=0, recheck_every=2, strict=True)
+    for x in (zeros, zeros, zeros, zeros):
+        step(x)
+    with pytest.raises(CaptureDisagreed, match="re-check"):
+        step(ones)
+
+
+def test_a_pyro_param_outside_the_modules_is_caught_by_the_check():
+    # The graph computes gradients for the modules' parameters only: a global pyro.param that
+    # the program also learns would silently stop learning.
+    class Shifted(_Branching):
+        def forward(self, x):
+            shift = pyro.param("shift", torch.zeros(4))
+            with pyro.plate("data", x.shape[0]):
+                z = pyro.sample("z", dist.Normal(torch.zeros(2), 1.0).to_event(1))
+                pyro.sample("x", dist.Normal(self.decoder(z) + shift, 1.0).to_event(1), obs=x)
+
+    step = StepCapture(Trace_ELBO(), Shifted(), _Guide(), after=0)
+    for _ in range(3):
+        step(torch.zeros(3, 4))
+    assert step.off.endswith("(parameters outside the modules: shift)") and step.graphs == 0
+
+
+class _Model(_Branching):
+    def forward(self, x):
+        with pyro.plate("data", x.shape[0]):
+            z = pyro.sample("z", dist.Normal(torch.zeros(2), 1.0).to_event(1))
+            pyro.sample("x", dist.Normal(self.decoder(z), 1.0).to_event(1), obs=x)
+
+
+def _toy_programs(base):
+    class Model(base):
+        def __init__(self):
+            super().__init__()
+            self.decoder = nn.Linear(2, 4)
+
+        forward = _Model.forward
+
+    class Guide(base):
+        def __init__(self):
+            super().__init__()
+            self.loc = nn.Linear(4, 2)
+
+        forward = _Guide.forward
+
+    return Model(), Guide()
+
+
+@pytest.mark.parametrize("local", [False, True], ids=["PyroModule", "pyromix-LocalModule"])
+def test_captured_elbo_in_plain_svi_equals_its_elbo(local):
+    # Pyro's default global param store, or pyromix's module-local parameters
+    from pyro.infer import SVI
+
+    from pyromix.infer import CapturedELBO
+    from pyromix.local_params import LocalModule
+
+    def trained(objective):
+        torch.manual_seed(0)
+        pyro.clear_param_store()
+        model, guide = _toy_programs(LocalModule if local else PyroModule)
+        svi = SVI(model, guide, pyro.optim.Adam({"lr": 0.05}), objective)
+        losses = []
+        for i in range(12):
+            pyro.set_rng_seed(i)
+            losses.append(svi.step(torch.randn(5, 4) + i % 3))
+        assert (len(pyro.get_param_store()) == 0) == local
+        return losses, [p.detach().clone() for p in [*model.parameters(), *guide.parameters()]]
+
+    eager_losses, eager = trained(Trace_ELBO())
+    captured = CapturedELBO(Trace_ELBO(), after=2, recheck_every=3)
+    losses, params = trained(captured)
+    (step,) = captured.steps.values()
+    assert step.graphs == 1 and step.rechecks >= 1 and step.off == ""  # replayed steps trained
+    assert losses == pytest.approx(eager_losses, rel=1e-6)
+    for a, b in zip(params, eager):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_captured_elbo_gives_the_loss_and_gradients_of_its_elbo():
+    from pyro.infer import RenyiELBO
+
+    from pyromix.infer import CapturedELBO
+
+    model, guide = _Model(), _Guide()
+    captured = CapturedELBO(Trace_ELBO(), after=0)
+    params = [*model.parameters(), *guide.parameters()]
+    for i in range(4):  # capture, check, then two replays
+        x = torch.randn(5, 4)
+        for p in params:
+            p.grad = None
+        pyro.set_rng_seed(i)
+        with pyro.validation_enabled(False):
+            eager = Trace_ELBO().loss_and_grads(model, guide, x), _grads(params)
+        for p in params:
+            p.grad = None
+        pyro.set_rng_seed(i)
+        _assert_same(captured.loss_and_grads(model, guide, x), _grads(params), *eager, f"step {i}")
+    assert captured.step_of(model, guide).graphs == 1
+    pyro.set_rng_seed(9)
+    loss = captured.differentiable_loss(model, guide, x)
+    pyro.set_rng_seed(9)
+    assert loss.item() == pytest.approx(Trace_ELBO().loss(model, guide, x), rel=1e-6)
+    assert not hasattr(CapturedELBO(RenyiELBO()), "differentiable_loss")
+    with pytest.raises(ValueError, match="elbo: expected a pyro.infer.ELBO, got function"):
+        CapturedELBO(lambda model, guide: 0.0)
+    with pytest.raises(ValueError, match="recheck_every: expected an integer >= 1, got 0"):
+        CapturedELBO(Trace_ELBO(), recheck_every=0)
+
+
+def test_without_the_private_apis_fit_warns_once_and_trains_eagerly(monkeypatch):
+    import warnings
+
+    from pyromix import private_apis
+
+    def trained():
+        run = prepare_recipe("vae", "digits", hidden=[16], limit=100)
+        objective = get_recipe("vae").objective(run.args)
+        return fit(
+            run.model, run.guide, run.dataset, objective, epochs=2, batch_size=16,
+            progress=False, capture_after=2,
+        )
+
+    captured = trained()
+    reason = "torch's private recording APIs are missing (ImportError: simulated)"
+    monkeypatch.setattr(private_apis, "unavailable", lambda: reason)
+    monkeypatch.setattr(private_apis, "_WARNED", False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fallback = [trained(), trained()]
+    assert [str(w.message) for w in caught if "private" in str(w.message)] == [
+        f"{reason}; steps run eagerly, with the same results"
+    ]
+    assert captured.capture["graphs"] >= 1
+    for history in fallback:
+        assert history.capture == {"graphs": 0, "seconds": 0.0, "off": reason}
+        assert history.train_loss == pytest.approx(captured.train_loss, rel=1e-6)
+
+
+def test_capture_is_off_outside_the_tested_torch_which_pyproject_declares(monkeypatch):
+    import re
+    from pathlib import Path
+
+    from pyromix import private_apis
+
+    assert private_apis.unavailable() == ""  # the suite runs on the tested torch
+    tested = ".".join(map(str, private_apis.TESTED_TORCH))
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    assert re.search(rf'"torch>=[0-9.]+",\s*# captured steps are tested with {tested}\.x', pyproject)
+    monkeypatch.setattr(torch, "__version__", "2.99.1+cu128")
+    assert private_apis.unavailable() == (
+        f"torch 2.99.1+cu128 is not the tested {tested}.x: captured steps are off"
+    )
