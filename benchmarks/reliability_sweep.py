@@ -1,10 +1,12 @@
-"""Issue 15's reproductions, re-run as a careless or hostile user would, through the installed CLI.
+"""Two adversarial passes, re-run as a careless or hostile user would, through the installed CLI.
 
 Each case runs ``pyromix`` in a subprocess (niced, one torch thread) and checks the rules: the exit
 status (0 ok, 1 diverged or failed, 2 bad input, 130 interrupted), a failure is one line on
 stderr without a traceback, a file a message names exists, a ``--resume`` hint only where there
-is a checkpoint, the user's checkpoint bytes are unchanged, and nothing temporary is left. It
-prints a table per defect group: cases tried, cases ok, defects left.
+is a checkpoint, the user's checkpoint bytes are unchanged, and nothing temporary is left. Groups
+1-9 are the first pass; 10-16 the second (nothing silently wrong, runs that stay usable, paths,
+plugins, messages, several processes, no hangs), each case with its own check of what must hold.
+It prints a table per defect group: cases tried, cases ok, defects left.
 
     python benchmarks/reliability_sweep.py [--work DIR] [--json PATH]
 
@@ -44,15 +46,23 @@ class Result:
     stderr: str = ""  # its last line: the message a user sees
 
 
-def start(*argv: str, cwd: Path) -> subprocess.Popen:
+def start(*argv: str, cwd: Path, env: dict | None = None, group: bool = False) -> subprocess.Popen:
     return subprocess.Popen(
         ["nice", "-n", "10", EXE, *argv],
         cwd=cwd,
-        env=ENV,
+        env=ENV if env is None else env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=group,  # its own process group, as a terminal's Ctrl-C reaches it
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    """Let Ctrl-C reach the command: a shell starts background jobs with SIGINT ignored, which
+    their children inherit, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def finish(process: subprocess.Popen, timeout: float = 900) -> tuple[int, str]:
@@ -90,10 +100,10 @@ def leftovers(folder: Path) -> list[str]:
     return [f"left {p.name}" for p in folder.iterdir() if p.suffix == ".tmp"]
 
 
-def run_case(group, case, argv, expected, cwd, results, keep=None, check=None):
+def run_case(group, case, argv, expected, cwd, results, keep=None, check=None, env=None):
     started = time.perf_counter()
     before = keep.read_bytes() if keep is not None else None
-    code, err = finish(start(*argv, cwd=cwd))
+    code, err = finish(start(*argv, cwd=cwd, env=env))
     problems = rules(code, err, expected, cwd)
     if keep is not None and keep.read_bytes() != before:
         problems.append(f"{keep.name} changed")
@@ -128,6 +138,7 @@ def sweep(work: Path) -> list[Result]:
     base = ["fit", "vae", "--epochs", "2", "--hidden", "32", *FAST]
     assert finish(start(*base, "--out", "base", cwd=work))[0] == 0, "the base run failed"
     ckpt = work / "base" / "checkpoint.pt"
+    second_round(work, results)  # first: it needs only the base run
 
     def copy(name: str) -> Path:
         shutil.copytree(work / "base", work / name)
@@ -327,6 +338,15 @@ def sweep(work: Path) -> list[Result]:
             results,
             keep=folder / "checkpoint.pt" if expected == {2} else None,
         )
+    run_case(
+        g,
+        "--resume --precision bf16-mixed on a 32-bit run",
+        ["fit", "vae", "--resume", "--out", "r1", "--precision", "bf16-mixed", *FAST],
+        {2},
+        work,
+        results,
+        keep=folder / "checkpoint.pt",
+    )
 
     g = "9 late refusals"
     run_case(
@@ -340,9 +360,425 @@ def sweep(work: Path) -> list[Result]:
     return results
 
 
+def metric(folder: Path, key: str):
+    path = folder / "metrics.json"
+    return json.loads(path.read_text()).get(key) if path.exists() else None
+
+
+def expect(condition: bool, problem: str) -> list[str]:
+    return [] if condition else [problem]
+
+
+def second_round(work: Path, results: list[Result]) -> None:
+    """The second pass's cases, groups 10-16."""
+    shutil.copytree(work / "base", work / "base2")
+    g = "10 nothing silently wrong"
+    es = ["fit", "vae", "--data", "digits", "--seed", "1", "--lr", "0.01", "--checkpoint-every"]
+    es += ["0", "--epochs", "60", "--quiet", "--samples", "100"]
+    run_case(
+        g, "early stop (--patience 2)", [*es, "--patience", "2", "--out", "es"], {0}, work, results
+    )
+    stopped_at = metric(work / "es", "epochs")
+    run_case(
+        g,
+        "resume with the same patience adds no epoch",
+        [*es, "--patience", "2", "--out", "es", "--resume"],
+        {0},
+        work,
+        results,
+        check=lambda c, e: expect(metric(work / "es", "epochs") == stopped_at, "epochs changed"),
+    )
+    run_case(
+        g,
+        "fresh run, --patience 30",
+        [*es, "--patience", "30", "--out", "es30"],
+        {0},
+        work,
+        results,
+    )
+    run_case(
+        g,
+        "resume after early stopping with --patience 30 equals the fresh run",
+        [*es, "--patience", "30", "--out", "es", "--resume"],
+        {0},
+        work,
+        results,
+        check=lambda c, e: expect(
+            all(
+                metric(work / "es", k) == metric(work / "es30", k)
+                for k in ("epochs", "test_log_likelihood")
+            ),
+            f"epochs {metric(work / 'es', 'epochs')} vs {metric(work / 'es30', 'epochs')}",
+        ),
+    )
+    original = np.random.default_rng(0).random((300, 4)).astype(np.float32)
+    for name, changed in (("pts", original + 0.01), ("shape", original[:, :3])):
+        np.save(work / f"{name}.npy", original)
+        fit = ["fit", "vae", "--data", f"{name}.npy", "--out", name, "--epochs", "2", *FAST]
+        run_case(g, f"fit on {name}.npy", fit, {0}, work, results)
+        np.save(work / f"{name}.npy", changed)
+        kept = work / name / "checkpoint.pt"
+        for case, argv in [
+            ("evaluate", ["evaluate", name, "--samples", "20"]),
+            ("--resume", ["fit", "vae", "--out", name, "--resume", "--epochs", "3", *FAST]),
+        ]:
+            what = "changed" if name == "pts" else "changed shape"
+            run_case(g, f"{case} after the data file {what}", argv, {2}, work, results, keep=kept)
+    run_case(
+        g,
+        "--lr 1e4 --epochs 3",
+        ["fit", "vae", "--lr", "1e4", "--epochs", "3", "--out", "lr4", *FAST],
+        {1},
+        work,
+        results,
+    )
+    rows = np.random.default_rng(0).random((300, 3))
+    text = "\n".join(",".join(f"{v:.5f}" for v in row) for row in rows) + "\n"
+    (work / "bom.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    run_case(
+        g,
+        "CSV with a byte-order mark, no header",
+        ["fit", "vae", "--data", "bom.csv", "--out", "bom", "--epochs", "1", *FAST],
+        {0},
+        work,
+        results,
+        check=lambda c, e: expect(points(work / "bom") == 300, f"{points(work / 'bom')} points"),
+    )
+    (work / "typo.csv").write_text(text.replace("0.", "O.", 1))
+    run_case(
+        g,
+        "CSV whose first row has a typo",
+        ["fit", "vae", "--data", "typo.csv", "--out", "typo", *FAST],
+        {2},
+        work,
+        results,
+    )
+
+    g = "11 runs stay usable"
+    (work / "sub").mkdir()
+    np.save(work / "sub" / "rel.npy", np.random.default_rng(2).random((300, 4)))
+    run_case(
+        g,
+        "fit --data rel.npy (relative)",
+        ["fit", "vae", "--data", "rel.npy", "--out", "../relrun", "--epochs", "1", *FAST],
+        {0},
+        work / "sub",
+        results,
+    )
+    (work / "elsewhere").mkdir()
+    run_case(
+        g,
+        "evaluate ../relrun from elsewhere",
+        ["evaluate", "../relrun", "--samples", "20"],
+        {0},
+        work / "elsewhere",
+        results,
+    )
+    run_case(
+        g,
+        "--resume from elsewhere",
+        ["fit", "vae", "--out", "../relrun", "--resume", "--epochs", "2", *FAST],
+        {0},
+        work / "elsewhere",
+        results,
+    )
+    shutil.move(work / "sub" / "rel.npy", work / "moved.npy")
+    for case, argv in [
+        ("evaluate --data MOVED", ["evaluate", "relrun", "--samples", "20"]),
+        ("sample --data MOVED", ["sample", "relrun", "--out", "moved.png"]),
+        (
+            "--resume --data MOVED",
+            ["fit", "vae", "--out", "relrun", "--resume", "--epochs", "3", *FAST],
+        ),
+    ]:
+        run_case(
+            g,
+            case.replace("MOVED", "at the moved file"),
+            [*argv, "--data", "moved.npy"],
+            {0},
+            work,
+            results,
+        )
+        run_case(
+            g,
+            case.replace("MOVED", "at another file"),
+            [*argv, "--data", "pts.npy"],
+            {2},
+            work,
+            results,
+            keep=work / "relrun" / "checkpoint.pt",
+        )
+    for umask in (0o022, 0o002):
+        folder = f"umask{umask:o}"
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [
+                "sh",
+                "-c",
+                f"umask {umask:03o} && exec {EXE} fit vae --epochs 1 --out {folder} "
+                + " ".join(FAST),
+            ],
+            cwd=work,
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        code, err = finish(process)
+        modes = {p.name: p.stat().st_mode & 0o777 for p in (work / folder).iterdir() if p.is_file()}
+        problems = rules(code, err, {0}, work) + [
+            f"{name} has mode {mode:o}" for name, mode in modes.items() if mode != 0o666 & ~umask
+        ]
+        results.append(
+            Result(
+                g,
+                f"file modes under umask {umask:03o}",
+                problems,
+                time.perf_counter() - started,
+                code,
+                last(err),
+            )
+        )
+
+    g = "12 paths checked before work"
+    (work / "dangling").symlink_to(work / "nowhere")
+    (work / "loopa").symlink_to(work / "loopb")
+    (work / "loopb").symlink_to(work / "loopa")
+    for case, argv in [
+        ("--out of 300 characters", ["fit", "vae", "--out", "x" * 300, *FAST]),
+        ("sample --out with a 260-character name", ["sample", "base", "--out", "s" * 256 + ".png"]),
+        ("--out a dangling symlink", ["fit", "vae", "--out", "dangling", *FAST]),
+        ("--out a symlink loop", ["fit", "vae", "--out", "loopa", *FAST]),
+        ("--out ''", ["fit", "vae", "--out", "", *FAST]),
+        ("--out /proc/x", ["fit", "vae", "--out", "/proc/x", *FAST]),
+        ("sample --out /proc/x.png", ["sample", "base", "--out", "/proc/x.png"]),
+        ("compare --json /proc/x.json", ["compare", "base", "base", "--json", "/proc/x.json"]),
+    ]:
+        run_case(
+            g,
+            case,
+            argv,
+            {2},
+            work,
+            results,
+            keep=ckpt_of(work),
+            check=lambda c, e: expect(not (work / "runs").exists(), "wrote runs/"),
+        )
+
+    g = "13 plugin loading errors"
+    plugins = {
+        "import_fails.py": "raise RuntimeError('plugin broke at import time')\n",
+        "syntax.py": "def f(:\n    pass\n",
+        "missing.py": "import no_such_module_anywhere\n",
+        "none.py": "from dataclasses import replace\nfrom pyromix.recipes import RECIPES\n"
+        "NONE = replace(RECIPES['vae'], build=lambda args: None)\n",
+    }
+    for name, text in plugins.items():
+        (work / name).write_text(text)
+        run_case(
+            g,
+            f"fit {name}:NONE",
+            ["fit", f"{name}:NONE", "--out", f"p_{name}", "--epochs", "1", *FAST],
+            {2},
+            work,
+            results,
+            check=lambda c, e, name=name: expect(name in e, "the plugin file is not named"),
+        )
+    run_case(
+        g,
+        "--plugin a module that raises at import",
+        ["list", "--plugin", "import_fails"],
+        {2},
+        work,
+        results,
+        env={
+            **ENV,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(work), os.getenv("PYTHONPATH")])),
+        },
+        check=lambda c, e: expect("import_fails.py" in e, "the plugin file is not named"),
+    )
+
+    g = "14 too few points"
+    np.save(work / "three.npy", np.random.default_rng(0).random((3, 4)))
+    run_case(
+        g,
+        "three points",
+        ["fit", "vae", "--data", "three.npy", "--out", "three", *FAST],
+        {0, 2},
+        work,
+        results,
+    )
+    run_case(
+        g,
+        "--limit 1",
+        ["fit", "vae", "--limit", "1", "--out", "lim1", *FAST],
+        {0, 2},
+        work,
+        results,
+    )
+
+    g = "15 messages true"
+    (work / "random.csv").write_bytes(np.random.default_rng(0).bytes(2000))
+    (work / "keyerror.py").write_text(
+        "from dataclasses import replace\nfrom pyromix.recipes import RECIPES\n"
+        "def build(args):\n    raise KeyError('a bug in a plugin')\n"
+        "BUG = replace(RECIPES['vae'], build=build)\n"
+    )
+    for case, argv, expected, needle, banned in [
+        ("--beta 1e308", ["fit", "vae", "--beta", "1e308", "--out", "b1"], {2}, "beta", "data"),
+        (
+            "--beta 1e38 (overflows)",
+            ["fit", "vae", "--beta", "1e38", "--warmup", "0", "--out", "b2"],
+            {1},
+            "KL weight",
+            "standardise",
+        ),
+        (
+            "--seed 2**70",
+            ["fit", "vae", "--seed", str(2**70), "--out", "s1"],
+            {2},
+            "--seed",
+            "Overflow",
+        ),
+        (
+            "compare R/checkpoint.pt",
+            ["compare", "base/checkpoint.pt", "base2/checkpoint.pt", "--samples", "20"],
+            {0},
+            "",
+            "has no",
+        ),
+        (
+            "random.csv",
+            ["fit", "vae", "--data", "random.csv", "--out", "rc"],
+            {2},
+            "random.csv",
+            "codec",
+        ),
+        (
+            "PYROMIX_TRACEBACK=0",
+            ["fit", "keyerror.py:BUG", "--out", "kb"],
+            {1},
+            "KeyError",
+            "Traceback",
+        ),
+    ]:
+        env = {**ENV, "PYROMIX_TRACEBACK": "0"}
+        run_case(
+            g,
+            case,
+            [*argv, *FAST] if argv[0] == "fit" else argv,
+            expected,
+            work,
+            results,
+            env=env,
+            check=lambda c, e, needle=needle, banned=banned: expect(
+                needle in e and banned not in e, f"message lacks {needle!r} or has {banned!r}"
+            ),
+        )
+
+    g = "16 one line on failure; several processes; no hangs"
+    loud = {k: v for k, v in ENV.items() if k != "PYTHONWARNINGS"}  # warnings shown
+    for case, argv, expected in [
+        ("--lr 1e5, warnings shown", ["fit", "vae", "--lr", "1e5", "--out", "l5"], {1}),
+        ("--lr 1e6, warnings shown", ["fit", "vae", "--lr", "1e6", "--out", "l6"], {1}),
+    ]:
+        run_case(g, case, [*argv, *FAST], expected, work, results, env=loud)
+    np.save(work / "int8.npy", np.random.default_rng(0).integers(0, 100, (300, 6), np.int8))
+    np.save(work / "uint8.npy", np.random.default_rng(0).integers(0, 255, (300, 8, 8), np.uint8))
+    for name in ("int8", "uint8"):
+        run_case(
+            g,
+            f"{name} data, warnings shown",
+            ["fit", "vae", "--data", f"{name}.npy", "--lr", "1e3", "--out", f"i_{name}", *FAST],
+            {0, 1},
+            work,
+            results,
+            env=loud,
+        )
+    two = ["--accelerator", "cpu", "--devices", "2", "--strategy", "ddp"]
+    run_case(
+        g,
+        "ddp --batch-size 1",
+        ["fit", "vae", *two, "--batch-size", "1", "--out", "dd1", *FAST],
+        {2},
+        work,
+        results,
+    )
+    run_case(
+        g,
+        "resume a one-process run with --devices 2",
+        ["fit", "vae", "--resume", "--out", "base2", *two, *FAST],
+        {2},
+        work,
+        results,
+        keep=work / "base2" / "checkpoint.pt",
+    )
+    run_case(
+        g,
+        "--num-nodes 2 without a launcher",
+        ["fit", "vae", "--num-nodes", "2", "--out", "nn", *FAST],
+        {2},
+        work,
+        results,
+    )
+    run_case(
+        g,
+        "evaluate --samples 1e9",
+        ["evaluate", "base", "--samples", "1000000000"],
+        {2},
+        work,
+        results,
+    )
+    for case, how in (("Ctrl-C in a two-process run", "int"), ("kill -9 of rank 1", "kill")):
+        started = time.perf_counter()
+        folder = f"ddp_{how}"
+        process = start(
+            "fit",
+            "vae",
+            *two,
+            "--epochs",
+            "100000",
+            "--checkpoint-every",
+            "0",
+            "--out",
+            folder,
+            *FAST,
+            cwd=work,
+            group=True,
+        )
+        while not (work / folder / "checkpoint.pt").exists() and process.poll() is None:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        if how == "int":
+            os.killpg(process.pid, signal.SIGINT)  # as a terminal sends it: to every process
+        else:
+            children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text()
+            os.kill(int(children.split()[0]), signal.SIGKILL)
+        code, err = finish(process)
+        expected = {130} if how == "int" else {1}
+        problems = rules(code, err, expected, work)
+        if how == "kill":
+            problems += expect("rank 1" in err and "--resume" in err, "rank 1 or --resume unsaid")
+        results.append(Result(g, case, problems, time.perf_counter() - started, code, last(err)))
+
+
+def points(folder: Path) -> int | None:
+    """How many points a run read (train + val + test)."""
+    from pyromix.runs import load_run
+
+    if not (folder / "checkpoint.pt").exists():
+        return None
+    data = load_run(folder).dataset
+    return len(data.train) + len(data.val) + len(data.test)
+
+
+def ckpt_of(work: Path) -> Path:
+    return work / "base" / "checkpoint.pt"
+
+
 def table(results: list[Result]) -> str:
     lines = ["| group | cases tried | cases ok | defects left |", "| --- | --- | --- | --- |"]
-    for group in dict.fromkeys(r.group for r in results):
+    for group in sorted(dict.fromkeys(r.group for r in results), key=lambda g: int(g.split()[0])):
         rows = [r for r in results if r.group == group]
         bad = [f"{r.case}: {'; '.join(r.problems)}" for r in rows if r.problems]
         ok = len(rows) - len(bad)

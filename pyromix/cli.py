@@ -2,15 +2,17 @@
 
 Every failure is one line on stderr. Exit status: 0 done; 1 training diverged (with the epoch
 and step; the last good checkpoint is kept) or failed; 2 bad input, refused before any work
-starts (unknown names, bad paths or values, a configuration too large for the machine's memory,
-a run directory in use by another process); 130 interrupted (Ctrl-C). ``PYROMIX_TRACEBACK=1``
-shows the traceback of an unexpected failure.
+starts (unknown names, bad paths or values, a configuration too large for the machine's memory
+or an evaluation longer than a day, a broken plugin, data other than the run's, a run directory
+in use by another process); 130 interrupted (Ctrl-C). ``PYROMIX_TRACEBACK=1`` (or true, yes, on)
+shows the traceback of an unexpected failure; 0 or unset does not.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import os
 import shlex
 import sys
@@ -26,13 +28,43 @@ __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 USAGE_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError)  # DataError is a ValueError
+TRACEBACK_ON = ("1", "true", "yes", "on")  # PYROMIX_TRACEBACK values that show tracebacks
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (no usage dump), exit status 2."""
+    """argparse with one-line errors (no usage dump), exit status 2, no abbreviated flags (so
+    ``--epoch 1`` is refused rather than taken as ``--epochs``), and a close match suggested for
+    a misspelt flag."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # noqa: D102 - argparse API
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {message}{_flag_suggestion(self, message)}\n")
+
+
+def _flag_suggestion(parser: argparse.ArgumentParser, message: str) -> str:
+    """"; did you mean --epochs?" for the first unrecognised flag that is close to a real one."""
+    if not message.startswith("unrecognized arguments:"):
+        return ""
+    known = sorted(_option_strings(parser))
+    for given in message.split(":", 1)[1].split():
+        flag = given.split("=")[0]
+        close = difflib.get_close_matches(flag, known, n=1) if flag.startswith("--") else []
+        if close:
+            return f"; did you mean {close[0]}?"
+    return ""
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    """Every option string of ``parser`` and of its subcommands."""
+    found = {s for action in parser._actions for s in action.option_strings}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= _option_strings(sub)
+    return found
 
 
 def _int_at_least(minimum: int):
@@ -51,6 +83,15 @@ def _int_at_least(minimum: int):
 
 
 _positive_int, _non_negative_int = _int_at_least(1), _int_at_least(0)
+
+
+def _seed(text: str) -> int:
+    from .runs import MAX_SEED
+
+    value = _non_negative_int(text)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, {MAX_SEED}], got {text!r}")
+    return value
 
 
 def _positive_float(text: str) -> float:
@@ -104,12 +145,12 @@ RECIPE_FLAGS = {
     "lr": ("--lr", _positive_float, "Adam learning rate"),
     "latent_dim": ("--latent-dim", _positive_int, "size of z"),
     "hidden": ("--hidden", _hidden, "hidden widths, comma-separated (e.g. 256,256)"),
-    "seed": ("--seed", _non_negative_int, "seed for initialisation and training"),
+    "seed": ("--seed", _seed, "seed for initialisation and training"),
     "warmup": ("--warmup", _non_negative_int, "KL warm-up epochs (0: none)"),
     "beta": ("--beta", _positive_float, "final KL weight (1: the ELBO)"),
     "patience": ("--patience", _positive_int, "early-stopping patience in epochs"),
     "particles": ("--particles", _positive_int, "samples per point in the objective (IWAE k)"),
-    "split_seed": ("--split-seed", _non_negative_int, "seed of the train/val/test split"),
+    "split_seed": ("--split-seed", _seed, "seed of the train/val/test split"),
     "limit": ("--limit", _positive_int, "use at most this many points per split"),
     "alpha": (
         "--alpha",
@@ -226,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--resume",
         action="store_true",
-        help="continue the run in --out (only --epochs, --patience and --device may change)",
+        help="continue the run in --out (only --epochs, --patience and --device may change; "
+        "--data may point at the run's data file where it is now)",
     )
     fit.add_argument("--force", action="store_true", help="replace an existing run in --out")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -260,15 +302,18 @@ def build_parser() -> argparse.ArgumentParser:
         fit.add_argument(flag, dest=key, choices=choices, help=text)
 
     evaluate = commands.add_parser("evaluate", help="re-evaluate a run on its test split")
-    evaluate.add_argument("run", metavar="DIR")
-    evaluate.add_argument("--samples", type=_positive_int, default=1000)
-    evaluate.add_argument("--device", default="cpu")
+    evaluate.add_argument("run", metavar="DIR", help="the run directory that fit wrote")
+    evaluate.add_argument(
+        "--samples", type=_positive_int, default=1000,
+        help="importance samples per test point (raise it when many Pareto k exceed 0.7)",
+    )
+    evaluate.add_argument("--device", default="cpu", help="cpu (default) or cuda")
 
     sample = commands.add_parser("sample", help="draw samples from a trained run")
-    sample.add_argument("run", metavar="DIR")
+    sample.add_argument("run", metavar="DIR", help="the run directory that fit wrote")
     sample.add_argument("--n", type=_positive_int, default=64, help="number of samples")
     sample.add_argument("--out", required=True, help="image file to write (e.g. samples.png)")
-    sample.add_argument("--seed", type=_non_negative_int, default=0)
+    sample.add_argument("--seed", type=_seed, default=0, help="random seed of the draws")
     sample.add_argument(
         "--component", type=_non_negative_int, help="draw from one cluster or prior component only"
     )
@@ -287,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--samples", type=_positive_int, default=1000, help="importance samples per test point"
     )
-    compare.add_argument("--device", default="cpu")
+    compare.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     compare.add_argument("--json", help="also write the table's rows to this JSON file")
     compare.add_argument(
         "--arviz",
@@ -295,6 +340,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write arviz.compare's table (elpd sums, stacking weights) to this CSV file",
     )
 
+    for command in (evaluate, sample):
+        command.add_argument(
+            "--data",
+            help="where the run's data file is now, if it moved (checked against the SHA-256 "
+            "recorded at fit)",
+        )
+        command.add_argument("--labels", help="where the run's labels file is now, if it moved")
     listing = commands.add_parser("list", help="models and datasets, one line each")
     for command in (fit, evaluate, sample, compare, listing):
         command.add_argument(
@@ -310,8 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _fit(ns: argparse.Namespace) -> int:
     from .distributed import launched_worker
+    from .preflight import check_launcher
     from .recipes import get_recipe, is_recipe_file, load_recipe_file
-    from .rundir import CHECKPOINT, check_output_folder, run_lock
+    from .rundir import DiskFull, check_output_folder, refuse_existing_run, run_lock
 
     if ns.resume and ns.force:
         raise ValueError("--resume and --force: expected one of them, got both")
@@ -320,9 +373,9 @@ def _fit(ns: argparse.Namespace) -> int:
     get_recipe(ns.model)
     data = ns.data or "digits"
     data_name = Path(data).stem if Path(data).suffix else data
-    out = Path(ns.out or f"runs/{ns.model}-{data_name}")
-    check_output_folder(out)
-    _refuse_existing_run(out, ns)
+    out = Path(ns.out if ns.out is not None else f"runs/{ns.model}-{data_name}")
+    check_output_folder(ns.out if ns.out is not None else out)
+    refuse_existing_run(out, resume=ns.resume, force=ns.force)
     overrides = {
         k: getattr(ns, k) for k in (*RECIPE_FLAGS, *CHOICE_FLAGS) if getattr(ns, k) is not None
     }
@@ -337,29 +390,40 @@ def _fit(ns: argparse.Namespace) -> int:
     if ns.hard:
         overrides["hard"] = True
     devices = _devices(ns)
+    check_launcher(devices)
     # Rank 0 holds the run directory; the processes it starts write nothing there.
     worker = devices.distributed and launched_worker()
     with contextlib.nullcontext() if worker else run_lock(out):
         try:
             return _fit_locked(ns, out, overrides, devices)
         except KeyboardInterrupt:
-            if (out / CHECKPOINT).exists():
-                hint = (
-                    f"continue with: pyromix fit {ns.model} --resume --out {shlex.quote(str(out))}"
-                )
-            else:
-                hint = "nothing was saved"
-            print(f"pyromix fit: interrupted; {hint}", file=sys.stderr)
+            if worker:  # Ctrl-C reaches every process; rank 0 says it once
+                return EXIT_INTERRUPTED
+            print(f"pyromix fit: interrupted; {_resume_hint(ns, out)}", file=sys.stderr)
             return EXIT_INTERRUPTED
+        except DiskFull as e:
+            print(f"pyromix fit: failed: {e.strerror}; {_resume_hint(ns, out)}", file=sys.stderr)
+            return EXIT_FAILED
+
+
+def _resume_hint(ns: argparse.Namespace, out: Path) -> str:
+    from .rundir import CHECKPOINT
+
+    if not (out / CHECKPOINT).exists():
+        return "nothing was saved"
+    return f"continue with: pyromix fit {ns.model} --resume --out {shlex.quote(str(out))}"
 
 
 def _fit_locked(ns: argparse.Namespace, out: Path, overrides: dict, devices: Devices) -> int:
     """:func:`_fit` once it holds the run directory."""
-    from .rundir import CHECKPOINT, RUN_FILES
+    from .distributed import ProcessLost
+    from .preflight import check_run_devices
+    from .rundir import CHECKPOINT, RUN_FILES, refuse_existing_run
     from .runs import evaluate_run, prepare_recipe, train_run, write_report
     from .train import TrainingDiverged
 
-    _refuse_existing_run(out, ns)  # again: another process may have finished meanwhile
+    # Again: another process may have finished a run there meanwhile.
+    refuse_existing_run(out, resume=ns.resume, force=ns.force)
     run = prepare_recipe(
         ns.model,
         ns.data,
@@ -370,6 +434,8 @@ def _fit_locked(ns: argparse.Namespace, out: Path, overrides: dict, devices: Dev
         data_dir=ns.data_dir,
         **overrides,
     )
+    check_run_devices(devices, run.args, out / CHECKPOINT if ns.resume else None)
+    _check_evaluation_time(run, ns.samples)
     if ns.force:  # once the new settings are checked, so that a directory never mixes two runs
         for name in RUN_FILES:
             (out / name).unlink(missing_ok=True)
@@ -390,6 +456,10 @@ def _fit_locked(ns: argparse.Namespace, out: Path, overrides: dict, devices: Dev
         kept = out / CHECKPOINT
         where = f"the last good epoch is in {kept}" if kept.exists() else "nothing was saved"
         print(f"pyromix fit: training diverged: {e}; {where}", file=sys.stderr)
+        return EXIT_FAILED
+    except ProcessLost as e:
+        if replicas.is_zero:
+            print(f"pyromix fit: failed: {e}; {_resume_hint(ns, out)}", file=sys.stderr)
         return EXIT_FAILED
     if not replicas.is_zero:
         return EXIT_OK  # rank 0 alone evaluates and writes the run directory
@@ -422,9 +492,18 @@ def _devices(ns: argparse.Namespace) -> Devices:
     return Devices(single.accelerator, index=single.index, precision=precision)
 
 
-def _refuse_existing_run(out: Path, ns: argparse.Namespace) -> None:
-    if (out / "checkpoint.pt").exists() and not (ns.resume or ns.force):
-        raise ValueError(f"out: {str(out)!r} already holds a run; pass --resume or --force")
+def _check_evaluation_time(run, num_samples: int) -> None:
+    """Refuse (or announce) an importance-sampled evaluation that would take too long."""
+    from .evaluate import log_likelihood
+    from .preflight import check_evaluation_time
+
+    if run.args["likelihood"] == "none":  # a GAN: no likelihood to estimate
+        return
+    test = run.dataset.test.batch(slice(None))
+    check_evaluation_time(
+        lambda s: log_likelihood(run.model, run.guide, test.x, s, y=test.y, y_mask=test.y_mask),
+        num_samples,
+    )
 
 
 def _run_folder(path: str) -> Path:
@@ -443,7 +522,8 @@ def _evaluate(ns: argparse.Namespace) -> int:
     metrics_path = folder / METRICS
     check_output_file(metrics_path, "run")
     with run_lock(folder):
-        run = load_run(ns.run, device=ns.device)
+        run = load_run(ns.run, device=ns.device, data=ns.data, labels=ns.labels)
+        _check_evaluation_time(run, ns.samples)
         metrics, problem = read_metrics(metrics_path, run)
         if problem:
             print(f"pyromix evaluate: note: {problem}; rebuilding it", file=sys.stderr)
@@ -462,7 +542,7 @@ def _sample(ns: argparse.Namespace) -> int:
 
     check_output_file(ns.out, "out")
     plots.check_image_path(ns.out, "out")
-    run = load_run(ns.run)
+    run = load_run(ns.run, data=ns.data, labels=ns.labels)
     pyro.set_rng_seed(ns.seed)
     components = None if ns.component is None else [ns.component]
     means, binarized = generate(run, ns.n, components=components, categories=ns.categories)
@@ -487,7 +567,8 @@ def _compare(ns: argparse.Namespace) -> int:
     for path, flag in ((ns.json, "--json"), (ns.arviz, "--arviz")):
         if path:
             check_output_file(path, flag)
-    names, results, extras = evaluate_runs(ns.runs, ns.samples, device=ns.device)
+    folders = [str(_run_folder(path)) for path in ns.runs]  # DIR or DIR/checkpoint.pt
+    names, results, extras = evaluate_runs(folders, ns.samples, device=ns.device)
     rows = compare_points(names, results, extras)
     print(format_comparison(rows))
     if ns.json:
@@ -534,13 +615,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = {"fit": _fit, "evaluate": _evaluate, "sample": _sample, "list": _list}
         return {**commands, "compare": _compare}[ns.command](ns)
     except KeyboardInterrupt:
-        print(f"{command}: interrupted", file=sys.stderr)
+        from .distributed import launched_worker
+
+        if not launched_worker():  # Ctrl-C reaches every process; rank 0 says it once
+            print(f"{command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except USAGE_ERRORS as e:
         print(f"{command}: error: {_first_line(e)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception as e:
-        if os.environ.get("PYROMIX_TRACEBACK"):
+        if os.environ.get("PYROMIX_TRACEBACK", "").strip().lower() in TRACEBACK_ON:
             raise
         print(
             f"{command}: failed: {type(e).__name__}: {_first_line(e)} "

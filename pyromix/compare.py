@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import torch
 
 from .evaluate import LogLikelihood
 from .likelihoods import LEVEL_LIKELIHOODS
+from .run_config import read_config, version_changes
 
 __all__ = [
     "SAME_DATA_KEYS",
@@ -184,6 +186,7 @@ def evaluate_runs(
             )
         saved.append(load_run_checkpoint(path / CHECKPOINT)["recipe"]["args"])
     _check_same_data(paths, saved)
+    _warn_other_software(paths)
     runs = [load_run(path, device=device, data=data) for path in paths]
     for path, run in zip(paths[1:], runs[1:]):
         if not torch.equal(run.dataset.test.x, runs[0].dataset.test.x):
@@ -205,6 +208,23 @@ def evaluate_runs(
             }
         )
     return [str(p) for p in paths], results, extras
+
+
+def _warn_other_software(paths: Sequence[Path]) -> None:
+    """One warning when the runs' config.json record different versions of Python, torch,
+    Pyro or pyromix: their numbers may then differ for that reason alone."""
+    configs = [(path, read_config(path)) for path in paths]
+    first_path, first = next(((p, c) for p, c in configs if c is not None), (None, None))
+    differing = [
+        f"{str(path)!r} ({', '.join(version_changes(first, config['software']))})"
+        for path, config in configs
+        if config is not None and version_changes(first, config["software"])
+    ]
+    if differing:
+        warnings.warn(
+            f"runs: trained with other software than {str(first_path)!r}: {'; '.join(differing)}",
+            stacklevel=3,
+        )
 
 
 def compare_runs(

@@ -22,7 +22,16 @@ import torch
 
 from .labels import MISSING, Batch, reveal_labels
 
-__all__ = ["DATASETS", "DataError", "Dataset", "Split", "batches", "binarize", "load_dataset"]
+__all__ = [
+    "DATASETS",
+    "USER_SUFFIXES",
+    "DataError",
+    "Dataset",
+    "Split",
+    "batches",
+    "binarize",
+    "load_dataset",
+]
 
 DATASETS: dict[str, str] = {
     "digits": "8x8 handwritten digits from scikit-learn, 1,797 images, 10 classes (the default; "
@@ -35,7 +44,7 @@ DATASETS: dict[str, str] = {
 }
 
 _BINARIZE = ("none", "static", "dynamic")
-_USER_SUFFIXES = (".npy", ".npz", ".csv")
+USER_SUFFIXES = (".npy", ".npz", ".csv")
 _X_KEYS = ("x", "X", "data")
 _Y_KEYS = ("y", "labels")
 
@@ -619,7 +628,7 @@ def _user_data(
 
 def _user_path(value: str | os.PathLike) -> Path:
     path = Path(value).expanduser()
-    if path.suffix.lower() in _USER_SUFFIXES:
+    if path.suffix.lower() in USER_SUFFIXES:
         if not path.is_file():
             raise DataError(f"data file not found: {path}")
         return path
@@ -656,19 +665,44 @@ def _read_data_file(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _read_csv(path: Path) -> np.ndarray:
-    with path.open() as f:
-        first = f.readline()
+    """A numeric comma-separated file; a byte-order mark (as spreadsheets write) is skipped.
+
+    The first line is a header when none of its fields is a number; one that mixes numbers and
+    text is refused, since a typo in the first data row would otherwise make it a header and
+    lose that point.
+    """
+    try:
+        with path.open(encoding="utf-8-sig") as f:
+            first = f.readline()
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"data: {path} is not a text CSV file (byte {err.start} is not UTF-8); expected "
+            "comma-separated numbers"
+        ) from None
     if not first.strip():
         raise DataError(f"{path}: the first line is empty; expected numbers or a header row")
+    fields = [field.strip() for field in first.split(",")]
+    numbers = [_is_number(field) for field in fields]
+    if any(numbers) and not all(numbers):
+        text = fields[numbers.index(False)]
+        raise DataError(
+            f"{path}: line 1 mixes numbers and text ({text!r} is not a number); expected a "
+            "header of column names or a row of numbers"
+        )
     try:
-        [float(field) for field in first.split(",")]
-        header = 0
-    except ValueError:
-        header = 1  # a first line that is not all numbers is a header row
-    try:
-        return np.loadtxt(path, delimiter=",", skiprows=header, ndmin=2)
-    except ValueError as err:
+        return np.loadtxt(
+            path, delimiter=",", skiprows=0 if all(numbers) else 1, ndmin=2, encoding="utf-8-sig"
+        )
+    except ValueError as err:  # UnicodeDecodeError included
         raise DataError(f"{path}: not a numeric comma-separated file: {err}") from err
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _read_labels(labels: object) -> np.ndarray:

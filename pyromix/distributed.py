@@ -18,7 +18,9 @@ ranks is the gradient of the whole global batch, the same as one process compute
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import time
 import typing
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
@@ -28,7 +30,15 @@ import torch
 
 from .data import Split
 
-__all__ = ["ACCELERATORS", "PRECISIONS", "STRATEGIES", "Devices", "Replicas", "launched_worker"]
+__all__ = [
+    "ACCELERATORS",
+    "PRECISIONS",
+    "STRATEGIES",
+    "Devices",
+    "Replicas",
+    "ProcessLost",
+    "launched_worker",
+]
 
 ACCELERATORS = ("cpu", "cuda", "auto")
 STRATEGIES = ("auto", "ddp")
@@ -122,6 +132,8 @@ class Devices:
                 "devices: several processes and mixed precision need lightning-fabric "
                 "(pip install lightning-fabric)"
             ) from e
+        # Lightning's start-up banner is noise on a command's stderr, where a failure is one line.
+        logging.getLogger("lightning_fabric").setLevel(logging.WARNING)
         fabric = Fabric(
             accelerator=self.accelerator,
             devices=[self.index] if self.index is not None else self.devices,
@@ -149,6 +161,14 @@ def launched_worker() -> bool:
         if key in env:
             return int(env[key]) != 0
     return int(env.get("LOCAL_RANK", 0)) != 0 or int(env.get("NODE_RANK", 0)) != 0
+
+
+class ProcessLost(RuntimeError):
+    """Another process of a multi-process run ended, so a collective operation failed."""
+
+
+# How long a collective's failure may precede the exit of the process that caused it.
+_REAP_SECONDS = 3.0
 
 
 class Replicas:
@@ -204,7 +224,8 @@ class Replicas:
         if self.world_size == 1:
             return value
         total = torch.tensor([value], dtype=torch.float64, device=self.device)
-        torch.distributed.all_reduce(total)
+        with self._collective():
+            torch.distributed.all_reduce(total)
         return float(total[0])
 
     def reduce_gradients(
@@ -228,7 +249,8 @@ class Replicas:
             ]
             + [torch.tensor([loss], dtype=torch.float32, device=self.device)]
         )
-        torch.distributed.all_reduce(flat)  # a sum, in the group Fabric set up
+        with self._collective():
+            torch.distributed.all_reduce(flat)  # a sum, in the group Fabric set up
         if mean:
             flat /= self.world_size
         offset = 0
@@ -244,7 +266,8 @@ class Replicas:
         if self.world_size == 1 or not tensors:
             return
         flat = torch.cat([t.detach().reshape(-1) for t in tensors])
-        torch.distributed.broadcast(flat, src=0)  # the group Fabric set up
+        with self._collective():
+            torch.distributed.broadcast(flat, src=0)  # the group Fabric set up
         with torch.no_grad():
             offset = 0
             for t in tensors:
@@ -256,10 +279,40 @@ class Replicas:
         state = torch.get_rng_state()
         if self.world_size == 1:
             return [state]
-        gathered = self.fabric.all_gather(state.to(self.device))
+        gathered = [torch.empty_like(state, device=self.device) for _ in range(self.world_size)]
+        with self._collective():  # torch's own: Fabric's all_gather warns of a deprecation
+            torch.distributed.all_gather(gathered, state.to(self.device))
         # Copies, not views of the gathered stack: a view saved and loaded keeps its storage
         # offset, which torch.set_rng_state does not honour (a segfault).
         return [s.cpu().clone() for s in gathered]
+
+    @contextlib.contextmanager
+    def _collective(self) -> typing.Iterator[None]:
+        """Turn a collective's failure because a process ended into :class:`ProcessLost`."""
+        try:
+            yield
+        except RuntimeError as error:  # gloo/NCCL: "Connection closed by peer", "... reset"
+            raise ProcessLost(self._lost()) from error
+
+    def _lost(self) -> str:
+        """Which process ended: rank 0 sees the local processes Fabric started; another rank
+        has lost rank 0 in a run of two, or some other process."""
+        launcher = getattr(getattr(self.fabric, "strategy", None), "launcher", None)
+        procs = getattr(launcher, "procs", None) or []
+        deadline = time.monotonic() + _REAP_SECONDS
+        while procs and time.monotonic() < deadline:
+            ended = [(rank, p.poll()) for rank, p in enumerate(procs, start=1)]
+            ended = [(rank, code) for rank, code in ended if code is not None]
+            if ended:
+                return "; ".join(
+                    f"the process of rank {rank} ended "
+                    + (f"(killed by signal {-code})" if code < 0 else f"(exit status {code})")
+                    for rank, code in ended
+                )
+            time.sleep(0.1)
+        if self.world_size == 2:
+            return f"the process of rank {1 - self.rank} ended"
+        return "another process of the run ended"
 
     def set_rng(self, states: list[torch.Tensor]) -> None:
         """Restore this rank's entry of :meth:`gather_rng`; refuse another number of ranks."""

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .data import Dataset
 from .train import History, TrainingDiverged, non_finite_values, unique_parameters
 
-__all__ = ["pretrain_autoencoder", "init_mixture_prior", "fit_cluster_head"]
+__all__ = ["pretrain_autoencoder", "init_mixture_prior", "fit_cluster_head", "check_pretrainable"]
 
 
 def pretrain_autoencoder(
@@ -145,3 +145,35 @@ def fit_cluster_head(
             total += loss.item()
         losses.append(total / x.shape[0])
     return losses
+
+
+def check_pretrainable(model: nn.Module, guide: nn.Module) -> None:
+    """Check, before any work, that a model and guide have what mixture pretraining uses
+    (:func:`pyromix.recipes.pretrain_mixture`), so a user's own pair is told in one line.
+
+    What it uses: the guide's ``autoencoder(x)`` (deterministic codes) or ``encoder(x)`` (a
+    distribution whose mean is the code); the model's ``likelihood`` (``z -> p(x | z)``),
+    ``num_clusters``, ``prior_std_min`` and ``learn_weights``, and its prior's ``loc``,
+    ``raw_scale`` (and ``logits`` when ``learn_weights``) as ``PyroParam`` attributes, which
+    the GMM's values replace.
+
+    Raises:
+        ValueError: naming every missing piece.
+    """
+    from pyro.nn import PyroModule
+
+    missing = []
+    if not (hasattr(guide, "autoencoder") or hasattr(guide, "encoder")):
+        missing.append("guide.autoencoder(x) or guide.encoder(x)")
+    missing += [f"model.{name}" for name in ("likelihood", "num_clusters", "prior_std_min",
+                                             "learn_weights") if not hasattr(model, name)]
+    params = ["loc", "raw_scale"] + (["logits"] if getattr(model, "learn_weights", False) else [])
+    local = getattr(model, "_pyro_params", {}) if isinstance(model, PyroModule) else {}
+    missing += [f"model.{name} as a PyroParam" for name in params if name not in local]
+    if missing:
+        raise ValueError(
+            f"pretrain_mixture: the {type(model).__name__} / {type(guide).__name__} pair lacks "
+            f"{', '.join(missing)}; expected what pyromix.pretrain.check_pretrainable lists "
+            "(or pass pretrain_epochs=0)"
+        )
+

@@ -7,9 +7,12 @@ a process killed with ``kill -9`` never blocks a ``--resume``; a second writer i
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import glob
 import os
+import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,24 +22,29 @@ from typing import Any
 __all__ = [
     "CHECKPOINT",
     "METRICS",
+    "CONFIG",
     "LOCK",
     "RUN_FILES",
     "write_atomically",
     "remove_temporaries",
     "RunDirectoryBusy",
+    "DiskFull",
     "check_output_folder",
     "check_output_file",
     "run_lock",
+    "refuse_existing_run",
 ]
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
+CONFIG = "config.json"
 LOCK = ".pyromix.lock"
 # Every file a run directory holds; each is written atomically, so a killed writer leaves at most
 # a temporary beside it, which the next writer removes.
 RUN_FILES = (
     CHECKPOINT,
     METRICS,
+    CONFIG,
     "samples.png",
     "curves.png",
     "reconstructions.png",
@@ -45,19 +53,37 @@ RUN_FILES = (
 )
 
 
+def refuse_existing_run(out: str | os.PathLike, *, resume: bool, force: bool) -> None:
+    """Refuse to start a new run in a folder that already holds one, unless resuming or forced.
+
+    Raises:
+        ValueError: naming the folder and the two ways on (``resume`` / ``force``).
+    """
+    if (Path(out) / CHECKPOINT).exists() and not (resume or force):
+        raise ValueError(
+            f"out: {str(out)!r} already holds a run; pass --resume or --force (resume=True or "
+            "force=True in Python) to continue it or start over"
+        )
+
+
 class RunDirectoryBusy(ValueError):
     """Another process is writing the run directory (the CLI exits with status 2)."""
 
 
 def check_output_folder(path: str | os.PathLike, what: str = "out") -> None:
-    """Refuse, before any work, a folder that cannot be created or written; creates nothing.
+    """Refuse, before any work, a folder that cannot be created or written; leaves nothing.
+
+    Checks, in order: an empty name; a file in the way; a dangling symlink or a symlink loop on
+    the way; names or a whole path longer than the file system allows; and that a file can be
+    created in the deepest folder that exists (a probe file, removed at once), which catches
+    read-only and virtual file systems (``/proc``) that permissions do not show.
 
     Arguments:
         path: the folder to write in (it may not exist yet).
         what: the argument's name, for the message.
 
     Raises:
-        ValueError: ``path`` is a file, lies under a file, or is not writable.
+        ValueError: one line saying which of the above it is.
 
     Example:
         >>> check_output_folder("/proc/version/run")
@@ -65,28 +91,107 @@ def check_output_folder(path: str | os.PathLike, what: str = "out") -> None:
         ...
         ValueError: out: cannot create '/proc/version/run': '/proc/version' is a file
     """
+    if not os.fspath(path):
+        raise ValueError(f"{what}: expected a folder name, got ''")
     path = Path(path)
-    if path.exists() and not path.is_dir():
+    existing, missing = _walk(path, what)
+    if existing == path and not path.is_dir():
         raise ValueError(f"{what}: {str(path)!r} exists and is not a folder")
-    existing = next(p for p in (path, *path.parents) if p.exists())
+    if missing is not None:
+        _refuse_broken_link(missing, what)
     if not existing.is_dir():
         raise ValueError(f"{what}: cannot create {str(path)!r}: {str(existing)!r} is a file")
+    _check_lengths(path, existing, what, reserve=0)
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ValueError(f"{what}: cannot write in {str(existing)!r} (permission denied)")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".pyromix-probe", dir=existing)
+    except OSError as e:
+        raise ValueError(f"{what}: cannot write in {str(existing)!r} ({e.strerror})") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def check_output_file(path: str | os.PathLike, what: str) -> None:
-    """Refuse, before any work, a file path that cannot be written; creates nothing.
+    """Refuse, before any work, a file path that cannot be written; leaves nothing.
+
+    The checks of :func:`check_output_folder` on its folder, and a name short enough for the
+    temporary file that :func:`write_atomically` writes beside it.
 
     Raises:
-        ValueError: ``path`` is a folder, its folder cannot be created, or it is read-only.
+        ValueError: ``path`` is empty or a folder, its folder cannot be created or written, its
+            name is too long, or it is read-only.
     """
+    if not os.fspath(path):
+        raise ValueError(f"{what}: expected a file name, got ''")
     path = Path(path)
+    check_output_folder(path.parent, what)
+    _check_lengths(path, _walk(path.parent, what)[0], what, reserve=_TEMPORARY_EXTRA)
     if path.is_dir():
         raise ValueError(f"{what}: {str(path)!r} is a folder; expected a file name")
-    check_output_folder(path.parent, what)
     if path.exists() and not os.access(path, os.W_OK):
         raise ValueError(f"{what}: cannot overwrite {str(path)!r} (permission denied)")
+
+
+# What mkstemp adds to a name in write_atomically: 8 random characters and ".tmp".
+_TEMPORARY_EXTRA = 12
+
+
+def _walk(path: Path, what: str) -> tuple[Path, Path | None]:
+    """The deepest existing folder on the way to ``path`` (``path`` itself if it exists) and the
+    first name after it (None if none), refusing on the way a name too long to look up."""
+    current = Path(path.anchor) if path.anchor else Path()
+    for name in path.parts[len(current.parts) :]:
+        _check_lengths(Path(name), current, what, reserve=0)
+        step = current / name
+        if not step.exists():
+            return current, step
+        current = step
+    return current, None
+
+
+def _refuse_broken_link(path: Path, what: str) -> None:
+    """Refuse a symlink that leads nowhere (dangling, or a loop): nothing can be created there."""
+    if not path.is_symlink() or path.exists():
+        return
+    try:
+        os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise ValueError(f"{what}: {str(path)!r} is a symlink loop") from None
+    target = os.readlink(path)
+    raise ValueError(f"{what}: {str(path)!r} is a symlink to {target!r}, which does not exist")
+
+
+def _check_lengths(path: Path, existing: Path, what: str, reserve: int) -> None:
+    """Refuse names (plus ``reserve`` bytes for the last) or a path longer than the file system
+    of ``existing`` allows."""
+    name_max = _pathconf(existing, "PC_NAME_MAX", 255)
+    path_max = _pathconf(existing, "PC_PATH_MAX", 4096)
+    names = path.parts[len(existing.parts) :] if path.is_relative_to(existing) else path.parts
+    for index, name in enumerate(names):
+        extra = reserve if index == len(names) - 1 else 0
+        if len(os.fsencode(name)) + extra > name_max:
+            raise ValueError(
+                f"{what}: the name {name[:40]!r}... is {len(os.fsencode(name))} bytes; the file "
+                f"system allows {name_max - extra} here"
+            )
+    full = len(os.fsencode(os.path.abspath(path))) + reserve
+    if full >= path_max:
+        raise ValueError(
+            f"{what}: the path is {full} bytes long; the file system allows {path_max - 1}"
+        )
+
+
+def _pathconf(path: Path, name: str, default: int) -> int:
+    try:
+        return os.pathconf(path, name)
+    except (OSError, ValueError, AttributeError):  # not defined here (Windows), or unlimited
+        return default
+
+
+class DiskFull(OSError):
+    """A write ran out of space; the file it replaces is intact (the CLI exits with status 1)."""
 
 
 def write_atomically(
@@ -98,20 +203,67 @@ def write_atomically(
     ``path`` holds either its previous content or the whole new one, even across a power loss.
     A failure at any stage removes the temporary file and leaves ``path`` as it was; a process
     killed mid-write leaves a ``<name>*.tmp`` file that :func:`remove_temporaries` clears.
+    The file gets the mode ``open()`` would give it: an existing file's, else 0o666 less the
+    umask.
+
+    Raises:
+        DiskFull: the device ran out of space (however the writer reported it).
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _creation_mode(path))
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
+        full = isinstance(error, Exception) and _out_of_space(error, path.parent)
         Path(tmp).unlink(missing_ok=True)
+        if full:
+            raise DiskFull(
+                errno.ENOSPC,
+                f"no space left on the device of {str(path.parent)!r} while writing "
+                f"{path.name}; the previous {path.name} is intact",
+            ) from error
         raise
     _fsync_folder(path.parent)
     return path
+
+
+# Writers that hide the errno (torch.save's "file write failed") are taken for a full disk when
+# less than this is free once they fail.
+_NEARLY_FULL = 1 << 20
+
+
+def _out_of_space(error: Exception, folder: Path) -> bool:
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    try:
+        return shutil.disk_usage(folder).free < _NEARLY_FULL
+    except OSError:
+        return False
+
+
+def _creation_mode(path: Path) -> int:
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where /proc tells it (Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: read by setting, then restore at once
+    os.umask(mask)
+    return mask
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -151,7 +303,7 @@ def run_lock(
     Creates ``out`` (and missing parents), locks it, and removes the temporary files that a
     killed writer left beside the files in ``written``. On leaving, the lock file goes, and so
     do the folders this call created if they are still empty (a run refused or failed before
-    writing anything leaves nothing behind).
+    writing a checkpoint leaves nothing behind, its ``config.json`` included).
 
     Arguments:
         out: the run directory.
@@ -178,6 +330,8 @@ def run_lock(
                 remove_temporaries(out / name)
             yield out
         finally:
+            if created and not (out / CHECKPOINT).exists():  # a run that saved nothing is none
+                (out / CONFIG).unlink(missing_ok=True)
             (out / LOCK).unlink(missing_ok=True)  # before closing: a waiter rechecks the inode
             os.close(fd)
     finally:

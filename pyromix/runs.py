@@ -10,6 +10,7 @@ import contextlib
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -26,6 +27,7 @@ from .distributed import Devices, Replicas, launched_worker
 from .flows import infer_levels
 from .likelihoods import LIKELIHOODS, init_from_data_
 from .likelihoods.choice import resolve_likelihood
+from .identity import is_data_file, locate_data, record_data
 from .compare import footing
 from .evaluate import (
     LogLikelihood,
@@ -40,9 +42,18 @@ from .infer.schedules import KLWarmup
 from .labels import accepts_labels
 from .protocol import capabilities
 from .recipes import COMMON_DEFAULTS, get_recipe, recipe_origin, resolve_recipe
+from .recipes.registry import build_programs
 from .resources import check_fits, check_training_fits
-from .rundir import CHECKPOINT, METRICS, run_lock, write_atomically
-from .train import MAX_LR, History, fit, load_checkpoint, resolve_device
+from .run_config import read_config, run_config, version_changes, write_config
+from .rundir import CHECKPOINT, METRICS, refuse_existing_run, run_lock, write_atomically
+from .train import (
+    MAX_LR,
+    History,
+    check_same_parameters,
+    fit,
+    load_checkpoint,
+    resolve_device,
+)
 
 __all__ = [
     "RUN_ARGS_KEYS",
@@ -94,6 +105,7 @@ RUN_ARGS_KEYS = (
 )
 # Per-dataset defaults from the papers: seed 004 uses a 2-D latent on OneHot.
 DATASET_DEFAULTS = {"onehot": {"latent_dim": 2}}
+MAX_SEED = 2**32 - 1  # pyro.set_rng_seed seeds NumPy too, whose seeds stop here
 # What a resumed run may change; every other argument given must match the recorded one.
 RESUMABLE = ("epochs", "patience")
 
@@ -145,7 +157,10 @@ def _check_args(args: dict[str, Any]) -> None:
     lr_ok = isinstance(args["lr"], (int, float)) and 0 < args["lr"] <= MAX_LR
     need(lr_ok, "lr", f"a number > 0 and at most {MAX_LR:.3g} (float32's largest)")
     need(isinstance(args["warmup"], int) and args["warmup"] >= 0, "warmup", "an integer >= 0")
-    need(isinstance(args["beta"], (int, float)) and args["beta"] >= 0, "beta", "a number >= 0")
+    beta_ok = isinstance(args["beta"], (int, float)) and 0 <= args["beta"] <= MAX_LR
+    need(beta_ok, "beta", f"a number >= 0 and at most {MAX_LR:.3g} (float32's largest)")
+    seed_ok = isinstance(args["seed"], int) and 0 <= args["seed"] <= MAX_SEED
+    need(seed_ok, "seed", f"an integer in [0, {MAX_SEED}] (NumPy's seeds)")
     need(args["std_min"] > 0, "std_min", "a number > 0")
     need(
         args["patience"] is None or _positive_int(args["patience"]),
@@ -217,15 +232,14 @@ def prepare_recipe(
             )
         args = dict(saved["recipe"]["args"])
         _check_resumable(checkpoint, args, overrides, data, labels)
+        data, labels = locate_data(args, data, labels)  # the same files, wherever they are now
         args.update({k: v for k, v in overrides.items() if k in RESUMABLE})
         history = History.from_dict(saved["history"])
     else:
         args = {**defaults, **overrides}
         if args["warmup"] is None:  # seed 001 warms up 100 epochs; here a quarter of the run
             args["warmup"] = args["epochs"] // 4 if isinstance(args["epochs"], int) else 0
-        args["data"] = str(data) if isinstance(data, (str, os.PathLike)) else "array"
-        if isinstance(labels, (str, os.PathLike)):
-            args["labels"] = str(labels)  # a path is kept so the run can reload its data
+        record_data(args, data, labels)  # where the files are and what they hold
     _check_args(args)
     if not recipe.kl_weighted and (args["warmup"] or args["beta"] != 1):
         raise ValueError(
@@ -272,7 +286,7 @@ def prepare_recipe(
     _check_alternation(args)
     check_training_fits(args, recipe.objective(args), len(dataset.train))
     pyro.set_rng_seed(args["seed"])
-    model, guide = recipe.build(args)
+    model, guide = build_programs(name, args)
     # A resumed run's scales come from its checkpoint; under std annealing the annealed floor
     # (from 1, Li et al. 2020) sets the scale, and the learned part keeps its fixed start.
     if not resuming and not args.get("std_annealing"):
@@ -290,9 +304,10 @@ def _check_resumable(
 ) -> None:
     """Refuse to resume with a setting other than the run's, except those of ``RESUMABLE``."""
     given = dict(overrides)
-    if data is not None:
+    # Files are compared by content (pyromix.identity.locate_data), names and arrays here.
+    if data is not None and not (is_data_file(data) and is_data_file(recorded.get("data"))):
         given["data"] = str(data) if isinstance(data, (str, os.PathLike)) else "array"
-    if isinstance(labels, (str, os.PathLike)):
+    if isinstance(labels, (str, os.PathLike)) and not is_data_file(recorded.get("labels")):
         given["labels"] = str(labels)
 
     def differs(key: str, value: Any) -> bool:
@@ -388,6 +403,8 @@ def train_run(
         run.model.to(device), run.guide.to(device)
         recipe.initialize(run.model, run.guide, run.dataset.to(device), args)
     hooks = recipe.step_hooks(run.model, run.guide, run.dataset.to(device), args)
+    if out is not None and replicas.is_zero:
+        _record_config(out, run.name, args, resume)
     run.history = fit(
         run.model,
         run.guide,
@@ -417,6 +434,18 @@ def train_run(
     return run
 
 
+def _record_config(out: str | os.PathLike, name: str, args: dict[str, Any], resume: bool) -> None:
+    """Write ``out/config.json`` before training; on resume, say which versions changed."""
+    changed = version_changes(read_config(out)) if resume else []
+    if changed:
+        warnings.warn(
+            f"resume: {out} was trained with other software ({', '.join(changed)}); the resumed "
+            "run's numbers may differ from an uninterrupted one",
+            stacklevel=3,
+        )
+    write_config(out, run_config(name, args, recipe_origin(name)))
+
+
 def _start(devices: Devices | None, args: dict[str, Any]) -> Replicas:
     return (devices or Devices.parse(args["device"])).start()
 
@@ -438,6 +467,7 @@ def train_recipe(
     *,
     out: str | os.PathLike | None = None,
     resume: bool = False,
+    force: bool = False,
     labels=None,
     device: str = "cpu",
     devices: Devices | None = None,
@@ -456,6 +486,8 @@ def train_recipe(
             is locked while training: a second writer gets :class:`pyromix.rundir.RunDirectoryBusy`.
         resume: continue from ``out/checkpoint.pt`` when it exists (its arguments are reused;
             ``epochs`` and ``patience`` may change, any other argument given must match).
+        force: start a new run in ``out`` even though it already holds one (without ``resume``
+            or ``force``, an existing run is refused and left as it is).
         labels: labels for user data.
         device: ``"cpu"`` or ``"cuda"``.
         devices: several devices or processes, mixed precision
@@ -480,6 +512,7 @@ def train_recipe(
     # Rank 0 holds the run directory; the processes it starts write nothing there.
     worker = devices is not None and devices.distributed and launched_worker()
     with contextlib.nullcontext() if worker else run_lock(out):
+        refuse_existing_run(out, resume=resume, force=force)
         run = prepare_recipe(
             name, data, out=out, resume=resume, labels=labels, device=device, **overrides
         )
@@ -512,13 +545,17 @@ def load_run_checkpoint(checkpoint: str | os.PathLike) -> dict[str, Any]:
     return saved
 
 
-def load_run(path: str | os.PathLike, *, device: str = "cpu", data: Any = None) -> Run:
+def load_run(
+    path: str | os.PathLike, *, device: str = "cpu", data: Any = None, labels: Any = None
+) -> Run:
     """Rebuild a run from its directory (or checkpoint file) with its best weights.
 
     Arguments:
         path: run directory or checkpoint file.
         device: where to put the networks and data.
-        data: the data, for runs trained on an in-memory array.
+        data: the data, for runs trained on an in-memory array; or where the run's data file
+            is now, if it moved (:func:`pyromix.identity.locate_data` checks its content).
+        labels: where the run's labels file is now, if it moved.
     """
     path = Path(path)
     checkpoint = path / CHECKPOINT if path.is_dir() else path
@@ -531,12 +568,14 @@ def load_run(path: str | os.PathLike, *, device: str = "cpu", data: Any = None) 
     recipe = resolve_recipe(name, saved["recipe"].get("origin"))
     if args["data"] == "array" and data is None:
         raise ValueError("data: this run was trained on an in-memory array; pass it as data=")
+    data, labels = locate_data(args, data, labels)
     try:
-        dataset = _load_data(args, data if data is not None else args["data"])
-        model, guide = recipe.build(args)
+        dataset = _load_data(args, data, labels)
+        model, guide = build_programs(name, args)
         weights = saved["best"] or saved["state"]
-        model.load_state_dict(weights["model"])
-        guide.load_state_dict(weights["guide"])
+        for role, program in (("model", model), ("guide", guide)):
+            check_same_parameters(program, weights[role], checkpoint, f"recipe {name!r}'s {role}")
+            program.load_state_dict(weights[role])
     except (KeyError, TypeError, RuntimeError) as e:
         # A hand-made or damaged checkpoint: arguments missing, or weights of another shape.
         raise ValueError(
@@ -809,6 +848,11 @@ def skipped_features(run: Run) -> dict[str, str]:
         "manifold": image and run.args.get("latent_dim") == 2,
     }
     reasons = capabilities(run.model, run.guide)
+    if reasons["latents"] is None and len(run.dataset.test) < 2 and run.args.get("latent_dim") != 2:
+        reasons["latents"] = (
+            f"the test split has {len(run.dataset.test)} point; projecting latents on their "
+            "principal components needs at least 2"
+        )
     return {f: reasons[f] for f, applies in relevant.items() if applies and reasons[f] is not None}
 
 
@@ -868,7 +912,7 @@ def write_report(
                     test.x.cpu(), recon.cpu(), shape, out / "reconstructions.png"
                 )
             )
-        if z is not None:
+        if z is not None and "latents" not in metrics.get("skipped", {}):
             labels = None if test.y is None else test.y.cpu()
             written.append(plots.plot_latents(z.cpu(), out / "latents.png", labels=labels))
         sees_c = getattr(run.model, "decoder_sees_y", False)

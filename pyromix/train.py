@@ -8,6 +8,7 @@ import inspect
 import math
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
@@ -23,6 +24,7 @@ from .data import Dataset, Split, batches
 from .distributed import Devices, Replicas
 from .eager_rerun import EagerRerun
 from .local_params import keeps_params_local
+from .param_store_programs import as_modules
 from .rundir import check_output_file, write_atomically
 from .evaluate import eval_mode
 from .labels import Batch, check_accepts_labels
@@ -41,6 +43,7 @@ __all__ = [
     "evaluate_loss",
     "resolve_device",
     "unique_parameters",
+    "check_same_parameters",
     "parameter_groups",
     "data_size",
     "save_checkpoint",
@@ -53,6 +56,7 @@ CHECKPOINT_FORMAT = "pyromix-checkpoint-1"
 # Adam multiplies float32 tensors by the learning rate: a larger one is not a float32 number.
 MAX_LR = float(torch.finfo(torch.float32).max)
 EVAL_BATCH_SIZE = 1000
+EARLY_STOPPING = "early stopping"  # how History.stopped begins when patience ran out
 
 
 @dataclass
@@ -306,6 +310,32 @@ def _copied(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+def check_same_parameters(
+    program: nn.Module, saved: dict[str, Any], checkpoint: str | os.PathLike, what: str
+) -> None:
+    """Refuse weights saved by another version of a program, naming the parameters that differ
+    (torch's own message stops at "Error(s) in loading state_dict").
+
+    Raises:
+        ValueError: naming ``checkpoint``, ``what`` was saved, and each differing parameter.
+    """
+    now = program.state_dict()
+    gone, new = sorted(saved.keys() - now.keys()), sorted(now.keys() - saved.keys())
+    reshaped = [
+        f"{k} (saved {tuple(saved[k].shape)}, now {tuple(now[k].shape)})"
+        for k in sorted(saved.keys() & now.keys())
+        if hasattr(saved[k], "shape") and saved[k].shape != now[k].shape
+    ]
+    parts = [f"{label}: {', '.join(names)}" for label, names in (
+        ("saved but no longer built", gone), ("built but not saved", new), ("of another shape", reshaped)
+    ) if names]
+    if parts:
+        raise ValueError(
+            f"checkpoint: {str(checkpoint)!r} was saved by another version of {what} "
+            f"({'; '.join(parts)}); restore the recipe as it was, or train a new run"
+        )
+
+
 def _restore(snapshot, model, guide, optimizer=None, hooks=()) -> None:
     model.load_state_dict(snapshot["model"])
     guide.load_state_dict(snapshot["guide"])
@@ -318,12 +348,13 @@ def _restore(snapshot, model, guide, optimizer=None, hooks=()) -> None:
 def _diverged(
     what: str, epoch: int, history: History, step: int | None = None, hint: str = ""
 ) -> TrainingDiverged:
-    """Training stopped at ``epoch`` (0-based; ``step`` too, None for validation)."""
+    """Training stopped at ``epoch`` (0-based; ``step`` too, None for validation) on ``what``
+    (non-finite values unless it says otherwise)."""
     where = f"epoch {epoch + 1}" + ("" if step is None else f", step {step + 1}")
     kept = f"the end of epoch {epoch}" if epoch else "their initial values"
+    what = what if what.startswith(_BLOWN_UP) else f"non-finite {what}"
     return TrainingDiverged(
-        f"non-finite {what} at {where}; parameters restored to {kept} "
-        f"({hint or 'try a lower learning rate'})",
+        f"{what} at {where}; parameters restored to {kept} ({hint or 'try a lower learning rate'})",
         history,
     )
 
@@ -345,10 +376,43 @@ def non_finite_values(error: Exception) -> bool:
     return isinstance(error, ValueError) and "but found invalid values" in str(error)
 
 
-def _untrained_hint(data: Dataset) -> str:
-    """Why a run fails on its first step, before any update: the scale of its data."""
+# Data beyond this magnitude is blamed when the first step, before any update, is not finite.
+LARGE_DATA = 1e4
+#: A validation loss this many times worse than the loss before training means divergence,
+#: though finite (weights grown so large that a likelihood gives its points ~exp(-1e30)).
+DIVERGENCE_FACTOR = 1e6
+
+
+def _untrained_hint(data: Dataset, kl_weight: float) -> str:
+    """Why a run fails on its first step, before any update: the scale of its data, a KL weight
+    that overflows, or else the model on this data."""
     largest = float(data.train.x.abs().max())
-    return f"before any update: the data reaches |x| = {largest:.3g}; standardise it"
+    if largest > LARGE_DATA:
+        return f"before any update: the data reaches |x| = {largest:.3g}; standardise it"
+    if kl_weight > 1:
+        return (
+            f"before any update: the objective overflows at a KL weight of {kl_weight:.3g}; "
+            "lower --beta"
+        )
+    return (
+        f"before any update: the initial model gives non-finite values on data within |x| <= "
+        f"{largest:.3g}; standardise the data or check the model"
+    )
+
+
+def _blown_up(val: float, initial: float | None) -> bool:
+    """Whether a finite validation loss is ``DIVERGENCE_FACTOR`` (1e6) times worse than the
+    loss per point before training (``initial``), with 1 nat as the least scale."""
+    return initial is not None and val > initial + DIVERGENCE_FACTOR * max(1.0, abs(initial))
+
+
+def _resume_stop(history: History, patience: int | None) -> None:
+    """Reopen a run that early stopping ended if the (new) patience lets it wait longer: a
+    resumed run then trains as a fresh run with that patience would have."""
+    if history.stopped.startswith(EARLY_STOPPING) and history.best_epoch is not None:
+        waited = history.epochs - 1 - history.best_epoch
+        if patience is None or waited < patience:
+            history.stopped = ""
 
 
 def _settled(kl_weight: Weight, epoch: int, epochs: int) -> bool:
@@ -420,7 +484,9 @@ def fit(
         loss_terms: extra :data:`LossTerm` s added to the loss of every step and to the
             validation loss, unweighted by ``kl_weight``.
         patience: stop after this many epochs without a better validation loss (counted once
-            the KL weight has settled); ``None`` trains all epochs.
+            the KL weight has settled); ``None`` trains all epochs. A run resumed with a
+            patience that lets it wait longer than the one that stopped it continues, as a
+            fresh run with that patience would have; otherwise it stays stopped.
         restore_best: end with the weights of the best validation epoch.
         seed: seeds Pyro/torch and the batch order; ``None`` leaves the RNGs alone.
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; or a :class:`~pyromix.distributed.Devices`
@@ -451,8 +517,11 @@ def fit(
         The :class:`History`.
 
     Raises:
-        TrainingDiverged: on a NaN or infinite loss or gradient, after restoring the state at
-            the start of the epoch (and leaving the last checkpoint as it was).
+        TrainingDiverged: on a NaN or infinite loss or gradient, or a validation loss
+            ``DIVERGENCE_FACTOR`` (1e6) times worse than the loss before this call's first update
+            (finite, yet weights that have blown up), after restoring the state at the start of
+            the epoch (and leaving the last checkpoint as it was). Pyro's "Encountered NaN"
+            warnings are silenced meanwhile: this says it in one line.
 
     Example:
         >>> data = load_dataset("digits", binarize="dynamic")  # doctest: +SKIP
@@ -481,8 +550,9 @@ def fit(
             f"batch_size: expected at least one point per process ({replicas.world_size}), "
             f"got {batch_size}"
         )
-    model.to(replicas.device), guide.to(replicas.device)
     data = data.to(replicas.device)
+    model, guide = as_modules(objective, model, guide, data, batch_size)
+    model.to(replicas.device), guide.to(replicas.device)
     parameters = unique_parameters(model, guide)
     optimizer = _build_optimizer(optimizer, parameters, lr, model, guide)
     hooks = [_with_state(hook) for hook in step_hooks]
@@ -507,6 +577,8 @@ def fit(
     history, best = History(), None
     if resume and Path(checkpoint).exists():
         saved = load_checkpoint(checkpoint)
+        for role, program in (("model", model), ("guide", guide)):
+            check_same_parameters(program, saved["state"][role], checkpoint, f"the {role}")
         try:
             _restore(saved["state"], model, guide, optimizer, step_hooks)
         except (KeyError, TypeError, RuntimeError, ValueError) as e:
@@ -516,6 +588,7 @@ def fit(
                 f"({type(e).__name__}: {text})"
             ) from e
         history, best = History.from_dict(saved["history"]), saved["best"]
+        _resume_stop(history, patience)
         rng = saved["state"]["torch_rng"]
         replicas.set_rng(rng if isinstance(rng, list) else [rng])
         generator.set_state(saved["state"]["generator"])
@@ -526,11 +599,13 @@ def fit(
     good = _snapshot(model, guide, optimizer, step_hooks)
     start, saved_at = history.epochs, time.monotonic()
     quiet = not progress or not replicas.is_zero
-    bar = tqdm(range(start, epochs), desc="fit", unit="epoch", disable=quiet)
+    end = start if history.stopped else epochs  # a stopped run stays stopped
+    bar = tqdm(range(start, end), desc="fit", unit="epoch", disable=quiet)
+    initial = None  # the loss per point before this call's first update
     hook_parameters = [p for hook in step_hooks for p in getattr(hook, "parameters", list)()]
     # One walk for the whole call: whether the model asks for data_size is learnt on eager
     # steps and holds for captured ones, which do not run the model's Python.
-    with _walking(len(data.train)) as walk:
+    with _walking(len(data.train)) as walk, _no_nan_warnings():
         for epoch in bar:
             started = time.perf_counter()
             weighting.weight = weight_at(kl_weight, epoch)
@@ -563,7 +638,7 @@ def fit(
                         raise
                     _restore(good, model, guide, optimizer, step_hooks)
                     what = "values in the model" if finite else _NAN_PARAMETERS
-                    hint = _untrained_hint(data) if first else ""
+                    hint = _untrained_hint(data, weighting.weight) if first else ""
                     raise _diverged(what, epoch, history, step, hint) from error
                 # A model that asked for data_size returns an estimate of the whole objective on
                 # every rank: those average; plain losses are sums over points: those add up.
@@ -574,8 +649,10 @@ def fit(
                     finite = all(torch.isfinite(p).all() for p in parameters)
                     what = f"training loss ({loss})" if finite else _NAN_PARAMETERS
                     _restore(good, model, guide, optimizer, step_hooks)
-                    hint = _untrained_hint(data) if first else ""
+                    hint = _untrained_hint(data, weighting.weight) if first else ""
                     raise _diverged(what, epoch, history, step, hint)
+                if first:
+                    initial = loss * walk.weight(len(batch)) / len(batch)
                 optimizer.step()
                 now = FitState(epoch, step, shard, loss, len(data.train), model, guide, optimizer)
                 for hook in hooks:
@@ -592,6 +669,10 @@ def fit(
             if not math.isfinite(val):
                 _restore(good, model, guide, optimizer, step_hooks)
                 raise _diverged(f"validation loss ({val})", epoch, history)
+            if _blown_up(val, initial):
+                _restore(good, model, guide, optimizer, step_hooks)
+                what = f"{_BLOWN_UP} {val:.3g} nats per point (before training: {initial:.3g})"
+                raise _diverged(what, epoch, history)
             history.train_loss.append(total / len(data.train))
             history.val_loss.append(val)
             history.kl_weight.append(weighting.weight)
@@ -609,7 +690,7 @@ def fit(
             bar.set_postfix(postfix, kl=weighting.weight, refresh=False)  # tqdm redraws at its pace
             waited = epoch - history.best_epoch
             if patience is not None and _settled(kl_weight, epoch, epochs) and waited >= patience:
-                history.stopped = f"early stopping: no validation improvement for {waited} epochs"
+                history.stopped = f"{EARLY_STOPPING}: no validation improvement for {waited} epochs"
             if checkpoint is not None:
                 rng = replicas.gather_rng()  # every rank takes part; rank 0 writes
                 last = bool(history.stopped) or epoch == epochs - 1
@@ -626,6 +707,15 @@ def fit(
     if restore_best and best is not None:
         _restore(best, model, guide)
     return history
+
+
+@contextlib.contextmanager
+def _no_nan_warnings() -> Iterator[None]:
+    """Silence Pyro's "Encountered NaN" warnings: fit stops on a non-finite loss itself and
+    says so in one line, which they would only precede."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Encountered NaN", category=UserWarning)
+        yield
 
 
 def _step_loss(
@@ -652,6 +742,7 @@ def _step_loss(
 
 
 _NAN_PARAMETERS = "parameters (after a NaN gradient)"
+_BLOWN_UP = "a validation loss of"
 
 
 def training_step(

@@ -18,7 +18,12 @@ from pyromix.models import GaussianMixtureVAE
 
 from ..data import Dataset
 from ..infer.schedules import StdAnnealing
-from ..pretrain import fit_cluster_head, init_mixture_prior, pretrain_autoencoder
+from ..pretrain import (
+    check_pretrainable,
+    fit_cluster_head,
+    init_mixture_prior,
+    pretrain_autoencoder,
+)
 from .blocks import build_body, build_encoder, build_likelihood, enum_objective, vimco_objective
 from .registry import Recipe, register_recipe
 
@@ -124,6 +129,7 @@ def pretrain_mixture(model: nn.Module, guide: nn.Module, data: Dataset, args: di
     """
     if not args["pretrain_epochs"]:
         return
+    check_pretrainable(model, guide)
     if hasattr(guide, "autoencoder"):
         encode = guide.autoencoder
     else:

@@ -16,9 +16,11 @@ the recipe again before rebuilding the model:
 from __future__ import annotations
 
 import contextlib
+import difflib
 import importlib
 import importlib.metadata
 import importlib.util
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -44,6 +46,7 @@ __all__ = [
     "load_plugin",
     "load_recipe_file",
     "resolve_recipe",
+    "build_programs",
 ]
 
 ENTRY_POINT_GROUP = "pyromix.recipes"
@@ -204,6 +207,8 @@ def _load_entry_point(ep: importlib.metadata.EntryPoint) -> Recipe:
         raise RecipeNotFoundError(
             f"recipe: entry point {ep.value!r} fails to import ({e})"
         ) from None
+    except Exception as e:
+        raise _broken_plugin(f"entry point {ep.value!r}", e) from None
     if not isinstance(recipe, Recipe):
         raise RecipeNotFoundError(
             f"recipe: entry point {ep.name!r} = {ep.value!r} in {ENTRY_POINT_GROUP!r} is a "
@@ -224,8 +229,11 @@ def get_recipe(name: str) -> Recipe:
     ep = _entry_points().get(name)
     if ep is not None:
         return _load_entry_point(ep)
+    names = available_recipes()
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
     raise RecipeNotFoundError(
-        f"model: unknown recipe {name!r}; choose from {', '.join(available_recipes())} "
+        f"model: unknown recipe {name!r}; {hint}choose from {', '.join(names)} "
         f"(a recipe of your own: {HOW_TO_IMPORT})"
     )
 
@@ -242,11 +250,77 @@ def load_plugin(module: str) -> list[str]:
         The names it registered (their origin is ``{"kind": "module", "module": module}``).
     """
     before = set(RECIPES)
-    try:
-        importlib.import_module(module)
-    except ImportError as e:
-        raise RecipeNotFoundError(f"plugin: cannot import {module!r} ({e})") from None
+    with _working_folder_importable():
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise RecipeNotFoundError(f"plugin: cannot import {module!r} ({e})") from None
+        except Exception as e:  # the module itself is broken: say which file, and how
+            raise _broken_plugin(_module_file(module), e) from None
     return [name for name in RECIPES if name not in before]
+
+
+@contextlib.contextmanager
+def _working_folder_importable() -> Iterator[None]:
+    """Let a plugin module in the working folder be imported, as ``python -m`` would: the
+    ``pyromix`` command's own ``sys.path`` starts at its script's folder, not the working one."""
+    here = os.getcwd()
+    added = here not in sys.path
+    if added:
+        sys.path.insert(0, here)
+    try:
+        yield
+    finally:
+        if added and here in sys.path:
+            sys.path.remove(here)
+
+
+def _module_file(module: str) -> str:
+    """The file of an importable ``module``, or its name where it cannot be found."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        spec = None
+    return spec.origin if spec is not None and spec.origin else module
+
+
+def _broken_plugin(where: str, error: Exception) -> RecipeNotFoundError:
+    """One line for a plugin that fails while it is imported: a syntax error with its line, or
+    the exception its code raised."""
+    if isinstance(error, SyntaxError):
+        line = f", line {error.lineno}" if error.lineno else ""
+        return RecipeNotFoundError(
+            f"plugin: {error.filename or where}{line}: {error.msg}; expected valid Python that "
+            "registers recipes"
+        )
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return RecipeNotFoundError(
+        f"plugin: {where} raised {type(error).__name__}({text!r}) while being imported; "
+        "expected it to define or register recipes without failing"
+    )
+
+
+def build_programs(name: str, args: dict[str, Any]) -> tuple[nn.Module, nn.Module]:
+    """``RECIPES[name].build(args)``, checked to be ``(model, guide)``, two ``nn.Module``s.
+
+    Raises:
+        RecipeNotFoundError: one line naming the recipe, where it came from and what its
+            build returned instead.
+    """
+    built = get_recipe(name).build(args)
+    if isinstance(built, tuple) and len(built) == 2:
+        if all(isinstance(program, nn.Module) for program in built):
+            return built
+        kinds = ", ".join(type(program).__name__ for program in built)
+        got = f"a pair of {kinds}"
+    else:
+        got = "None" if built is None else f"a {type(built).__name__}"
+    origin = _ORIGINS.get(name, {})
+    where = origin.get("path") or origin.get("module") or origin.get("value") or "?"
+    raise RecipeNotFoundError(
+        f"recipe: {name!r} (from {where}): its build returned {got}; expected (model, guide), "
+        "two torch.nn.Module Pyro programs"
+    )
 
 
 def _split_spec(spec: str) -> tuple[Path, str]:
@@ -283,7 +357,14 @@ def load_recipe_file(spec: str) -> str:
         source = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(source)
         sys.modules[module_name] = module  # dataclasses and pickling look modules up here
-        source.loader.exec_module(module)
+        try:
+            source.loader.exec_module(module)
+        except ImportError as e:
+            del sys.modules[module_name]
+            raise RecipeNotFoundError(f"plugin: {str(path)!r} cannot import ({e})") from None
+        except Exception as e:
+            del sys.modules[module_name]
+            raise _broken_plugin(str(path), e) from None
         recipe = getattr(module, attr, None)
         if not isinstance(recipe, Recipe):
             raise RecipeNotFoundError(
