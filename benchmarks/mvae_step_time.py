@@ -21,7 +21,6 @@ import torch
 # benchmarks/ is on sys.path when a script runs
 from steptime import HALF_LOG_2PI, compare, gaussian_log_density, options
 
-from pyromix.nn import positive
 from pyromix.recipes import COMMON_DEFAULTS, MIXTURE_DEFAULTS, MVAE_DEFAULTS
 
 CLUSTERS = 10
@@ -35,7 +34,7 @@ def reference_loss_and_grads(model, guide, x: torch.Tensor) -> float:
     z = loc + scale * eps  # (1, N, K, d)
     log_q_z = gaussian_log_density(z, loc, scale)  # (1, N, K)
     likelihood = model.likelihood
-    sigma = positive(likelihood.raw_scale, likelihood.std_min)
+    sigma = likelihood.log_scale.exp() + likelihood.std_min
     log_p_y = torch.log_softmax(model.logits, -1)
     with torch.no_grad():  # eq. 5, a constant of the objective, cluster by cluster as the guide
         log_p_x = torch.stack(

@@ -26,7 +26,6 @@ import torch
 from steptime import HALF_LOG_2PI, compare, gaussian_log_density, options
 
 from pyromix.infer.vimco import vimco_learning_signals
-from pyromix.nn import positive
 from pyromix.recipes import COMMON_DEFAULTS, MIXTURE_DEFAULTS
 
 CLUSTERS, PARTICLES = 10, 15
@@ -52,7 +51,7 @@ def reference_loss_and_grads(model, guide, x: torch.Tensor) -> float:
     log_p_y = torch.log_softmax(model.logits, -1)[y]
     log_p_z = gaussian_log_density(z, model.loc[y], model.scale[y])
     likelihood = model.likelihood
-    sigma = positive(likelihood.raw_scale, likelihood.std_min)
+    sigma = likelihood.log_scale.exp() + likelihood.std_min
     log_p_x = gaussian_log_density(x, likelihood.mean(z), sigma)
     log_w = log_p_y + log_p_z + log_p_x - log_q_y - log_q_z  # (M, N)
     bound = (torch.logsumexp(log_w, 0) - math.log(PARTICLES)).sum()

@@ -61,6 +61,13 @@ def options(description: str) -> argparse.Namespace:
         action="store_true",
         help="784-500-500-2000 networks on random binary 784-dim data instead of digits",
     )
+    parser.add_argument(
+        "--likelihood",
+        choices=["bernoulli", "heteroscedastic"],
+        default="bernoulli",
+        help="the decoder's observation model (vae_step_time.py): heteroscedastic decodes a mean "
+        "(sigmoid) and a log-variance per pixel",
+    )
     return parser.parse_args()
 
 

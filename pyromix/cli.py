@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+from .likelihoods import LIKELIHOODS
+
 if TYPE_CHECKING:
     from .distributed import Devices
 
@@ -190,7 +192,13 @@ RECIPE_FLAGS = {
     ),
 }
 CHOICE_FLAGS = {
-    "likelihood": ("--likelihood", ["auto", "bernoulli", "gaussian"], "observation model"),
+    "likelihood": (
+        "--likelihood",
+        ["auto", *LIKELIHOODS],
+        "observation model: bernoulli, gaussian (a learned std per dimension), heteroscedastic "
+        "(mean and log-variance from the decoder), logistic or logistic_mixture (discretised, "
+        "for data on L levels); auto picks from the data and the run records why",
+    ),
     "binarize": ("--binarize", ["auto", "none", "static", "dynamic"], "binarisation of [0,1] data"),
     "arch": ("--arch", ["mlp", "conv"], "encoder/decoder architecture"),
     "pseudo_init": ("--pseudo-init", ["random", "data"], "VampPrior pseudo-input initialisation"),

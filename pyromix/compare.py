@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from .evaluate import LogLikelihood
+from .likelihoods import LEVEL_LIKELIHOODS
 from .run_config import read_config, version_changes
 
 __all__ = [
@@ -103,8 +104,9 @@ def footing(args: dict[str, Any]) -> str:
 
     A Bernoulli decoder gives the probability of binary data, as does a flow on binarised data
     (2 levels, uniform dequantisation: ``P(k) = E_u p(k + u)``), so those rank together; a flow
-    on digits' 17 grey levels gives the probability of 17-level data, a different event, and a
-    Gaussian decoder (or a flow on continuous data) a density. Only runs on one footing compare.
+    or a discretised-logistic decoder on digits' 17 grey levels gives the probability of
+    17-level data, a different event, and a Gaussian decoder (or a flow on continuous data) a
+    density. Only runs on one footing compare.
 
     Example:
         >>> footing({"likelihood": "bernoulli"}) == footing({"likelihood": "flow", "levels": 2})
@@ -116,7 +118,7 @@ def footing(args: dict[str, Any]) -> str:
         return "no likelihood"
     if args.get("likelihood") == "bernoulli":
         return "probability of 2-level data"
-    if args.get("likelihood") == "flow" and args.get("levels"):
+    if args.get("likelihood") in ("flow", *LEVEL_LIKELIHOODS) and args.get("levels"):
         return f"probability of {args['levels']}-level data"
     return "density"
 

@@ -75,8 +75,10 @@ class MixtureClustering(ClusterMixin, BaseEstimator):
     ``patience``) takes the recipe's own default, :data:`pyromix.recipes.MIXTURE_DEFAULTS` for the
     mixture recipes (seed 002's choices: long pretraining, a Gaussian likelihood, and no early
     stopping since std annealing changes the objective every few epochs). Where a recipe leaves
-    ``likelihood`` or ``binarize`` to the data, ``"auto"`` means Bernoulli for binary data and
-    Gaussian otherwise, and dynamic binarisation of [0, 1] data for a Bernoulli likelihood.
+    ``likelihood`` or ``binarize`` to the data, ``"auto"`` means Bernoulli for binary data, the
+    discretised logistic for other data on L levels in [0, 1] and Gaussian otherwise
+    (:func:`pyromix.likelihoods.automatic_likelihood`), and dynamic binarisation of [0, 1] data
+    for a Bernoulli likelihood.
 
     Everything that draws random numbers is seeded by ``random_state``: the same
     ``random_state`` gives the same split, weights, ``labels_``, ``predict_proba``,
@@ -93,7 +95,7 @@ class MixtureClustering(ClusterMixin, BaseEstimator):
         batch_size: mini-batch size.
         lr: Adam learning rate.
         pretrain_epochs: autoencoder pretraining epochs before the GMM initialisation (0: none).
-        likelihood: ``"bernoulli"``, ``"gaussian"`` or ``"auto"``.
+        likelihood: ``"auto"`` or a name in ``pyromix.likelihoods.LIKELIHOODS``.
         binarize: ``"none"``, ``"static"``, ``"dynamic"`` or ``"auto"``.
         patience: stop after this many epochs without a better validation loss; None trains
             all ``epochs``.

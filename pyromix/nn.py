@@ -131,9 +131,14 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """Mirror of :class:`ConvEncoder`: ``(..., in_dim) -> (..., H*W)`` (unconstrained outputs)."""
+    """Mirror of :class:`ConvEncoder`: ``(..., in_dim) -> (..., C*H*W)`` (unconstrained outputs).
 
-    def __init__(self, in_dim: int, image_shape: Sequence[int], channels: int = 32) -> None:
+    ``out_channels`` C > 1 gives C maps per image, flattened one after the other (an observation
+    model's mean, log-variance, ... per pixel)."""
+
+    def __init__(
+        self, in_dim: int, image_shape: Sequence[int], channels: int = 32, out_channels: int = 1
+    ) -> None:
         super().__init__()
         self.image_shape = _check_square(image_shape)
         self.channels = channels
@@ -142,16 +147,16 @@ class ConvDecoder(nn.Module):
         self.deconv = nn.Sequential(
             nn.ConvTranspose2d(2 * channels, channels, 4, stride=2, padding=1),
             nn.ReLU(),
-            nn.ConvTranspose2d(channels, 1, 4, stride=2, padding=1),
+            nn.ConvTranspose2d(channels, out_channels, 4, stride=2, padding=1),
         )
-        self.out_features = h * w
+        self.out_features = out_channels * h * w
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         batch = z.shape[:-1]
         h, w = self.image_shape
         features = self.dense(z.reshape(-1, z.shape[-1]))
         out = self.deconv(features.reshape(-1, 2 * self.channels, h // 4, w // 4))
-        return out.reshape(*batch, h * w)
+        return out.reshape(*batch, self.out_features)
 
 
 class NormalHead(nn.Module):

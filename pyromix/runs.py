@@ -26,6 +26,8 @@ from .data import Dataset, load_dataset
 from .diagnostics import active_units, cluster_usage, collapse_warnings, plot_diagnostics
 from .distributed import Devices, Replicas, launched_worker
 from .flows import infer_levels
+from .likelihoods import LIKELIHOODS, init_from_data_
+from .likelihoods.choice import resolve_likelihood
 from .identity import is_data_file, locate_data, record_data
 from .compare import footing
 from .evaluable import (
@@ -157,9 +159,10 @@ def _check_args(args: dict[str, Any]) -> None:
     need(_positive_ints(args["hidden"]), "hidden", "a non-empty list of integers >= 1")
     need(args["arch"] in ("mlp", "conv"), "arch", "'mlp' or 'conv'")
     need(
-        args["likelihood"] in ("auto", "bernoulli", "gaussian", *RECIPE_LIKELIHOODS),
+        args["likelihood"] in ("auto", *LIKELIHOODS, *RECIPE_LIKELIHOODS),
         "likelihood",
-        "'auto', 'bernoulli', 'gaussian', 'flow' (the flow recipe's) or 'none' (the gan's)",
+        f"'auto', {', '.join(map(repr, LIKELIHOODS))}, 'flow' (the flow recipe's) or 'none' "
+        "(the gan's)",
     )
     need(
         args["binarize"] in ("auto", "none", "static", "dynamic"),
@@ -189,11 +192,7 @@ def _load_data(args: dict[str, Any], source: Any, labels=None) -> Dataset:
         seed=args["split_seed"], data_dir=args["data_dir"], labels=labels, limit=args["limit"]
     )
     dataset = load_dataset(source, binarize="none", **options)
-    if args["likelihood"] == "auto":
-        # Bernoulli for binary data and for [0, 1] images (binarised); Gaussian otherwise.
-        in_unit = bool(dataset.train.x.min() >= 0 and dataset.train.x.max() <= 1)
-        image = dataset.image_shape is not None and in_unit
-        args["likelihood"] = "bernoulli" if dataset.is_binary or image else "gaussian"
+    resolve_likelihood(args, dataset)
     if args["binarize"] == "auto":
         needs = args["likelihood"] == "bernoulli" and not dataset.is_binary
         args["binarize"] = "dynamic" if needs else "none"
@@ -304,6 +303,10 @@ def prepare_recipe(
     check_training_fits(args, recipe.objective(args), len(dataset.train))
     pyro.set_rng_seed(args["seed"])
     model, guide = build_programs(name, args)
+    # A resumed run's scales come from its checkpoint; under std annealing the annealed floor
+    # (from 1, Li et al. 2020) sets the scale, and the learned part keeps its fixed start.
+    if not resuming and not args.get("std_annealing"):
+        init_from_data_(model, dataset.train.x)
     if dataset.train.labeled is not None and not all(map(accepts_labels, (model, guide))):
         raise ValueError(
             f"labeled: the {name} recipe does not take labels (its model and guide have no "
@@ -754,6 +757,8 @@ def evaluate_points(
         "binarize": run.args["binarize"],
         "prior_is_approximate": bool(getattr(run.model, "prior_is_approximate", False)),
     }
+    if "likelihood_auto" in run.args:  # why likelihood="auto" chose it
+        metrics["likelihood_auto"] = run.args["likelihood_auto"]
     if hasattr(run.model, "log_normalizer"):  # how far an estimated prior is from normalised
         log_z = run.model.log_normalizer()
         metrics["prior_log_normalizer"] = log_z

@@ -48,7 +48,7 @@ def linear_gaussian(inflate=1.5, offset=0.0):
         decoder.bias.copy_(torch.tensor([0.2, -0.1, 0.5]))
     likelihood = GaussianLikelihood(decoder, DATA, std_min=0.0)
     with torch.no_grad():  # softplus(raw) = NOISE
-        likelihood.raw_scale.fill_(math.log(math.expm1(NOISE)))
+        likelihood.log_scale.fill_(math.log(NOISE))
     model = VAE(likelihood, LATENT)
     guide = GaussianGuide(
         PosteriorProposal(decoder.weight.detach(), decoder.bias.detach(), inflate, offset)

@@ -103,7 +103,7 @@ def test_log_likelihood_uses_the_tilted_prior_density():
         decoder.bias.copy_(torch.tensor([0.2, -0.1, 0.5]))
     likelihood = GaussianLikelihood(decoder, 3, std_min=0.0)
     with torch.no_grad():
-        likelihood.raw_scale.fill_(math.log(math.expm1(noise)))
+        likelihood.log_scale.fill_(math.log(noise))
     model = ImplicitPriorVAE(likelihood, 2, LinearRatio())
     W, b = decoder.weight.detach(), decoder.bias.detach()
     guide = GaussianGuide(ExactPosterior(W, b, noise))

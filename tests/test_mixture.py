@@ -93,7 +93,7 @@ def linear_gaussian_mixture():
     decoder = nn.Linear(LATENT, DATA)
     likelihood = GaussianLikelihood(decoder, DATA, std_min=0.0)
     with torch.no_grad():
-        likelihood.raw_scale.fill_(math.log(math.expm1(0.5)))
+        likelihood.log_scale.fill_(math.log(0.5))
     model = GaussianMixtureVAE(likelihood, LATENT, K, learn_weights=True)
     with torch.no_grad():
         model.loc = torch.tensor([[-2.0, 0.0], [0.0, 2.0], [2.0, -1.0]])

@@ -123,7 +123,7 @@ def test_normal_head_and_gaussian_likelihood_respect_their_std_floor():
     assert torch.allclose(head(torch.randn(6, 2)).base_dist.scale, torch.tensor(0.5))
     likelihood = GaussianLikelihood(mlp(2, [4], 3), 3, std_min=1.0)
     with torch.no_grad():
-        likelihood.raw_scale.fill_(-50.0)
+        likelihood.log_scale.fill_(-50.0)
     assert torch.allclose(likelihood(torch.randn(2, 2)).base_dist.scale, torch.tensor(1.0))
     likelihood.std_min = 1e-4  # what std annealing does between epochs
     assert likelihood(torch.randn(2, 2)).base_dist.scale.max() < 1e-3

@@ -29,6 +29,7 @@ notebook                                       minutes   load average
 05_implicit_prior_and_comparison.ipynb         16.0      11.0 -> 16.0
 06_your_own_model.ipynb                        5.6       8.2 -> 7.2
 07_flows_vae_iaf_gan.ipynb                     8.3       7.1 -> 7.7
+08_greyscale_density.ipynb                     2.5       6.9 -> 7.8
 =============================================  ========  ============
 
 ``tests/test_tutorials.py`` runs every notebook through :func:`execute` in fast mode and checks

@@ -12,7 +12,7 @@ from typing import Any
 from pyro.infer import ELBO, RenyiELBO, Trace_ELBO, TraceEnum_ELBO, TraceMeanField_ELBO
 from torch import nn
 
-from ..likelihoods import LIKELIHOODS
+from ..likelihoods import LIKELIHOOD_DEFAULTS, make_likelihood
 from ..nn import ConvDecoder, ConvEncoder, NormalHead, glorot_init_, mlp
 
 __all__ = [
@@ -36,6 +36,7 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "gated": False,
     "likelihood": "auto",
     "std_min": 1e-3,
+    **LIKELIHOOD_DEFAULTS,
     "analytic_kl": True,
     "particles": 1,
     "epochs": 200,
@@ -97,7 +98,7 @@ def build_encoder(args: dict, out_dim: int) -> NormalHead:
 
 def build_likelihood(args: dict, in_dim: int) -> nn.Module:
     """z -> p(x | z): a decoder mirroring the encoder with the ``likelihood`` observation model
-    (``"gaussian"`` with the floor ``std_min``, else Bernoulli); it also has ``.mean(z)``.
+    (:func:`pyromix.likelihoods.make_likelihood`); it also has ``.mean(z)``.
 
     Example:
         >>> import torch
@@ -105,14 +106,14 @@ def build_likelihood(args: dict, in_dim: int) -> nn.Module:
         >>> p(torch.zeros(3, 2)).event_shape, p.mean(torch.zeros(3, 2)).shape
         (torch.Size([64]), torch.Size([3, 64]))
     """
-    if args["arch"] == "conv":
-        decoder = ConvDecoder(in_dim, args["image_shape"])
-    else:
-        decoder = mlp(in_dim, list(reversed(args["hidden"])), args["data_dim"], gated=args["gated"])
-    glorot_init_(decoder)
-    if args["likelihood"] == "gaussian":
-        return LIKELIHOODS["gaussian"](decoder, args["data_dim"], std_min=args["std_min"])
-    return LIKELIHOODS["bernoulli"](decoder)
+
+    def make_decoder(per_dim: int) -> nn.Module:
+        if args["arch"] == "conv":
+            return glorot_init_(ConvDecoder(in_dim, args["image_shape"], out_channels=per_dim))
+        hidden = list(reversed(args["hidden"]))
+        return glorot_init_(mlp(in_dim, hidden, per_dim * args["data_dim"], gated=args["gated"]))
+
+    return make_likelihood(args, make_decoder)
 
 
 def elbo_objective(args: dict) -> ELBO:
