@@ -17,7 +17,7 @@ by validation loss to the end (`pyromix.restarts`; labels are never read).
 With `--json`, every finished run is written at once, so a cut-off benchmark keeps its runs.
 
 `--data fashion-mnist` installs Debian's dataset-fashion-mnist when its files are missing
-(seed 002, Table I reports NVISA at 62.63 +- 2.92 ACC there).
+(Li et al. 2020, Table I reports NVISA at 62.63 +- 2.92 ACC there).
 """
 
 from __future__ import annotations

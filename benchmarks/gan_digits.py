@@ -1,4 +1,4 @@
-"""The GAN on digits at the practical's settings (seed 003, 2.3): mode coverage and class entropy.
+"""The GAN on digits at the practical's settings (Soons 2020, 2.3): mode coverage and class entropy.
 
 For each seed, ``pyromix``'s ``gan`` recipe with its defaults (z 32, G 128-256-512 with dropout
 0.1, D 512-256 with dropout 0.3, Adam 1e-3 (0.5, 0.999; the practical's 2e-4 with ``--lr

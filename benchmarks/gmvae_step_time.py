@@ -3,7 +3,7 @@
 Measures seconds per training step (zero_grad, loss and gradients, Adam step) of the ``gmvae``
 recipe (K = 10 clusters, q(y|x) q(z|x,y) with y enumerated by TraceEnum_ELBO, MLP 64-256-256-10,
 Bernoulli decoder) on a fixed batch of 100 binarised digits as ``pyromix.train.fit`` runs it, and
-of the same objective (seed 002, eq. 5) in vectorised PyTorch driving the very same modules and
+of the same objective (Li et al. 2020, eq. 5) in vectorised PyTorch driving the very same modules and
 optimiser, so only the Pyro machinery differs. Both are first checked to compute the same loss
 and gradients from the same noise.
 

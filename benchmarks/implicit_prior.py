@@ -1,22 +1,22 @@
-"""The implicit optimal prior (seed 004) against the VAE and the VampPrior: OneHot, digits, speed.
+"""The implicit optimal prior (Takahashi et al. 2019) against the VAE and the VampPrior: OneHot, digits, speed.
 
 Three measurements, each printed as a table (and all written with ``--json``):
 
-1. OneHot (seed 004, 5.3, Fig. 2): validation ELBO of ``vae``, ``vampprior`` (K = 50, as 5.2)
+1. OneHot (Takahashi et al. 2019, 5.3, Fig. 2): validation ELBO of ``vae``, ``vampprior`` (K = 50, as 5.2)
    and ``iop`` over seeds, against the optimum -ln 4, estimated with S importance samples (the
    mean log weight), with the validation log p(x). Each trains all its epochs and keeps the final
    weights. For ``iop`` the ELBO contains E_q[T], so it is the paper's estimate; it is given as
    trained, after refitting T to the final encoder (100 updates of J2 steps), and normalised:
    minus the log normaliser log E_N[exp T] of the estimated prior, which makes it the ELBO of the
    normalised prior N(z) exp(T(z)) / Z, a proper density.
-2. Digits (seed 004, Table 2 form): test log p(x) (S importance samples), mean +- std over seeds,
+2. Digits (Takahashi et al. 2019, Table 2 form): test log p(x) (S importance samples), mean +- std over seeds,
    each recipe with its defaults (what ``pyromix fit MODEL --data digits`` trains: early stopping
    on the validation loss, best weights) but at most ``--digits-epochs`` epochs; for ``iop`` also
    the log normaliser of its estimated prior and the log p(x) of the normalised prior.
 3. Training time per epoch of ``iop`` against ``vampprior`` with K = 500 (the paper: 2.83x
    faster on MNIST), as a ratio measured in one process with the epochs interleaved, so that
    load from other processes hits both alike: on digits with the recipes' defaults, and on
-   MNIST-shaped data (784-d binary, 40-d latent, two gated layers of 500, seed 004 5.2).
+   MNIST-shaped data (784-d binary, 40-d latent, two gated layers of 500, Takahashi et al. (2019) 5.2).
 
     python benchmarks/implicit_prior.py [--seeds 0 1 2] [--onehot-epochs 150] [--onehot-setup paper]
         [--digits-epochs 100] [--samples 1000] [--repeats 5] [--skip onehot digits timing]
@@ -62,7 +62,7 @@ ONEHOT_RECIPES = {
     "iop": {"disc_steps": 3, "disc_dropout": 0.0, "disc_batch_size": 300},
 }
 DIGITS_RECIPES = ("vae", "vampprior", "iop")
-# MNIST-shaped timing: seed 004 5.2's architecture on random binary 784-d points.
+# MNIST-shaped timing: Takahashi et al. (2019) 5.2's architecture on random binary 784-d points.
 MNIST_SHAPE = {"latent_dim": 40, "hidden": [500, 500], "gated": True}
 
 

@@ -1,4 +1,4 @@
-"""Learned priors (seed 001): Table 1 on digits and the 1-D mixture experiment of 5.1.
+"""Learned priors (Lavda et al. 2020): Table 1 on digits and the 1-D mixture experiment of 5.1.
 
 ``table1``: negative test ELBO and importance-sampled negative log-likelihood of VAE, MG
 (``mog``), VP (``vampprior``), CP (``cpvae``) and HVAE + VP (``hvp``, z1 and z2 both of the

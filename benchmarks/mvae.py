@@ -1,7 +1,7 @@
-"""Seed 000's Tables 2 and 3 in form on digits: beta-MVAE (EM-V2), the three q(y) forms, timing.
+"""Chowdhury et al.'s Tables 2 and 3 in form on digits: beta-MVAE (EM-V2), the three q(y) forms, timing.
 
 Table 3: for beta in {0.1, ..., 0.5}, beta-MVAE (EM-V2) with soft and hard optimisation, both
-clustering readouts of seed 000, 4.2 on the test split: a GMM on the latent of the MAP y
+clustering readouts of Chowdhury et al., 4.2 on the test split: a GMM on the latent of the MAP y
 (`gmm_*`) and the "posterior probability" argmax q(y) (`acc`, `nmi`, `ari`); mean +- std and the
 best over seeds (the paper reports the best of five runs). Then MVAE (eq. 5), EM-V1 (eq. 10) and
 EM-V2 (eq. 15) at beta = 1, and the comparators `vae` (+ a GMM on latent means) and `vade`.
@@ -47,7 +47,7 @@ from pyromix.runs import evaluate_run, prepare_recipe, train_recipe, train_run
 
 READOUTS = {"GMM": "gmm_", "posterior": ""}
 SCORES = ("acc", "nmi", "ari")
-# Seed 000, Table 3 (digits): ACC % of the best of five runs, by (beta, mode, readout).
+# Chowdhury et al., Table 3 (digits): ACC % of the best of five runs, by (beta, mode, readout).
 PAPER_ACC = {
     (0.1, "soft", "GMM"): 80.37, (0.1, "soft", "posterior"): 29.26,
     (0.1, "hard", "GMM"): 81.48, (0.1, "hard", "posterior"): 44.07,
@@ -154,7 +154,7 @@ def report(runs: list[dict]) -> str:
             f"seeds per row: {sorted({len(v) for v in by_label.values()})}."
         ),
         "",
-        "| method | readout | ACC | NMI | ARI | seed 000 ACC (best of 5) |",
+        "| method | readout | ACC | NMI | ARI | Chowdhury et al. ACC (best of 5) |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for label, rs in by_label.items():

@@ -2,9 +2,9 @@
 
 Measures seconds per training step (zero_grad, loss and gradients, Adam step) of the ``mvae``
 recipe (K = 10 clusters, soft optimisation: one candidate z_k ~ q(z|x,y_k) per cluster, q(y) in
-closed form from them by seed 000's eq. 5 inside the guide, y enumerated by TraceEnum_ELBO;
+closed form from them by Chowdhury et al.'s eq. 5 inside the guide, y enumerated by TraceEnum_ELBO;
 MLP 64-256-256-10, Gaussian decoder) on a fixed batch of 100 digits as ``pyromix.train.fit``
-runs it, and of the same objective (seed 000, eq. 1 with q(y) from eq. 5 held constant) in
+runs it, and of the same objective (Chowdhury et al., eq. 1 with q(y) from eq. 5 held constant) in
 PyTorch driving the very same modules and optimiser, so only the Pyro machinery differs. Both
 are first checked to compute the same loss and gradients from the same noise.
 

@@ -3,7 +3,7 @@
 Measures seconds per training step (zero_grad, loss and gradients, Adam step) of the ``nvisa``
 recipe (K = 10 clusters, y sampled from q(y|x), z from q(z|x,y), M = 15 particles per point, the
 VIMCO estimator, MLP 64-256-256-10, Gaussian decoder) on a fixed batch of 100 digits as
-``pyromix.train.fit`` runs it, and of the same objective (seed 002, eq. 7, with VIMCO's
+``pyromix.train.fit`` runs it, and of the same objective (Li et al. 2020, eq. 7, with VIMCO's
 leave-one-out learning signals) in vectorised PyTorch driving the very same modules and
 optimiser, so only the Pyro machinery differs. Both are first checked to compute the same loss
 and gradients from the same noise.
@@ -67,7 +67,7 @@ def main() -> None:
         **MIXTURE_DEFAULTS,
         "clusters": CLUSTERS,
         "particles": PARTICLES,
-        "prior_std_min": 1.0,  # the recipe's default (seed 002)
+        "prior_std_min": 1.0,  # the recipe's default (Li et al. 2020)
         "data_dim": 64,
         "image_shape": (8, 8),
     }

@@ -67,7 +67,7 @@ class UniformDequantization(LocalModule):
     """``u ~ U(0, 1)^D``: the guide of :class:`pyromix.models.FlowDensity`, the uniform
     proposal whose importance weights estimate the discrete log-probability of the levels.
 
-    Learning q(u | x) instead would be variational dequantisation (seed 003, 3.3).
+    Learning q(u | x) instead would be variational dequantisation (Soons 2020, 3.3).
 
     Arguments:
         dim: D, size of x.

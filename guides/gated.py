@@ -18,7 +18,7 @@ ESTIMATORS = ("gumbel", "enum")
 
 
 class GatedGuide(LocalModule):
-    r"""``q(c, z | x) = q(c | x) q(z | x, c)`` with the gated encoder of seed 001 (3.2, Fig. 2)::
+    r"""``q(c, z | x) = q(c | x) q(z | x, c)`` with the gated encoder of Lavda et al. (2020) (3.2, Fig. 2)::
 
         pi = softmax(W h(x))                         q(c | x) = Cat(pi)
         mu, sigma = heads(gated([h(x), pi]))         q(z | x, c) = N(mu, diag sigma^2)
@@ -44,7 +44,7 @@ class GatedGuide(LocalModule):
         std_min: lower bound on sigma.
 
     References:
-        Lavda, Gregorova & Kalousis, CP-VAE (seed 001), 3.2-3.3. Jang et al. (2017).
+        Lavda, Gregorova & Kalousis, CP-VAE (Lavda et al. 2020), 3.2-3.3. Jang et al. (2017).
     """
 
     def __init__(
@@ -91,7 +91,7 @@ class GatedGuide(LocalModule):
 
     @torch.no_grad()
     def cluster_probs(self, x: torch.Tensor) -> torch.Tensor:
-        """q(c | x) = pi(x), shape (N, K): the clustering readout (seed 001, 5.2)."""
+        """q(c | x) = pi(x), shape (N, K): the clustering readout (Lavda et al. 2020, 5.2)."""
         return torch.softmax(self.category_logits(self.body(x)), -1)
 
     @torch.no_grad()

@@ -13,7 +13,7 @@ __all__ = ["GaussianGuide"]
 
 
 class GaussianGuide(LocalModule):
-    r"""``q(z | x) = N(mu(x), diag sigma(x)^2)``, the reparameterised encoder (seed 003, 1.7-1.8).
+    r"""``q(z | x) = N(mu(x), diag sigma(x)^2)``, the reparameterised encoder (Soons 2020, 1.7-1.8).
 
     Arguments:
         encoder: module mapping x to ``Independent(Normal(mu, sigma), 1)``, e.g.

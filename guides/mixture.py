@@ -24,15 +24,15 @@ class ClusterEncoder(LocalModule):
     ``softplus(C_y h + c_y) + std_min``: a shared linear map plus one per cluster, which equals a
     linear layer on ``h (x) one_hot(y)`` but evaluates all K clusters in one matrix product. The
     per-cluster offsets start at zero, so autoencoder pretraining of the shared map
-    (:meth:`autoencoder`) initialises every cluster (seed 002, III-B). With ``mean_field`` the
-    heads ignore y (one head, the ablation of seed 002, Table II). Subclasses add the y site.
+    (:meth:`autoencoder`) initialises every cluster (Li et al. 2020, III-B). With ``mean_field`` the
+    heads ignore y (one head, the ablation of Li et al. (2020), Table II). Subclasses add the y site.
 
     Arguments:
         body: network mapping x to features, with an ``out_features`` attribute.
         latent_dim: size of z.
         num_clusters: K.
         mean_field: q(z | x) instead of q(z | x, y).
-        std_min: lower bound on the std of q(z | ...) (seed 002's eps_z; std annealing lowers it).
+        std_min: lower bound on the std of q(z | ...) (Li et al. 2020's eps_z; std annealing lowers it).
     """
 
     def __init__(
@@ -67,11 +67,11 @@ class ClusterEncoder(LocalModule):
 
 
 class MixtureGuide(ClusterEncoder):
-    r"""``q(y, z | x) = q(y | x) q(z | x, y)`` (seed 002, eq. 3-4), or mean field q(y | x) q(z | x).
+    r"""``q(y, z | x) = q(y | x) q(z | x, y)`` (Li et al. 2020, eq. 3-4), or mean field q(y | x) q(z | x).
 
     ``q(y | x) = Cat(softmax(W_y h))`` on the shared features h, and the structured
     ``q(z | x, y)`` of :class:`ClusterEncoder`. With ``mean_field`` z ignores y (the ablation of
-    seed 002, Table II).
+    Li et al. (2020), Table II).
 
     ``y_mode="enumerate"`` marks y for parallel enumeration (EnumY, with ``TraceEnum_ELBO``,
     eq. 5); ``"sample"`` draws it (VIMCO, eq. 7, or NVIL with ``baseline``, eq. 6).
@@ -82,7 +82,7 @@ class MixtureGuide(ClusterEncoder):
         num_clusters: K.
         y_mode: ``"enumerate"`` or ``"sample"``.
         mean_field: q(z | x) instead of q(z | x, y).
-        std_min: lower bound on the std of q(z | ...) (seed 002's eps_z; std annealing lowers it).
+        std_min: lower bound on the std of q(z | ...) (Li et al. 2020's eps_z; std annealing lowers it).
         baseline: optional NVIL baseline network x -> (N,) used by ``TraceGraph_ELBO`` for y.
     """
 

@@ -16,7 +16,7 @@ from .mixture import ClusterEncoder
 
 __all__ = ["PARTICLE_PLATE", "Q_Y_FORMS", "MVAEGuide", "closed_form_log_q_y"]
 
-# The closed forms of q(y) (seed 000): which log densities enter the product over l.
+# The closed forms of q(y) (Chowdhury et al.): which log densities enter the product over l.
 Q_Y_FORMS = {
     "mvae": "eq. 5: p(x | z) p(y) p(z | y) / q(z | x, y)",
     "em1": "eq. 10: p(y) p(z | y)",
@@ -37,7 +37,7 @@ def closed_form_log_q_y(
     *,
     sample_dims: tuple[int, ...] = (),
 ) -> torch.Tensor:
-    r"""``log q(y_k)`` in closed form (seed 000, eq. 5, 10, 15), computed in log space.
+    r"""``log q(y_k)`` in closed form (Chowdhury et al., eq. 5, 10, 15), computed in log space.
 
     With ``log A_kl`` the log of the bracket of the chosen equation for sample ``z_k^(l)``::
 
@@ -69,7 +69,7 @@ def closed_form_log_q_y(
         in probability space.
 
     References:
-        Chowdhury et al., Mixtures of posterior and prior VAEs (seed 000), eq. 1-15.
+        Chowdhury et al., Mixtures of posterior and prior VAEs (Chowdhury et al.), eq. 1-15.
 
     Example:
         >>> log_q = closed_form_log_q_y("em1", torch.log(torch.tensor([0.5, 0.5])),
@@ -92,7 +92,7 @@ def closed_form_log_q_y(
 
 
 class MVAEGuide(ClusterEncoder):
-    r"""The MVAE guide (seed 000): K candidate latents per x, q(y) in closed form, then y and z.
+    r"""The MVAE guide (Chowdhury et al.): K candidate latents per x, q(y) in closed form, then y and z.
 
     For every x it draws one reparameterised candidate per cluster, ``z_k ~ q(z | x, y_k)``
     (:class:`~pyromix.guides.mixture.ClusterEncoder`'s heads, all K in one pass), computes q(y)
@@ -142,7 +142,7 @@ class MVAEGuide(ClusterEncoder):
             :meth:`latent_mean`, from a fixed generator, so the readout is deterministic.
 
     References:
-        Chowdhury et al., Mixtures of posterior and prior VAEs (seed 000): eq. 1-5 (MVAE), 6-10
+        Chowdhury et al., Mixtures of posterior and prior VAEs (Chowdhury et al.): eq. 1-5 (MVAE), 6-10
         (EM-V1), 11-15 (EM-V2), 4.2 (clustering), 5.7-5.8 and 7 (beta-MVAE).
 
     Example:
@@ -232,13 +232,13 @@ class MVAEGuide(ClusterEncoder):
 
     def cluster_probs(self, x: torch.Tensor) -> torch.Tensor:
         """q(y) of the guide's closed form, shape (N, K): the "posterior probability" readout
-        (seed 000, 4.2; its argmax is the cluster). Pooled over ``readout_samples`` candidates,
+        (Chowdhury et al., 4.2; its argmax is the cluster). Pooled over ``readout_samples`` candidates,
         it approaches ``softmax_k E_q[log A_k]`` as they grow."""
         return self._readout(x)[0]
 
     def latent_mean(self, x: torch.Tensor) -> torch.Tensor:
         """The mean of q(z | x, y*) at the MAP cluster y* = argmax q(y), shape (N, D): the
-        latent that seed 000, 4.2 clusters with a GMM."""
+        latent that Chowdhury et al., 4.2 clusters with a GMM."""
         probs, loc = self._readout(x)
         return Vindex(loc)[torch.arange(x.shape[0], device=x.device), probs.argmax(-1)]
 

@@ -17,7 +17,7 @@ __all__ = ["ConditionalPriorVAE"]
 
 
 class ConditionalPriorVAE(GaussianMixtureVAE):
-    r"""The two-level generative story of CP-VAE (seed 001, eq. 3-5)::
+    r"""The two-level generative story of CP-VAE (Lavda et al. 2020, eq. 3-5)::
 
         c ~ Cat(1/K)                          (one-hot, uniform)
         z | c ~ N(mu_c, diag sigma_c^2)       (learned data-dependent conditional priors)
@@ -25,7 +25,7 @@ class ConditionalPriorVAE(GaussianMixtureVAE):
 
     The :class:`~pyromix.models.GaussianMixtureVAE` with ``decoder_sees_y``, except that c is a
     one-hot vector rather than an index, so that a guide may replace it by a Gumbel-softmax
-    relaxation (seed 001, eq. 11): the decoder then reads the relaxed vector and
+    relaxation (Lavda et al. 2020, eq. 11): the decoder then reads the relaxed vector and
     :class:`~pyromix.distributions.CategoryConditionalNormal` weights the component densities
     by it. Enumerated or sampled one-hot c gives the exact model.
 
@@ -36,7 +36,7 @@ class ConditionalPriorVAE(GaussianMixtureVAE):
         prior_std_min: lower bound on sigma_c.
 
     References:
-        Lavda, Gregorova & Kalousis, CP-VAE (seed 001), 3.1-3.3.
+        Lavda, Gregorova & Kalousis, CP-VAE (Lavda et al. 2020), 3.1-3.3.
 
     Example:
         >>> from pyromix.likelihoods import BernoulliLikelihood

@@ -1,7 +1,7 @@
 """Normalising flows as Pyro programs: an exact-likelihood density model, and a flow prior p(z).
 
 References:
-    Seed 003, section 3 (change of variables, eq. 24; dequantisation, 3.3; sampling by the
+    Soons (2020), section 3 (change of variables, eq. 24; dequantisation, 3.3; sampling by the
     inverse pass).
     Dinh, Sohl-Dickstein & Bengio (2017), Real NVP; Theis et al. (2016), dequantisation bound.
 """

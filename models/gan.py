@@ -3,7 +3,7 @@
 References:
     Goodfellow et al. (2014), Generative adversarial nets: the minimax game (eq. 1) and the
     non-saturating generator loss (3).
-    Seed 003, section 2 (2.1-2.5: the objective, the non-saturating loss, the MLP settings,
+    Soons (2020), section 2 (2.1-2.5: the objective, the non-saturating loss, the MLP settings,
     generations at stages of training, mode collapse).
 """
 
@@ -26,7 +26,7 @@ __all__ = ["GAN"]
 
 
 class GAN(LocalModule):
-    r"""The generative story of a GAN (seed 003, 2)::
+    r"""The generative story of a GAN (Soons 2020, 2)::
 
         z ~ N(0, I)
         x = G(z)          (an implicit model: x has no density, so there is no likelihood)

@@ -2,7 +2,7 @@
 
 References:
     Tomczak & Welling (2018), "VAE with a VampPrior", 3.3 (the two-level model, eq. 15-17);
-    seed 001, Table 1 (the HVAE + VP baseline).
+    Lavda et al. (2020), Table 1 (the HVAE + VP baseline).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 References:
     Takahashi, Iwata, Yamanaka, Yamada & Yagi (2019), "Variational autoencoder with implicit
-    optimal priors" (seed 004), sections 3.1-3.2, eq. 10-21.
+    optimal priors" (Takahashi et al. 2019), sections 3.1-3.2, eq. 10-21.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ LOG_RATIO = "log_ratio"
 
 
 class DensityRatioEstimator(nn.Module):
-    r"""``T_psi(z)``, the logit of a classifier of q(z) against N(0, I) samples (seed 004, 5.2).
+    r"""``T_psi(z)``, the logit of a classifier of q(z) against N(0, I) samples (Takahashi et al. 2019, 5.2).
 
     At the optimum of the logistic loss (eq. 13), ``T*(z) = log q(z) / N(z; 0, I)`` (eq. 14).
     Hidden layers are ``tanh``; dropout regularises the fit (5.2: keep probability 0.5) and is
@@ -44,7 +44,7 @@ class DensityRatioEstimator(nn.Module):
         latent_dim: size of z (of x for a GAN's discriminator).
         hidden: widths of the hidden layers (the paper: two of 500).
         dropout: drop probability after each hidden layer in training steps.
-        activation: hidden non-linearity (seed 004: tanh).
+        activation: hidden non-linearity (Takahashi et al. 2019: tanh).
 
     Example:
         >>> T = DensityRatioEstimator(2, [8, 8])
@@ -77,7 +77,7 @@ class DensityRatioEstimator(nn.Module):
 
 
 class ImplicitPriorVAE(VAE):
-    r"""The generative story of the VAE with the implicit optimal prior (seed 004, eq. 15-19)::
+    r"""The generative story of the VAE with the implicit optimal prior (Takahashi et al. 2019, eq. 15-19)::
 
         z ~ p(z) proportional to N(z; 0, I) exp(T(z))   (T ~ log q(z) / N(z; 0, I), eq. 14)
         x | z ~ p(x | z)

@@ -17,7 +17,7 @@ __all__ = ["GaussianMixtureVAE", "check_weights", "component_indices", "with_cat
 
 
 class GaussianMixtureVAE(LocalModule):
-    r"""The generative story of the Gaussian-mixture VAE (seed 002, eq. 1-2; seed 000, VaDE)::
+    r"""The generative story of the Gaussian-mixture VAE (Li et al. 2020, eq. 1-2; Chowdhury et al., VaDE)::
 
         y ~ Cat(pi)                          (uniform unless ``learn_weights``)
         z | y ~ N(mu_y, diag sigma_y^2)      (learned; sigma = softplus(.) + prior_std_min)
@@ -25,7 +25,7 @@ class GaussianMixtureVAE(LocalModule):
 
     With ``marginalize_y`` the model sums y out exactly, ``z ~ sum_y pi_y N(mu_y, sigma_y)``, and
     has no ``"y"`` site: the VaDE form, trained with a z-only guide; the cluster posterior is then
-    :meth:`cluster_posterior` (seed 000, eq. 16-17). Otherwise ``"y"`` is a latent site that a
+    :meth:`cluster_posterior` (Chowdhury et al., eq. 16-17). Otherwise ``"y"`` is a latent site that a
     guide either enumerates (EnumY, with ``TraceEnum_ELBO``) or samples (NVIL, VIMCO).
 
     Arguments:
@@ -34,11 +34,11 @@ class GaussianMixtureVAE(LocalModule):
         num_clusters: K.
         learn_weights: learn the mixture weights pi instead of keeping them uniform.
         prior_std_min: lower bound on sigma_y (NVISA uses 1: the prior at least a unit Gaussian).
-        decoder_sees_y: the decoder reads ``[z, one_hot(y)]`` (the CP-VAE decoder, seed 001).
+        decoder_sees_y: the decoder reads ``[z, one_hot(y)]`` (the CP-VAE decoder, Lavda et al. (2020)).
         marginalize_y: sum y out in the model (VaDE).
 
     References:
-        Li et al., NVISA (seed 002), eq. 1-2 and II-A. Jiang et al. 2017, VaDE.
+        Li et al., NVISA (Li et al. 2020), eq. 1-2 and II-A. Jiang et al. 2017, VaDE.
     """
 
     def __init__(
@@ -109,7 +109,7 @@ class GaussianMixtureVAE(LocalModule):
     def cluster_posterior(self, z: torch.Tensor) -> torch.Tensor:
         r"""p(y | z) = pi_y N(z; mu_y, sigma_y) / sum_k pi_k N(z; mu_k, sigma_k), shape (..., K).
 
-        The VaDE cluster readout (seed 000, eq. 16-17), computed in log space.
+        The VaDE cluster readout (Chowdhury et al., eq. 16-17), computed in log space.
         """
         components = dist.Normal(self.loc, self.scale).to_event(1)
         log_joint = components.log_prob(z.unsqueeze(-2)) + self.cluster_prior().logits
@@ -135,7 +135,7 @@ class GaussianMixtureVAE(LocalModule):
             mean: decode to the likelihood's mean instead of a draw of x.
             component: draw every sample from this cluster.
             weights: probabilities (K,) to draw y from instead of p(y), e.g. the aggregated
-                posterior q(y) of seed 001, eq. 14.
+                posterior q(y) of Lavda et al. (2020), eq. 14.
         """
         device = self.logits.device
         index = component_indices(

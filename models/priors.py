@@ -43,7 +43,7 @@ def _uniform_mixture(components: dist.Independent) -> dist.MixtureSameFamily:
 class MixtureOfGaussiansPrior(nn.Module):
     """``p(z) = (1/K) sum_k N(z; mu_k, diag sigma_k^2)`` with learned components, k summed out.
 
-    The "MG" baseline of seed 001 (5): a learned multimodal prior without a categorical site.
+    The "MG" baseline of Lavda et al. (2020) (5): a learned multimodal prior without a categorical site.
     The means start Glorot-small (:func:`~pyromix.nn.glorot_means`) and the scales at 0.69.
 
     Arguments:
@@ -71,9 +71,9 @@ class MixtureOfGaussiansPrior(nn.Module):
 class VampPrior(nn.Module):
     r"""``p(z) = (1/K) sum_k q(z | u_k)``: the encoder's mixture at K learned pseudo-inputs.
 
-    The variational mixture of posteriors prior (Tomczak & Welling 2018; seed 004, eq. 9). The
+    The variational mixture of posteriors prior (Tomczak & Welling 2018; Takahashi et al. 2019, eq. 9). The
     encoder is the guide's own module, shared, so the prior follows the posterior it models.
-    Pseudo-inputs are kept in the data range by clipping into ``bounds`` (a hard tanh; seed 004,
+    Pseudo-inputs are kept in the data range by clipping into ``bounds`` (a hard tanh; Takahashi et al. 2019,
     5.2: [0, 1] for images). Outside the data the encoder extrapolates, and its std there can
     shrink towards 0 until the prior's gradients overflow.
 

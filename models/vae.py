@@ -17,7 +17,7 @@ __all__ = ["VAE"]
 
 
 class VAE(LocalModule):
-    r"""The generative story of a VAE (Kingma & Welling 2014; seed 003, 1.1)::
+    r"""The generative story of a VAE (Kingma & Welling 2014; Soons 2020, 1.1)::
 
         z ~ p(z)              (N(0, I) unless another prior is given)
         x | z ~ p(x | z)      (the likelihood: Bernoulli or Gaussian decoder)
@@ -68,7 +68,7 @@ class VAE(LocalModule):
         With ``component=k`` z comes from the k-th component of a mixture prior (an MG
         Gaussian, or q(z | u_k) for a VampPrior pseudo-input); with ``weights`` (K,) the
         component of each draw is chosen with those probabilities instead of uniformly (e.g. the
-        aggregated posterior over components, seed 001 eq. 14).
+        aggregated posterior over components, Lavda et al. (2020) eq. 14).
         """
         if component is None and weights is None:
             return self.prior().sample((n,))

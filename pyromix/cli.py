@@ -266,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--std-annealing",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="anneal the Gaussian std floors (seed 002, II-D)",
+        help="anneal the Gaussian std floors (Li et al. 2020, II-D)",
     )
     fit.add_argument("--hard", action="store_true", help="MVAE: hard optimisation, argmax q(y)")
     fit.add_argument(
@@ -340,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["posterior", "prior"],
         default="posterior",
         help="draw each sample's cluster/component from the aggregated posterior q(c) over the "
-        "training data (seed 001, eq. 14) or from the prior p(c)",
+        "training data (Lavda et al. 2020, eq. 14) or from the prior p(c)",
     )
 
     compare = commands.add_parser(

@@ -9,7 +9,7 @@ References:
     Burda, Grosse & Salakhutdinov (2016), the importance-sampled log p(x).
     Vehtari, Gelman & Gabry (2017), paired standard errors of differences in expected log
     predictive density; Vehtari et al. (2024), PSIS Pareto k > 0.7 flags unreliable estimates.
-    Seed 004, Table 2 (test log-likelihoods; "≈" marks the implicit prior's estimated density).
+    Takahashi et al. (2019), Table 2 (test log-likelihoods; "≈" marks the implicit prior's estimated density).
 """
 
 from __future__ import annotations
@@ -273,7 +273,7 @@ def _cell(value: Any, width: int, digits: int = 3) -> str:
 def format_comparison(rows: Sequence[dict[str, Any]]) -> str:
     """The rows of :func:`compare_runs` as a text table, best first.
 
-    ``≈`` marks log-likelihoods computed with an estimated prior density (seed 004, Table 2), and
+    ``≈`` marks log-likelihoods computed with an estimated prior density (Takahashi et al. 2019, Table 2), and
     ``log Z`` is that prior's log integral: its log p(x) would be lower by this much normalised.
     """
     clusters = [key for key in CLUSTER_KEYS if any(key in row for row in rows)]

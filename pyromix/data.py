@@ -235,7 +235,7 @@ class Dataset:
             An iterator over ``(x, y)`` with ``y`` None when the dataset has no labels.
 
         References:
-            Dynamic binarisation of MNIST: Lavda et al., sec. 5.2 (seed 001).
+            Dynamic binarisation of MNIST: Lavda et al., sec. 5.2 (Lavda et al. 2020).
 
         Example:
             >>> ds = load_dataset("onehot", binarize="dynamic")
@@ -376,8 +376,8 @@ def load_dataset(
         The :class:`Dataset`.
 
     References:
-        OneHot: Takahashi et al. 2019, sec. 5.1, Table 1 (seed 004). 1-D mixture: Lavda et al.,
-        sec. 5.1 (seed 001). MNIST splits: Lavda et al., sec. 5.2; Takahashi et al., Table 1.
+        OneHot: Takahashi et al. 2019, sec. 5.1, Table 1 (Takahashi et al. 2019). 1-D mixture: Lavda et al.,
+        sec. 5.1 (Lavda et al. 2020). MNIST splits: Lavda et al., sec. 5.2; Takahashi et al., Table 1.
 
     Example:
         >>> ds = load_dataset("digits", limit=100)

@@ -1,6 +1,6 @@
-"""Distributions of CP-VAE's Gumbel-softmax estimator, with the KLs of seed 001, eq. 8-9.
+"""Distributions of CP-VAE's Gumbel-softmax estimator, with the KLs of Lavda et al. (2020), eq. 8-9.
 
-CP-VAE (seed 001, 3.3) trains on the bound of eq. 7 with the reconstruction term estimated by a
+CP-VAE (Lavda et al. 2020, 3.3) trains on the bound of eq. 7 with the reconstruction term estimated by a
 Gumbel-softmax relaxation of the category c, and both KL terms in closed form:
 ``B1 = KL(q(c | x) || p(c))`` (eq. 9) and ``B2 = E_{q(c | x)} KL(q(z | x, c) || p(z | c))``
 (eq. 8). The three classes below let Pyro's ``TraceMeanField_ELBO`` compute exactly that: the
@@ -8,7 +8,7 @@ guide's relaxed c carries the categorical it relaxes, the guide's z carries q(c 
 registered KLs return B1 and B2, so the relaxed sample only reaches the decoder.
 
 References:
-    Lavda, Gregorova & Kalousis, CP-VAE (seed 001), eq. 7-9 and 11.
+    Lavda, Gregorova & Kalousis, CP-VAE (Lavda et al. 2020), eq. 7-9 and 11.
     Jang, Gu & Poole (2017), Categorical reparameterization with Gumbel-softmax.
 """
 
@@ -26,7 +26,7 @@ class GumbelSoftmax(dist.RelaxedOneHotCategorical):
     """The Gumbel-softmax relaxation of ``Cat(probs)``: reparameterised points of the simplex.
 
     It stands in for the one-hot categorical it relaxes: its KL to a ``OneHotCategorical`` is the
-    KL between the two categoricals (seed 001, eq. 9), so under ``TraceMeanField_ELBO`` the
+    KL between the two categoricals (Lavda et al. 2020, eq. 9), so under ``TraceMeanField_ELBO`` the
     relaxation changes the gradient of the reconstruction term only.
 
     Arguments:
@@ -60,7 +60,7 @@ def _kl_relaxed_categorical(q: GumbelSoftmax, p: dist.OneHotCategorical) -> torc
 
 
 class CategoryConditionalNormal(dist.TorchDistribution):
-    r"""``p(z | c) = prod_i N(z_i; mu_ic, sigma_ic^2)`` for a one-hot category c (seed 001, eq. 5).
+    r"""``p(z | c) = prod_i N(z_i; mu_ic, sigma_ic^2)`` for a one-hot category c (Lavda et al. 2020, eq. 5).
 
     ``log p(z | c) = sum_k c_k log N(z; mu_k, sigma_k)``: exact for one-hot c (sampled or
     enumerated), and defined for relaxed c as the same weighted sum.
@@ -103,7 +103,7 @@ class CategoryConditionalNormal(dist.TorchDistribution):
 class GatedNormal(dist.TorchDistribution):
     r"""CP-VAE's ``q(z | x, c) = N(mu(x, pi), diag sigma^2(x, pi))`` with ``pi = q(c | x)`` kept.
 
-    The gated encoder computes mu and sigma from the features and ``pi`` (seed 001, 3.2, Fig. 2),
+    The gated encoder computes mu and sigma from the features and ``pi`` (Lavda et al. 2020, 3.2, Fig. 2),
     so the density is the same Gaussian for every c; carrying ``pi`` lets the KL to
     :class:`CategoryConditionalNormal` be the q(c | x)-weighted average of eq. 8 (term B2).
 

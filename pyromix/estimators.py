@@ -73,7 +73,7 @@ class MixtureClustering(ClusterMixin, BaseEstimator):
 
     A parameter left at ``"auto"`` (``pretrain_epochs``, ``likelihood``, ``binarize``,
     ``patience``) takes the recipe's own default, :data:`pyromix.recipes.MIXTURE_DEFAULTS` for the
-    mixture recipes (seed 002's choices: long pretraining, a Gaussian likelihood, and no early
+    mixture recipes (Li et al. 2020's choices: long pretraining, a Gaussian likelihood, and no early
     stopping since std annealing changes the objective every few epochs). Where a recipe leaves
     ``likelihood`` or ``binarize`` to the data, ``"auto"`` means Bernoulli for binary data, the
     discretised logistic for other data on L levels in [0, 1] and Gaussian otherwise
@@ -123,8 +123,8 @@ class MixtureClustering(ClusterMixin, BaseEstimator):
         n_features_in_: number of features seen in ``fit``.
 
     References:
-        Li et al., NVISA (seed 002), eq. 1-7 and III-B (pretraining + GMM initialisation);
-        Jiang et al. 2017, VaDE (seed 000), eq. 16-17 (the p(y | z) readout).
+        Li et al., NVISA (Li et al. 2020), eq. 1-7 and III-B (pretraining + GMM initialisation);
+        Jiang et al. 2017, VaDE (Chowdhury et al.), eq. 16-17 (the p(y | z) readout).
 
     Example:
         >>> rng = np.random.default_rng(0)

@@ -3,8 +3,8 @@
 References:
     Burda, Grosse & Salakhutdinov (2016), importance-weighted estimate of log p(x).
     Vehtari et al. (2024), Pareto-smoothed importance sampling: k > 0.7 flags unreliable weights.
-    Seed 002, eq. 16 (ACC over one-to-one cluster-label mappings, Kuhn-Munkres).
-    Seed 000, 4.2 (clustering by a GMM fitted on latent means).
+    Li et al. (2020), eq. 16 (ACC over one-to-one cluster-label mappings, Kuhn-Munkres).
+    Chowdhury et al., 4.2 (clustering by a GMM fitted on latent means).
 """
 
 from __future__ import annotations
@@ -244,7 +244,7 @@ def log_likelihood(
 
 
 def bits_per_dim(log_px: torch.Tensor | float, data_dim: int) -> torch.Tensor | float:
-    """``-log p(x) / (D ln 2)``: negative log-likelihood in bits per dimension (seed 003, 1.9)."""
+    """``-log p(x) / (D ln 2)``: negative log-likelihood in bits per dimension (Soons 2020, 1.9)."""
     return -log_px / (data_dim * math.log(2.0))
 
 
@@ -257,7 +257,7 @@ def _contingency(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
 
 
 def cluster_accuracy(y_true, y_pred, *, many_to_one: bool = False) -> float:
-    r"""Unsupervised clustering accuracy (seed 002, eq. 16).
+    r"""Unsupervised clustering accuracy (Li et al. 2020, eq. 16).
 
     ``ACC = max_f (1/N) sum_i 1[f(c_i) = l_i]`` over one-to-one maps f from clusters to labels,
     found with the Hungarian algorithm (``scipy.optimize.linear_sum_assignment``). With more
@@ -303,7 +303,7 @@ def clustering_scores(y_true, y_pred, *, prefix: str = "") -> dict[str, float]:
 
 
 def latent_gmm(z, n_components: int, *, seed: int = 0) -> np.ndarray:
-    """Cluster latent means with a full-covariance GaussianMixture (seed 000, 4.2).
+    """Cluster latent means with a full-covariance GaussianMixture (Chowdhury et al., 4.2).
 
     Returns:
         Cluster assignments, shape (N,).
@@ -331,7 +331,7 @@ def fit_classifier(x: torch.Tensor, y: torch.Tensor, *, seed: int = 0):
 
 
 def mode_coverage(generated: torch.Tensor, classify, num_classes: int) -> dict[str, Any]:
-    r"""How many classes a generator's samples reach: a mode-collapse check (seed 003, 2.5).
+    r"""How many classes a generator's samples reach: a mode-collapse check (Soons 2020, 2.5).
 
     Each sample is labelled by ``classify``; a collapsed generator hits few classes and its class
     histogram has low entropy (0 for one class; log K for a uniform spread over K).

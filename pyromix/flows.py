@@ -8,7 +8,7 @@ no second dependency with its own distribution classes is needed.
 
 A transform maps base space to data space (Pyro's convention): sampling applies the stack
 forwards, which is the inverse pass of the normalising map ``f = T^-1`` from data to N(0, I);
-``log_prob`` applies the inverse and adds ``log |det J|`` (seed 003, 3.1-3.3).
+``log_prob`` applies the inverse and adds ``log |det J|`` (Soons 2020, 3.1-3.3).
 
 References:
     Dinh, Sohl-Dickstein & Bengio (2017), Density estimation using Real NVP: affine coupling

@@ -27,15 +27,15 @@ __all__ = [
 
 
 def positive(raw: torch.Tensor, minimum: float = 0.0) -> torch.Tensor:
-    """Softplus with a lower bound: the std parametrisation of seed 002 (softplus(.) + eps)."""
+    """Softplus with a lower bound: the std parametrisation of Li et al. (2020) (softplus(.) + eps)."""
     return F.softplus(raw) + minimum
 
 
 class GatedDense(nn.Module):
     """Gated dense layer ``h(x) * sigmoid(g(x))`` (Dauphin et al. 2017).
 
-    The element-wise non-linearity of CP-VAE (seed 001, 5), the VampPrior and the implicit-prior
-    VAE (seed 004, 5.2).
+    The element-wise non-linearity of CP-VAE (Lavda et al. 2020, 5), the VampPrior and the implicit-prior
+    VAE (Takahashi et al. 2019, 5.2).
 
     Arguments:
         in_dim: input features.
@@ -73,7 +73,7 @@ def mlp(
         out_dim: width of a final linear layer; ``None`` ends on the last hidden layer.
         gated: use :class:`GatedDense` hidden layers instead of ``Linear`` + ``activation``.
         activation: hidden non-linearity when not gated.
-        dropout: dropout probability after each hidden layer (seed 004 uses 0.5 in its
+        dropout: dropout probability after each hidden layer (Takahashi et al. 2019 uses 0.5 in its
             density-ratio estimator).
 
     Returns:
@@ -105,7 +105,7 @@ def _check_square(image_shape: Sequence[int]) -> tuple[int, int]:
 class ConvEncoder(nn.Module):
     """Two stride-2 convolutions and a dense layer: ``(..., H*W) -> (..., out_dim)``.
 
-    The CNN variant of the practical (seed 003, 1.12), for square grey-scale images.
+    The CNN variant of the practical (Soons 2020, 1.12), for square grey-scale images.
     """
 
     def __init__(self, image_shape: Sequence[int], out_dim: int, channels: int = 32) -> None:
@@ -165,7 +165,7 @@ class NormalHead(nn.Module):
     Arguments:
         body: network whose ``out_features`` attribute gives its output width.
         out_dim: event size of the Normal.
-        std_min: lower bound on the std (seed 002's eps_z); an attribute a schedule may change.
+        std_min: lower bound on the std (Li et al. 2020's eps_z); an attribute a schedule may change.
     """
 
     def __init__(self, body: nn.Module, out_dim: int, std_min: float = 0.0) -> None:
@@ -195,7 +195,7 @@ def glorot_init_(module: nn.Module) -> nn.Module:
 def glorot_means(num_components: int, latent_dim: int) -> torch.Tensor:
     """Component means drawn like the weights of a Glorot-initialised layer on one-hot input.
 
-    Seed 001 initialises every layer by Glorot's method, the learned prior means included. The
+    Lavda et al. (2020) initialises every layer by Glorot's method, the learned prior means included. The
     means start close together, so every component overlaps the encoder's first codes; means of
     unit scale in 40 dimensions instead put each point in a single component from the start, and
     then either one component takes every point (CP-VAE, ACC 0.117 on digits) or the mixture

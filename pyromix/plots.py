@@ -245,7 +245,7 @@ def plot_samples(
     """Write a picture of samples from a model, chosen by the kind of data.
 
     - Images (``image_shape`` given): a grid of the decoder means and, when ``binarized`` is
-      given, a second panel of the binarised samples (the seed 003 report shows both: the
+      given, a second panel of the binarised samples (the Soons (2020) report shows both: the
       Bernoulli draws are noisier, the means smoother). With ``row_labels`` the N images form
       ``len(row_labels)`` equal rows, each labelled on the left (e.g. one row per cluster).
     - One-dimensional data (D == 1): a density histogram of the samples, over a histogram of

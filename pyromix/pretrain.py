@@ -1,4 +1,4 @@
-"""Initialisation by autoencoder pretraining, then a GMM on the codes (seed 002, III-B; VaDE).
+"""Initialisation by autoencoder pretraining, then a GMM on the codes (Li et al. 2020, III-B; VaDE).
 
 The networks are first trained as a deterministic autoencoder, ``x -> encode(x) -> p(x | z)``;
 a Gaussian mixture fitted to the codes then sets the mixture prior's means, stds and weights.

@@ -56,7 +56,7 @@ class Generative(Protocol):
     """A model that draws new data: ``n`` means (or draws) of x from the prior.
 
     ``component=k`` draws from the k-th cluster or prior component only; ``weights`` (K,)
-    chooses each draw's component with those probabilities (the aggregated posterior, seed 001
+    chooses each draw's component with those probabilities (the aggregated posterior, Lavda et al. (2020)
     eq. 14). Models without components may accept and ignore ``weights=None``.
     """
 

@@ -116,7 +116,7 @@ RUN_ARGS_KEYS = (
     "data_dim",
     "image_shape",
 )
-# Per-dataset defaults from the papers: seed 004 uses a 2-D latent on OneHot.
+# Per-dataset defaults from the papers: Takahashi et al. (2019) uses a 2-D latent on OneHot.
 DATASET_DEFAULTS = {"onehot": {"latent_dim": 2}}
 MAX_SEED = 2**32 - 1  # pyro.set_rng_seed seeds NumPy too, whose seeds stop here
 # What a resumed run may change; every other argument given must match the recorded one.
@@ -253,7 +253,7 @@ def prepare_recipe(
         history = History.from_dict(saved["history"])
     else:
         args = {**defaults, **overrides}
-        if args["warmup"] is None:  # seed 001 warms up 100 epochs; here a quarter of the run
+        if args["warmup"] is None:  # Lavda et al. (2020) warms up 100 epochs; here a quarter of the run
             args["warmup"] = args["epochs"] // 4 if isinstance(args["epochs"], int) else 0
         record_data(args, data, labels)  # where the files are and what they hold
     _check_args(args)
@@ -348,7 +348,7 @@ def _check_resumable(
 
 
 def _check_alternation(args: dict[str, Any]) -> None:
-    """The implicit prior's discriminator settings (seed 004, Algorithm 1 and 3.2, 5.2)."""
+    """The implicit prior's discriminator settings (Takahashi et al. 2019, Algorithm 1 and 3.2, 5.2)."""
     if "disc_steps" not in args:
         return
     for key in ("vae_steps", "disc_steps"):
@@ -380,7 +380,7 @@ def _check_alternation(args: dict[str, Any]) -> None:
         raise ValueError(
             "disc_steps: expected the discriminator to see more samples than the VAE, "
             "disc_steps x disc_batch_size > vae_steps x batch_size (J2 > J1 at equal batch "
-            f"sizes, seed 004 3.2), got disc_steps={args['disc_steps']}, "
+            f"sizes, Takahashi et al. (2019) 3.2), got disc_steps={args['disc_steps']}, "
             f"disc_batch_size={disc_batch}, vae_steps={args['vae_steps']}, "
             f"batch_size={args['batch_size']}"
         )
@@ -473,7 +473,7 @@ def _start(devices: Devices | None, args: dict[str, Any]) -> Replicas:
 
 def _kl_weight(args: dict[str, Any]) -> KLWarmup:
     """KL warm-up to ``beta`` over ``warmup`` epochs, or over the whole run for the scheduled
-    beta of MVAE (``beta_schedule="linear"``, seed 000, 5.8)."""
+    beta of MVAE (``beta_schedule="linear"``, Chowdhury et al., 5.8)."""
     ramp = args["epochs"] if args.get("beta_schedule") == "linear" else args["warmup"]
     return KLWarmup(ramp, args["beta"])
 
@@ -636,7 +636,7 @@ def cluster_probabilities(run: Run, x: torch.Tensor) -> torch.Tensor | None:
     """The run's cluster readout for ``x``, shape (N, K), or None for models without clusters.
 
     q(y | x) from guides that have one; p(y | z) at the posterior mean for models that sum y out
-    (VaDE, seed 000 eq. 16-17).
+    (VaDE, Chowdhury et al. eq. 16-17).
     """
     if hasattr(run.guide, "cluster_probs"):
         return run.guide.cluster_probs(x)
@@ -662,11 +662,11 @@ def evaluate_run(
     Log-likelihood and ELBO are in nats per data point, averaged over the test split; the ELBO
     is estimated from the same S importance samples. ``bits_per_dim`` is given for binary data.
     With labels, ``gmm_acc``/``gmm_nmi``/``gmm_ari`` score a GMM on the test latent means with as
-    many components as classes (seed 000, 4.2), or ``gmm_skipped`` says why no GMM could be
+    many components as classes (Chowdhury et al., 4.2), or ``gmm_skipped`` says why no GMM could be
     fitted (latent means collapsed or non-finite, as after a run diverged), and for clustering
     models ``acc``/``nmi``/``ari`` score :func:`cluster_probabilities`' argmax.
     ``prior_is_approximate`` is true where the
-    prior density is an estimate (the implicit prior, seed 004 Table 2's "≈"); such a prior's
+    prior density is an estimate (the implicit prior, Takahashi et al. (2019) Table 2's "≈"); such a prior's
     ``prior_log_normalizer`` (log of its integral, 0 when exact; Monte Carlo, biased low) says by
     about how much, and ``test_log_likelihood_normalized`` is the log-likelihood with the prior
     divided by that integral, a proper density (log p(x) shifts by exactly -log Z).
@@ -809,7 +809,7 @@ CATEGORY_SOURCES = ("posterior", "prior")
 
 @torch.no_grad()
 def aggregated_posterior(run: Run, x: torch.Tensor | None = None) -> torch.Tensor | None:
-    """q(c) = (1/n) sum_i q(c | x_i) over the training split (seed 001, eq. 14), shape (K,).
+    """q(c) = (1/n) sum_i q(c | x_i) over the training split (Lavda et al. 2020, eq. 14), shape (K,).
 
     For cluster models q(c | x) is :func:`cluster_probabilities`; for mixture priors (MG,
     VampPrior) it is the component responsibility p(k | z) at the posterior mean. None for
@@ -844,7 +844,7 @@ def generate(
     With ``components`` (an iterable of indices) ``n`` samples are drawn from each component in
     turn: the clusters of a mixture model, or the components of a mixture prior. Otherwise the
     category or component of each sample is drawn from the aggregated posterior q(c) over the
-    training data (``categories="posterior"``, CP-VAE's generation, seed 001, 5 and eq. 14) or
+    training data (``categories="posterior"``, CP-VAE's generation, Lavda et al. (2020), 5 and eq. 14) or
     from the prior p(c) (``"prior"``); models without one ignore ``categories``.
     """
     if n < 1:

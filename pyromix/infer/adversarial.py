@@ -7,7 +7,7 @@ that trains the implicit prior's T; only the samples differ.
 References:
     Goodfellow et al. (2014), eq. 1 (the minimax value V(D, G)) and 3 (the non-saturating
     generator loss -log D(G(z))).
-    Seed 003, 2.1-2.3 (the objective, the saturation of log(1 - D(G(z))) early in training,
+    Soons (2020), 2.1-2.3 (the objective, the saturation of log(1 - D(G(z))) early in training,
     the settings: Adam 2e-4, betas (0.5, 0.999), batch 128, dropout 0.3 in D).
 """
 
@@ -55,7 +55,7 @@ class NonSaturatingGAN(ELBO):
     generator; :class:`AdversarialSteps` trains the discriminator between its steps.
 
     Arguments:
-        saturating: use the minimax game's ``log(1 - D(G(z)))`` instead (seed 003, 2.2).
+        saturating: use the minimax game's ``log(1 - D(G(z)))`` instead (Soons 2020, 2.2).
     """
 
     def __init__(self, saturating: bool = False) -> None:
@@ -85,7 +85,7 @@ class AdversarialSteps:
 
     After every generator step, one Adam step of the discriminator on the batch just trained on
     (real, label 1) against as many fresh generations (label 0), with dropout on: the
-    alternation of seed 003, 2.3. Per epoch it records the mean discriminator loss, the mean
+    alternation of Soons (2020), 2.3. Per epoch it records the mean discriminator loss, the mean
     generator loss per point, and D's accuracy (real above 1/2, fake below), and at the epochs
     in ``sample_epochs`` it keeps ``G(z)`` of a fixed z (the stages of the practical's Fig. 8).
 

@@ -1,7 +1,7 @@
 """The density-ratio trick for the implicit optimal prior: loss, q(z) samples, training steps.
 
 References:
-    Takahashi et al. (2019), seed 004: eq. 11-14 (the trick), eq. 20 and Algorithm 1 (the
+    Takahashi et al. (2019), Takahashi et al. (2019): eq. 11-14 (the trick), eq. 20 and Algorithm 1 (the
     alternating optimisation), section 5.2 (dropout, ten discriminator epochs per VAE epoch).
 """
 
@@ -61,7 +61,7 @@ def aggregated_posterior_sample(
     r"""``n`` ancestral draws of the aggregated posterior ``q(z) = E_{p_D(x)}[q(z | x)]`` (eq. 6).
 
     Each draw picks a data point uniformly at random, then samples the guide's ``z`` for it
-    (seed 004, 3.1): the paper's way to sample q(z), and so its sampler for the implicit prior
+    (Takahashi et al. 2019, 3.1): the paper's way to sample q(z), and so its sampler for the implicit prior
     (section 4), which needs data.
 
     Arguments:
@@ -99,7 +99,7 @@ class DensityRatioSteps:
     Called after every VAE optimiser step; after every ``vae_steps`` (J1) of them it takes
     ``disc_steps`` (J2) Adam steps on the loss of eq. 20, each on ``batch_size`` fresh draws of
     q(z) (:func:`aggregated_posterior_sample` from the training split) against as many of
-    N(0, I), with dropout on. Seed 004 (5.2) trains T ten epochs per VAE epoch: J2 = 10 J1.
+    N(0, I), with dropout on. Takahashi et al. (2019) (5.2) trains T ten epochs per VAE epoch: J2 = 10 J1.
 
     Arguments:
         model: an :class:`pyromix.models.ImplicitPriorVAE` (its ``ratio`` is trained).

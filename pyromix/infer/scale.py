@@ -99,7 +99,7 @@ def scale_latents(fn=None, weight: float = 1.0):
 def prior_factor(name: str, log_factor: torch.Tensor) -> None:
     r"""``pyro.factor`` for a term of the prior's log-density, weighted like the latent sites.
 
-    A prior written as ``z ~ p0(z)`` times ``exp(f(z))`` (the implicit optimal prior of seed 004,
+    A prior written as ``z ~ p0(z)`` times ``exp(f(z))`` (the implicit optimal prior of Takahashi et al. (2019),
     eq. 15: ``f = T(z)``) contributes ``-KL(q || p0) + E_q[f(z)]`` to the ELBO, and all of it is
     the regulariser that warm-up and beta weight; a plain ``pyro.factor`` would be left at weight
     1 by :class:`LatentScaleMessenger`, as it is an observed site.

@@ -21,8 +21,8 @@ class KLWarmup:
     r"""Linear KL warm-up: the KL weight rises from 0 to ``beta`` over ``epochs`` epochs.
 
     ``weight(epoch) = beta * min(1, epoch / epochs)``; the first epoch trains the reconstruction
-    term alone, and from epoch ``epochs`` on the full ELBO is optimised (seed 001, 5: "annealed
-    from 0 to 1 during training" over 100 epochs; seed 004, 5.2).
+    term alone, and from epoch ``epochs`` on the full ELBO is optimised (Lavda et al. 2020, 5: "annealed
+    from 0 to 1 during training" over 100 epochs; Takahashi et al. 2019, 5.2).
 
     Arguments:
         epochs: length of the warm-up; 0 gives ``beta`` from the start.
@@ -57,7 +57,7 @@ def weight_at(weight: Weight, epoch: int) -> float:
 
 
 class StdAnnealing:
-    r"""Std annealing (seed 002, II-D): lower bounds on Gaussian stds that start large and shrink.
+    r"""Std annealing (Li et al. 2020, II-D): lower bounds on Gaussian stds that start large and shrink.
 
     ``eps(epoch) = start * factor ** (epoch // every)``, never below ``final``, and ``final`` for
     the last ``every`` epochs of a run of ``epochs`` (the paper: start 1, halve every 100 epochs,
@@ -114,7 +114,7 @@ class TemperatureAnnealing:
     ``tau(epoch) = max(final, start * exp(-rate * epoch))`` with the rate chosen so that tau
     reaches ``final`` halfway through a run of ``epochs``: Jang et al.'s
     ``max(0.5, exp(-r t))`` scaled to the run length. Calling the schedule sets ``temperature``
-    on the target (CP-VAE's guide, seed 001, 3.3).
+    on the target (CP-VAE's guide, Lavda et al. (2020), 3.3).
 
     Arguments:
         target: object with a ``temperature`` attribute.

@@ -61,7 +61,7 @@ class VIMCO(ELBO):
     r"""The M-sample importance-weighted bound with the VIMCO gradient estimator.
 
     Per data point, with M particles ``h_m ~ q(h | x)`` drawn in one vectorised pass, the
-    objective is the multi-sample bound (seed 002, eq. 7; Burda et al. 2016)::
+    objective is the multi-sample bound (Li et al. 2020, eq. 7; Burda et al. 2016)::
 
         L^M(x) = E[ log (1/M) sum_m w_m ],   w_m = p(x, h_m) / q(h_m | x),
 
@@ -101,7 +101,7 @@ class VIMCO(ELBO):
 
     References:
         Mnih & Rezende 2016, Variational inference for Monte Carlo objectives (VIMCO).
-        Li et al., NVISA (seed 002), eq. 7. Burda et al. 2016, Importance weighted autoencoders.
+        Li et al., NVISA (Li et al. 2020), eq. 7. Burda et al. 2016, Importance weighted autoencoders.
 
     Example:
         >>> import pyro, pyro.distributions as dist

@@ -75,7 +75,7 @@ BETA_SCHEDULES = mvae.BETA_SCHEDULES
 VAE_FLOW_DEFAULTS = vae.VAE_FLOW_DEFAULTS
 #: The flow density model's arguments.
 FLOW_DEFAULTS = flow.FLOW_DEFAULTS
-#: The GAN's arguments, at seed 003's settings (2.3).
+#: The GAN's arguments, at Soons (2020)'s settings (2.3).
 GAN_DEFAULTS = gan.GAN_DEFAULTS
 
 __all__ = [

@@ -135,12 +135,12 @@ def iwae_objective(args: dict) -> ELBO:
 
 def enum_objective(args: dict) -> ELBO:
     """TraceEnum_ELBO: discrete sites marked ``infer={"enumerate": "parallel"}`` are summed out
-    exactly (seed 002's EnumY)."""
+    exactly (Li et al. 2020's EnumY)."""
     return TraceEnum_ELBO(num_particles=args["particles"], max_plate_nesting=1)
 
 
 def vimco_objective(args: dict) -> ELBO:
-    """VIMCO with ``particles`` samples (Mnih & Rezende 2016; seed 002's NVISA, M = 15)."""
+    """VIMCO with ``particles`` samples (Mnih & Rezende 2016; Li et al. 2020's NVISA, M = 15)."""
     from ..infer.vimco import VIMCO
 
     return VIMCO(num_particles=args["particles"], max_plate_nesting=1)

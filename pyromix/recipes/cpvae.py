@@ -1,4 +1,4 @@
-"""CP-VAE (seed 001): c ~ Cat(1/K), z | c ~ N(mu_c, sigma_c) learned, the decoder sees [z, c]."""
+"""CP-VAE (Lavda et al. 2020): c ~ Cat(1/K), z | c ~ N(mu_c, sigma_c) learned, the decoder sees [z, c]."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def cpvae_objective(args: dict) -> ELBO:
 
 
 def temperature_annealing(model: nn.Module, guide: nn.Module, args: dict) -> list:
-    """The Gumbel-softmax temperature schedule (seed 001, 5), for the ``gumbel`` estimator."""
+    """The Gumbel-softmax temperature schedule (Lavda et al. 2020, 5), for the ``gumbel`` estimator."""
     if args["estimator"] != "gumbel":
         return []
     return [TemperatureAnnealing(guide, args["epochs"])]
@@ -43,7 +43,7 @@ def temperature_annealing(model: nn.Module, guide: nn.Module, args: dict) -> lis
 register_recipe(
     "cpvae",
     Recipe(
-        "CP-VAE: c ~ Cat(1/K), z | c ~ learned N(mu_c, sigma_c), decoder sees [z, c] (seed 001)",
+        "CP-VAE: c ~ Cat(1/K), z | c ~ learned N(mu_c, sigma_c), decoder sees [z, c] (Lavda et al. 2020)",
         build=build_cpvae,
         objective=cpvae_objective,
         defaults={

@@ -1,4 +1,4 @@
-"""The GAN of seed 003, section 2: an implicit model trained adversarially, with no likelihood."""
+"""The GAN of Soons (2020), section 2: an implicit model trained adversarially, with no likelihood."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ __all__ = [
     "standardize_gan",
 ]
 
-# The GAN of seed 003 (2.3): z 32, G 128-256-512 with dropout 0.1, D 512-256 with dropout 0.3,
+# The GAN of Soons (2020) (2.3): z 32, G 128-256-512 with dropout 0.1, D 512-256 with dropout 0.3,
 # leaky ReLU, Adam with betas (0.5, 0.999) for both, batch 128, 250 epochs, no early stopping
 # (the generator's loss does not rank epochs); generations kept at ``sample_epochs`` and the last
 # epoch; G ends in a sigmoid on images ([0, 1] pixels), otherwise in an affine map to the training
@@ -102,7 +102,7 @@ def gan_optimizer(args: dict) -> Callable:
 register_recipe(
     "gan",
     Recipe(
-        "GAN: x = G(z), z ~ N(0, I); non-saturating loss, D with dropout (seed 003, 2); no likelihood",
+        "GAN: x = G(z), z ~ N(0, I); non-saturating loss, D with dropout (Soons 2020, 2); no likelihood",
         build=build_gan,
         objective=lambda args: NonSaturatingGAN(),
         defaults=GAN_DEFAULTS,

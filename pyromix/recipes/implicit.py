@@ -1,4 +1,4 @@
-"""The VAE with the implicit optimal prior N(0, I) exp(T(z)), T by density ratio (seed 004)."""
+"""The VAE with the implicit optimal prior N(0, I) exp(T(z)), T by density ratio (Takahashi et al. 2019)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ __all__ = ["build_implicit_prior", "density_ratio_steps"]
 
 
 def build_implicit_prior(args: dict) -> tuple[nn.Module, nn.Module]:
-    """The model with T as wide as the encoder (seed 004, 5.2) unless ``disc_hidden`` says."""
+    """The model with T as wide as the encoder (Takahashi et al. 2019, 5.2) unless ``disc_hidden`` says."""
     d = args["latent_dim"]
     ratio = DensityRatioEstimator(d, args["disc_hidden"] or args["hidden"], args["disc_dropout"])
     model = ImplicitPriorVAE(build_likelihood(args, d), d, ratio)
@@ -24,7 +24,7 @@ def build_implicit_prior(args: dict) -> tuple[nn.Module, nn.Module]:
 
 
 def density_ratio_steps(model: nn.Module, guide: nn.Module, data: Dataset, args: dict) -> list:
-    """The discriminator's steps between VAE steps (seed 004, Algorithm 1). A recipe's
+    """The discriminator's steps between VAE steps (Takahashi et al. 2019, Algorithm 1). A recipe's
     ``step_hooks``."""
     steps = DensityRatioSteps(
         model,
@@ -42,7 +42,7 @@ def density_ratio_steps(model: nn.Module, guide: nn.Module, data: Dataset, args:
 register_recipe(
     "iop",
     Recipe(
-        "VAE with the implicit optimal prior N(0, I) exp(T(z)), T by density ratio (seed 004)",
+        "VAE with the implicit optimal prior N(0, I) exp(T(z)), T by density ratio (Takahashi et al. 2019)",
         build=build_implicit_prior,
         objective=elbo_objective,
         defaults={

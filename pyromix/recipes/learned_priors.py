@@ -1,4 +1,4 @@
-"""VAEs with learned mixture priors: MG (seed 001), the VampPrior (seed 004, eq. 9) and the
+"""VAEs with learned mixture priors: MG (Lavda et al. 2020), the VampPrior (Takahashi et al. 2019, eq. 9) and the
 hierarchical VampPrior VAE (Tomczak & Welling 2018)."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def build_learned_prior(args: dict, *, vamp: bool) -> tuple[nn.Module, nn.Module
     VampPrior (the encoder's mixture at learned pseudo-inputs) with ``vamp=True``."""
     d, k = args["latent_dim"], args["components"]
     guide = GaussianGuide(build_encoder(args, d))
-    if vamp:  # pseudo-inputs stay in [0, 1] for data in that range (seed 004, 5.2)
+    if vamp:  # pseudo-inputs stay in [0, 1] for data in that range (Takahashi et al. 2019, 5.2)
         unit = args["likelihood"] == "bernoulli" or args["image_shape"] is not None
         prior = VampPrior(guide.encoder, k, args["data_dim"], bounds=(0.0, 1.0) if unit else None)
     else:
@@ -81,7 +81,7 @@ register_recipe(
 register_recipe(
     "mog",
     Recipe(
-        "VAE with a learned mixture-of-Gaussians prior (K = --components), MG of seed 001",
+        "VAE with a learned mixture-of-Gaussians prior (K = --components), MG of Lavda et al. (2020)",
         build=lambda args: build_learned_prior(args, vamp=False),
         objective=elbo_objective,
         defaults={"components": 10},
@@ -90,7 +90,7 @@ register_recipe(
 register_recipe(
     "vampprior",
     Recipe(
-        "VAE with the VampPrior: encoder mixture at K learned pseudo-inputs (seed 004, eq. 9)",
+        "VAE with the VampPrior: encoder mixture at K learned pseudo-inputs (Takahashi et al. 2019, eq. 9)",
         build=lambda args: build_learned_prior(args, vamp=True),
         objective=elbo_objective,
         defaults={"components": 50, "pseudo_init": "random"},

@@ -1,7 +1,7 @@
 """Gaussian-mixture VAEs: EnumY, NVISA, NVIL, the mean-field ablation and VaDE (seeds 000, 002).
 
 They share the generative story ``y ~ Cat(pi)``, ``z | y ~ N(mu_y, sigma_y)``, ``x | z``, and
-NVISA's training choices (seed 002, II-D and III-B): a Gaussian decoder, std annealing, and
+NVISA's training choices (Li et al. 2020, II-D and III-B): a Gaussian decoder, std annealing, and
 autoencoder pretraining followed by a GMM on the codes. The guide decides the recipe.
 """
 
@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 #: Arguments shared by the Gaussian-mixture recipes, K clusters (default the number of classes,
-#: else 10), and NVISA's training choices for the whole family, which seed 002 (II-D, III-B)
+#: else 10), and NVISA's training choices for the whole family, which Li et al. (2020) (II-D, III-B)
 #: reports help EnumY as well as VIMCO: a Gaussian decoder, std annealing, AE pretraining + GMM
 #: initialisation. Annealing changes the objective every few epochs, so no early stopping.
 MIXTURE_DEFAULTS: dict[str, Any] = {
@@ -49,7 +49,7 @@ MIXTURE_DEFAULTS: dict[str, Any] = {
     "anneal_every": None,
     "likelihood": "gaussian",
     "patience": None,
-    "std_min": 1e-4,  # the final std floor of std annealing (seed 002, II-D)
+    "std_min": 1e-4,  # the final std floor of std annealing (Li et al. 2020, II-D)
 }
 
 
@@ -81,7 +81,7 @@ def build_mixture(
         args: the recipe's arguments (:data:`MIXTURE_DEFAULTS` and the common ones).
         y_mode: ``"enumerate"`` (EnumY) or ``"sample"`` (NVISA, NVIL) for the guide's y.
         mean_field: the guide's z ignores y: q(y | x) q(z | x).
-        baseline: give the guide NVIL's learned baseline C_psi(x) + c (seed 002, eq. 6).
+        baseline: give the guide NVIL's learned baseline C_psi(x) + c (Li et al. 2020, eq. 6).
         marginalize_y: y summed out in the model and a z-only guide (VaDE).
     """
     k, d = args["clusters"], args["latent_dim"]
@@ -106,7 +106,7 @@ def build_mixture(
 
 
 def std_annealing(model: nn.Module, guide: nn.Module, args: dict) -> list:
-    """The std-floor annealing of seed 002 (II-D), when ``args["std_annealing"]``: every floor
+    """The std-floor annealing of Li et al. (2020) (II-D), when ``args["std_annealing"]``: every floor
     ``std_min`` of the likelihood, the guide and its encoder halves every ``anneal_every``
     epochs down to ``args["std_min"]``. A recipe's ``schedules``."""
     if not args["std_annealing"]:
@@ -120,7 +120,7 @@ def std_annealing(model: nn.Module, guide: nn.Module, args: dict) -> list:
 
 
 def pretrain_mixture(model: nn.Module, guide: nn.Module, data: Dataset, args: dict) -> None:
-    """Autoencoder pretraining, then a GMM on the codes sets the prior (seed 002, III-B; VaDE).
+    """Autoencoder pretraining, then a GMM on the codes sets the prior (Li et al. 2020, III-B; VaDE).
 
     Encoder and decoder train for ``pretrain_epochs`` as a deterministic autoencoder (the guide's
     ``autoencoder(x)``, else its encoder's mean); a diagonal GMM fitted to the training codes
@@ -199,7 +199,7 @@ register_recipe(
         y_mode="sample",
     ),
 )
-# NVIL's prior stds are floored at 1, as NVISA's (seed 002, eq. 2b: softplus + 1). Std annealing
+# NVIL's prior stds are floored at 1, as NVISA's (Li et al. 2020, eq. 2b: softplus + 1). Std annealing
 # starts the guide's std floor at 1 while the GMM initialisation leaves components as narrow as
 # 0.2, so the cost of a sampled y spreads over hundreds of nats (digits validation split, seed 0:
 # median 157, 90th percentile 261, max 649; with the floor 89, 105, 140); the score-function

@@ -1,4 +1,4 @@
-"""MVAE (seed 000): the mixture model with q(y) in closed form; EM-V1 and EM-V2 variants."""
+"""MVAE (Chowdhury et al.): the mixture model with q(y) in closed form; EM-V1 and EM-V2 variants."""
 
 from __future__ import annotations
 
@@ -48,9 +48,9 @@ def mvae_objective(args: dict) -> ELBO:
 
 
 DESCRIPTIONS = {
-    "mvae": "MVAE: q(y) in closed form from p(x|z) p(y) p(z|y) / q(z|x,y) (seed 000, eq. 5)",
-    "em1": "MVAE (EM-V1): q(y) in closed form from the prior p(y) p(z|y) (seed 000, eq. 10)",
-    "em2": "MVAE (EM-V2): q(y) from prior over posterior (seed 000, eq. 15); beta-MVAE with --beta",
+    "mvae": "MVAE: q(y) in closed form from p(x|z) p(y) p(z|y) / q(z|x,y) (Chowdhury et al., eq. 5)",
+    "em1": "MVAE (EM-V1): q(y) in closed form from the prior p(y) p(z|y) (Chowdhury et al., eq. 10)",
+    "em2": "MVAE (EM-V2): q(y) from prior over posterior (Chowdhury et al., eq. 15); beta-MVAE with --beta",
 }
 for _form, _description in DESCRIPTIONS.items():
     register_recipe(
