@@ -4,8 +4,8 @@ import os
 import sys
 from typing import Any
 
-try:
-    import pyro
+try:  # the slow import first, so a Ctrl-C during it is one line (pyro is not used here)
+    import pyro  # noqa: F401
 except KeyboardInterrupt:  # Ctrl-C while the `pyromix` command starts: one line, status 130
     if os.path.basename(sys.argv[0]) != "pyromix":
         raise
