@@ -25,8 +25,7 @@ from .capture import CAPTURE_AFTER
 from .data import Dataset, load_dataset
 from .diagnostics import active_units, cluster_usage, collapse_warnings, plot_diagnostics
 from .distributed import Devices, Replicas, launched_worker
-from .flows import infer_levels
-from .likelihoods import LIKELIHOODS, init_from_data_
+from .likelihoods import init_from_data_
 from .likelihoods.choice import resolve_likelihood
 from .identity import is_data_file, locate_data, record_data
 from .compare import footing
@@ -49,16 +48,16 @@ from .evaluate import (
     log_likelihood,
     mode_coverage,
 )
-from .infer.schedules import KLWarmup
 from .labels import accepts_labels
 from .protocol import capabilities
 from .recipes import COMMON_DEFAULTS, get_recipe, recipe_origin, resolve_recipe
+from .recipes.arguments import MAX_SEED, recipe_schema
 from .recipes.registry import build_programs
 from .resources import check_fits, check_training_fits
 from .run_config import read_config, run_config, version_changes, write_config
 from .rundir import CHECKPOINT, METRICS, refuse_existing_run, run_lock, write_atomically
+from .schema import validate
 from .train import (
-    MAX_LR,
     History,
     check_same_parameters,
     fit,
@@ -74,6 +73,7 @@ __all__ = [
     "train_recipe",
     "load_run",
     "weights_epoch",
+    "run_arguments",
     "evaluate_run",
     "evaluate_points",
     "cluster_probabilities",
@@ -90,18 +90,8 @@ __all__ = [
 
 MAX_SAMPLE_ROWS = 10
 EVAL_CHUNK = 1000  # points per encoder pass where a whole split could be too large at once
-DATA_KEYS = {
-    "data": "digits",
-    "labels": None,
-    "data_dir": None,
-    "binarize": "auto",
-    "split_seed": 0,
-    "limit": None,
-    "labeled": 0,
-    "eval_labels": "hidden",
-}
-# Observation models that are a recipe's own: a flow's density, a GAN's none.
-RECIPE_LIKELIHOODS = ("flow", "none")
+# Where the data comes from: arguments of the run rather than of its recipe.
+DATA_SOURCE = {"data": "digits", "labels": None, "data_dir": None}
 #: What a saved run's arguments must hold for load_run, evaluation, reports and compare to rebuild
 #: its data and score it; a recipe's build reads its own keys besides.
 RUN_ARGS_KEYS = (
@@ -118,7 +108,6 @@ RUN_ARGS_KEYS = (
 )
 # Per-dataset defaults from the papers: Takahashi et al. (2019) uses a 2-D latent on OneHot.
 DATASET_DEFAULTS = {"onehot": {"latent_dim": 2}}
-MAX_SEED = 2**32 - 1  # pyro.set_rng_seed seeds NumPy too, whose seeds stop here
 # What a resumed run may change; every other argument given must match the recorded one.
 RESUMABLE = ("epochs", "patience")
 
@@ -136,53 +125,6 @@ class Run:
     hooks: list = field(default_factory=list)  # the recipe's step hooks, with their state
     restore_best: bool = True  # the weights are the best validation epoch's, not the last's
     restarts: list = field(default_factory=list)  # the starts' scores (pyromix.restarts)
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and value >= 1
-
-
-def _positive_ints(value: Any) -> bool:
-    """A non-empty list of integers >= 1 (hidden layer widths)."""
-    return isinstance(value, (list, tuple)) and len(value) > 0 and all(map(_positive_int, value))
-
-
-def _need(args: dict[str, Any], ok: bool, key: str, expected: str) -> None:
-    if not ok:
-        raise ValueError(f"{key}: expected {expected}, got {args[key]!r}")
-
-
-def _check_args(args: dict[str, Any]) -> None:
-    need = partial(_need, args)
-    for key in ("latent_dim", "epochs", "batch_size", "particles"):
-        need(_positive_int(args[key]), key, "an integer >= 1")
-    need(_positive_ints(args["hidden"]), "hidden", "a non-empty list of integers >= 1")
-    need(args["arch"] in ("mlp", "conv"), "arch", "'mlp' or 'conv'")
-    need(
-        args["likelihood"] in ("auto", *LIKELIHOODS, *RECIPE_LIKELIHOODS),
-        "likelihood",
-        f"'auto', {', '.join(map(repr, LIKELIHOODS))}, 'flow' (the flow recipe's) or 'none' "
-        "(the gan's)",
-    )
-    need(
-        args["binarize"] in ("auto", "none", "static", "dynamic"),
-        "binarize",
-        "'auto', 'none', 'static' or 'dynamic'",
-    )
-    lr_ok = isinstance(args["lr"], (int, float)) and 0 < args["lr"] <= MAX_LR
-    need(lr_ok, "lr", f"a number > 0 and at most {MAX_LR:.3g} (float32's largest)")
-    need(isinstance(args["warmup"], int) and args["warmup"] >= 0, "warmup", "an integer >= 0")
-    beta_ok = isinstance(args["beta"], (int, float)) and 0 <= args["beta"] <= MAX_LR
-    need(beta_ok, "beta", f"a number >= 0 and at most {MAX_LR:.3g} (float32's largest)")
-    seed_ok = isinstance(args["seed"], int) and 0 <= args["seed"] <= MAX_SEED
-    need(seed_ok, "seed", f"an integer in [0, {MAX_SEED}] (NumPy's seeds)")
-    need(args["std_min"] > 0, "std_min", "a number > 0")
-    need(args.get("eval_labels", "hidden") in EVAL_LABELS, "eval_labels", "'hidden' or 'revealed'")
-    need(
-        args["patience"] is None or _positive_int(args["patience"]),
-        "patience",
-        "an integer >= 1 or None",
-    )
 
 
 def _load_data(args: dict[str, Any], source: Any, labels=None) -> Dataset:
@@ -229,9 +171,10 @@ def prepare_recipe(
     if data is None and not resuming:
         data = "digits"
     dataset_name = data if isinstance(data, str) else None
+    schema = recipe_schema(recipe)
     defaults = {
         **COMMON_DEFAULTS,
-        **DATA_KEYS,
+        **DATA_SOURCE,
         **DATASET_DEFAULTS.get(dataset_name, {}),
         **recipe.defaults,
     }
@@ -256,7 +199,9 @@ def prepare_recipe(
         if args["warmup"] is None:  # Lavda et al. (2020) warms up 100 epochs; here a quarter of the run
             args["warmup"] = args["epochs"] // 4 if isinstance(args["epochs"], int) else 0
         record_data(args, data, labels)  # where the files are and what they hold
-    _check_args(args)
+    validate(schema, args)
+    if recipe.check is not None:
+        recipe.check(args)
     if not recipe.kl_weighted and (args["warmup"] or args["beta"] != 1):
         raise ValueError(
             f"warmup/beta: the {name} objective has no KL term to weight; leave them at 0/1"
@@ -266,40 +211,8 @@ def prepare_recipe(
     if args["arch"] == "conv" and dataset.image_shape is None:
         raise ValueError("arch: 'conv' needs image data (H, W); this dataset has none")
     args.update(data_dim=dataset.data_dim, image_shape=dataset.image_shape, dataset=dataset.name)
-    own = recipe.defaults.get("likelihood")
-    if (own in RECIPE_LIKELIHOODS or args["likelihood"] in RECIPE_LIKELIHOODS) and args[
-        "likelihood"
-    ] != own:
-        raise ValueError(
-            f"likelihood: the {name} recipe takes {own if own in RECIPE_LIKELIHOODS else 'auto'!r}"
-            f" ('flow' and 'none' belong to the flow and gan recipes), got {args['likelihood']!r}"
-        )
-    if args.get("levels") == "auto":
-        args["levels"] = 2 if dataset.is_binary else infer_levels(dataset.train.x)
-    if "levels" in args:
-        levels = args["levels"]
-        _need(
-            args,
-            levels is None or (_positive_int(levels) and levels >= 2),
-            "levels",
-            "'auto', None or an integer >= 2",
-        )
-    if "clusters" in args and args["clusters"] is None:
-        args["clusters"] = dataset.num_classes or 10
-    for key in ("clusters", "components"):
-        if key in args:
-            _need(args, _positive_int(args[key]), key, "an integer >= 1")
-    if "clusters" in args and args["clusters"] > len(dataset.train):
-        raise ValueError(
-            f"clusters: expected at most the {len(dataset.train)} training points, "
-            f"got {args['clusters']}"
-        )
-    if "alpha" in args:
-        alpha = args["alpha"]
-        _need(args, isinstance(alpha, (int, float)) and alpha >= 0, "alpha", "a number >= 0")
-    if "pseudo_init" in args:
-        _need(args, args["pseudo_init"] in ("random", "data"), "pseudo_init", "'random' or 'data'")
-    _check_alternation(args)
+    if recipe.resolve is not None:  # what depends on the data: clusters, a flow's levels
+        recipe.resolve(args, dataset)
     check_training_fits(args, recipe.objective(args), len(dataset.train))
     pyro.set_rng_seed(args["seed"])
     model, guide = build_programs(name, args)
@@ -344,45 +257,6 @@ def _check_resumable(
         raise ValueError(
             f"resume: {checkpoint} was trained with other settings: {', '.join(conflicts)}; "
             f"only {', '.join(RESUMABLE)} and device can change (or start over with --force)"
-        )
-
-
-def _check_alternation(args: dict[str, Any]) -> None:
-    """The implicit prior's discriminator settings (Takahashi et al. 2019, Algorithm 1 and 3.2, 5.2)."""
-    if "disc_steps" not in args:
-        return
-    for key in ("vae_steps", "disc_steps"):
-        _need(args, _positive_int(args[key]), key, "an integer >= 1")
-    disc_batch, dropout, hidden = args["disc_batch_size"], args["disc_dropout"], args["disc_hidden"]
-    _need(
-        args,
-        disc_batch is None or _positive_int(disc_batch),
-        "disc_batch_size",
-        "an integer >= 1 or None",
-    )
-    _need(
-        args,
-        isinstance(dropout, (int, float)) and 0 <= dropout < 1,
-        "disc_dropout",
-        "a probability in [0, 1)",
-    )
-    _need(
-        args,
-        hidden is None or _positive_ints(hidden),
-        "disc_hidden",
-        "None or a list of integers >= 1",
-    )
-    # T is trained more than the VAE (3.2): J2 > J1 at equal batch sizes; 5.2's "ten epochs of
-    # psi per epoch of theta, phi with M = N" is J2 M > J1 K with fewer, larger steps.
-    if not args["disc_steps"] * (disc_batch or args["batch_size"]) > (
-        args["vae_steps"] * args["batch_size"]
-    ):
-        raise ValueError(
-            "disc_steps: expected the discriminator to see more samples than the VAE, "
-            "disc_steps x disc_batch_size > vae_steps x batch_size (J2 > J1 at equal batch "
-            f"sizes, Takahashi et al. (2019) 3.2), got disc_steps={args['disc_steps']}, "
-            f"disc_batch_size={disc_batch}, vae_steps={args['vae_steps']}, "
-            f"batch_size={args['batch_size']}"
         )
 
 
@@ -434,7 +308,7 @@ def train_run(
         epochs=args["epochs"] if stop_after is None else stop_after,
         batch_size=args["batch_size"],
         lr=args["lr"],
-        kl_weight=_kl_weight(args),
+        kl_weight=recipe.kl_weight(args),
         schedules=recipe.schedules(run.model, run.guide, args),
         step_hooks=hooks,
         optimizer=None if recipe.optimizer is None else recipe.optimizer(args),
@@ -469,13 +343,6 @@ def _record_config(out: str | os.PathLike, name: str, args: dict[str, Any], resu
 
 def _start(devices: Devices | None, args: dict[str, Any]) -> Replicas:
     return (devices or Devices.parse(args["device"])).start()
-
-
-def _kl_weight(args: dict[str, Any]) -> KLWarmup:
-    """KL warm-up to ``beta`` over ``warmup`` epochs, or over the whole run for the scheduled
-    beta of MVAE (``beta_schedule="linear"``, Chowdhury et al., 5.8)."""
-    ramp = args["epochs"] if args.get("beta_schedule") == "linear" else args["warmup"]
-    return KLWarmup(ramp, args["beta"])
 
 
 def _has_checkpoint(out, resume: bool) -> bool:
@@ -720,6 +587,7 @@ def evaluate_points(
         "test_points": len(test),
         "footing": footing(run.args),
         "weights_epoch": weights_epoch(run),
+        "arguments": run_arguments(run),
     }
     if run.args["likelihood"] == "none":
         metrics |= _implicit_model_metrics(run)
@@ -802,6 +670,13 @@ def evaluate_points(
     if run.restarts:
         metrics["restarts"] = run.restarts
     return metrics, ll
+
+
+def run_arguments(run: Run) -> dict[str, Any]:
+    """The run's recipe arguments as its schema declares them, resolved (``clusters`` from the
+    data, ``likelihood`` from ``"auto"``) and typed: ``metrics.json``'s ``arguments``."""
+    schema = recipe_schema(get_recipe(run.name))
+    return {name: run.args[name] for name in schema if name in run.args}
 
 
 CATEGORY_SOURCES = ("posterior", "prior")

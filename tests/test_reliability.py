@@ -189,7 +189,7 @@ def _no_work(*args, **kwargs):
         (["fit", "vae", "--out", "afile"], "'afile' exists and is not a folder"),
         (["fit", "vae", "--out", "afile/sub"], "'afile' is a file"),
         (["fit", "vae", "--resume", "--force"], "expected one of them, got both"),
-        (["fit", "vae", "--lr", "1e39"], "at most 3.4e+38"),
+        (["fit", "vae", "--lr", "1e39"], "--lr: expected a number in (0, 3.4e+38], got '1e39'"),
         (["fit", "iwae", "--particles", "1000000000"], "batch_size/particles/hidden: needs at"),
         (["fit", "vae", "--hidden", "1000000000"], "hidden/latent_dim/clusters: needs at"),
         (["fit", "vae", "--latent-dim", "1000000000"], "of memory (mostly for weights)"),
@@ -348,7 +348,7 @@ def test_compare_json_into_a_directory_is_refused_before_evaluating(trained, tmp
     [
         (["--seed", "2"], "seed=2 (the run has 0)"),
         (["--data", "digits"], "data='digits' (the run has 'onehot')"),
-        (["--lr", "0.5", "--hidden", "16"], "lr=0.5 (the run has 0.001), hidden=[16]"),
+        (["--lr", "0.5", "--hidden", "16"], "hidden=[16] (the run has [8]), lr=0.5 (the run has 0.001)"),
     ],
 )
 def test_resume_refuses_a_conflicting_setting_naming_it(extra, named, run_copy, capsys):
@@ -718,7 +718,7 @@ def test_three_points_write_the_report_without_the_pca_plot(tmp_path, capsys):
 @pytest.mark.parametrize(
     "extra, status, message",
     [
-        (["--beta", "1e308"], 2, "beta: expected a number >= 0 and at most 3.4e+38"),
+        (["--beta", "1e308"], 2, "beta: expected a number in [0, 3.4e+38], got '1e308'"),
         (["--beta", "1e38"], 1, "the objective overflows at a KL weight of 1e+38; lower --beta"),
         (["--seed", "1180591620717411303424"], 2, "--seed: expected an integer in [0, 4294967295]"),
     ],

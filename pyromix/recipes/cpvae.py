@@ -11,9 +11,30 @@ from pyromix.models import ConditionalPriorVAE
 from ..infer.schedules import TemperatureAnnealing
 from ..nn import glorot_init_
 from .blocks import build_body, build_likelihood, enum_objective
+from ..schema import Argument
+from .arguments import CLUSTERS, common_argument, resolve_clusters
 from .registry import Recipe, register_recipe
 
-__all__ = ["build_cpvae", "cpvae_objective", "temperature_annealing"]
+LAVDA = "Lavda et al. (2020)"
+#: CP-VAE's arguments: the estimator for c, and the paper's networks and training.
+CPVAE_ARGUMENTS = (
+    CLUSTERS,
+    Argument(
+        "estimator",
+        str,
+        "gumbel",
+        "the estimator for c: a Gumbel-softmax relaxation, or c summed out exactly",
+        choices=("gumbel", "enum"),
+        reference=f"{LAVDA}, 5",
+    ),
+    common_argument("latent_dim", default=40, reference=LAVDA),
+    common_argument("hidden", default=[300, 300], reference=LAVDA),
+    common_argument("gated", default=True, reference=LAVDA),
+    common_argument("lr", default=5e-4, reference=LAVDA),
+    common_argument("warmup", default=None, reference=f"{LAVDA} warm up 100 epochs"),
+)
+
+__all__ = ["CPVAE_ARGUMENTS", "build_cpvae", "cpvae_objective", "temperature_annealing"]
 
 
 def build_cpvae(args: dict) -> tuple[nn.Module, nn.Module]:
@@ -46,15 +67,8 @@ register_recipe(
         "CP-VAE: c ~ Cat(1/K), z | c ~ learned N(mu_c, sigma_c), decoder sees [z, c] (Lavda et al. 2020)",
         build=build_cpvae,
         objective=cpvae_objective,
-        defaults={
-            "clusters": None,
-            "estimator": "gumbel",
-            "latent_dim": 40,
-            "hidden": [300, 300],
-            "gated": True,
-            "lr": 5e-4,
-            "warmup": None,
-        },
+        arguments=CPVAE_ARGUMENTS,
         schedules=temperature_annealing,
+        resolve=resolve_clusters,
     ),
 )

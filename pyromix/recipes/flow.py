@@ -11,21 +11,43 @@ from pyromix.guides import EmptyGuide, UniformDequantization
 from pyromix.models import FlowDensity
 
 from ..data import Dataset
-from ..flows import FLOW_KINDS, flow_stack
+from ..flows import FLOW_KINDS, flow_stack, infer_levels
+from ..schema import Argument, Interval, Options, check_value
+from .arguments import common_argument
 from .blocks import check_choice, check_flows
 from .registry import Recipe, register_recipe
 
-__all__ = ["FLOW_DEFAULTS", "build_flow", "standardize_flow"]
+__all__ = ["FLOW_ARGUMENTS", "FLOW_DEFAULTS", "build_flow", "standardize_flow", "resolve_levels"]
 
-# The flow density model: K = ``flows`` layers of ``flow_kind``, each conditioner an MLP of
-# ``hidden``; ``levels``: "auto" reads them off the data (17 for digits, 2 when binarised).
-FLOW_DEFAULTS: dict[str, Any] = {
-    "likelihood": "flow",
-    "binarize": "none",
-    "levels": "auto",
-    "flows": 8,
-    "flow_kind": "coupling",
-}
+#: The flow density model: K = ``flows`` layers of ``flow_kind``, each conditioner an MLP of
+#: ``hidden``; its own likelihood, the flow's exact density.
+FLOW_ARGUMENTS = (
+    common_argument(
+        "likelihood",
+        default="flow",
+        accepts=(Options("flow"),),
+        help="the flow's own exact density of the (dequantised) data",
+    ),
+    common_argument("binarize", default="none"),
+    Argument(
+        "levels",
+        int,
+        "auto",
+        "L, the levels of discrete data, dequantised uniformly (auto: read off the data, 2 "
+        "when binarised; None: continuous data, standardised)",
+        accepts=(Options("auto"), None, Interval(int, 2)),
+    ),
+    Argument("flows", int, 8, "K flow layers", low=1),
+    Argument(
+        "flow_kind",
+        str,
+        "coupling",
+        "the flow's layers: affine couplings or rational-quadratic splines",
+        choices=FLOW_KINDS,
+        reference="Dinh et al. (2017)",
+    ),
+)
+FLOW_DEFAULTS: dict[str, Any] = {a.name: a.default for a in FLOW_ARGUMENTS}
 
 
 def build_flow(args: dict) -> tuple[nn.Module, nn.Module]:
@@ -45,14 +67,23 @@ def standardize_flow(model: nn.Module, guide: nn.Module, data: Dataset, args: di
         model.standardize(data.train.x)
 
 
+def resolve_levels(args: dict, data: Dataset) -> None:
+    """``levels="auto"``: 2 for binary data, else L read off the training split (None when it
+    sits on no grid of levels). A recipe's ``resolve``."""
+    if args["levels"] == "auto":
+        args["levels"] = 2 if data.is_binary else infer_levels(data.train.x)
+    check_value("levels", args["levels"], None, Interval(int, 2))
+
+
 register_recipe(
     "flow",
     Recipe(
         "normalising flow (Real NVP couplings) on dequantised levels: exact log p(x), bits/dim",
         build=build_flow,
         objective=lambda args: Trace_ELBO(args["particles"]),
-        defaults=FLOW_DEFAULTS,
+        arguments=FLOW_ARGUMENTS,
         kl_weighted=False,
         initialize=standardize_flow,
+        resolve=resolve_levels,
     ),
 )
