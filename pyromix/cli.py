@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import os
 import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from .cli_flags import add_recipe_flags, model_of, recipe_overrides
+from .cli_flags import OneLineParser, add_recipe_flags, flag_type, model_of, recipe_overrides
+from .recipes.arguments import MAX_SEED
+from .schema import Interval
 
 if TYPE_CHECKING:
     from .distributed import Devices
@@ -31,77 +32,9 @@ USAGE_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError)  # DataError 
 TRACEBACK_ON = ("1", "true", "yes", "on")  # PYROMIX_TRACEBACK values that show tracebacks
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (no usage dump), exit status 2, no abbreviated flags (so
-    ``--epoch 1`` is refused rather than taken as ``--epochs``), and a close match suggested for
-    a misspelt flag."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault("allow_abbrev", False)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str):  # noqa: D102 - argparse API
-        self.exit(2, f"{self.prog}: error: {message}{_flag_suggestion(self, message)}\n")
-
-
-def _flag_suggestion(parser: argparse.ArgumentParser, message: str) -> str:
-    """"; did you mean --epochs?" for the first unrecognised flag that is close to a real one."""
-    if not message.startswith("unrecognized arguments:"):
-        return ""
-    known = sorted(_option_strings(parser))
-    for given in message.split(":", 1)[1].split():
-        flag = given.split("=")[0]
-        close = difflib.get_close_matches(flag, known, n=1) if flag.startswith("--") else []
-        if close:
-            return f"; did you mean {close[0]}?"
-    return ""
-
-
-def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
-    """Every option string of ``parser`` and of its subcommands."""
-    found = {s for action in parser._actions for s in action.option_strings}
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                found |= _option_strings(sub)
-    return found
-
-
-def _int_at_least(minimum: int):
-    """An argparse type: an integer >= ``minimum``, with a message saying so."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
-        return value
-
-    return parse
-
-
-_positive_int, _non_negative_int = _int_at_least(1), _int_at_least(0)
-
-
-def _seed(text: str) -> int:
-    from .recipes.arguments import MAX_SEED
-
-    value = _non_negative_int(text)
-    if value > MAX_SEED:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, {MAX_SEED}], got {text!r}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
+_positive_int, _non_negative_int = flag_type(Interval(int, 1)), flag_type(Interval(int, 0))
+_non_negative_float = flag_type(Interval(float, 0))
+_seed = flag_type(Interval(int, 0, MAX_SEED))
 
 
 def build_parser(model: str | None = None) -> argparse.ArgumentParser:
@@ -115,8 +48,8 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     from .distributed import ACCELERATORS, PRECISIONS, STRATEGIES
     from .recipes import common_argument
 
-    parser = _Parser(prog="pyromix", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(prog="pyromix", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     fit = commands.add_parser("fit", help="train a model and write a run directory")
     fit.add_argument(

@@ -1,4 +1,5 @@
-"""``pyromix fit``'s recipe flags, generated from the recipes' typed schemas.
+"""The pieces of ``pyromix``'s parser: one-line errors, flag types from :mod:`pyromix.schema`
+constraints, and ``pyromix fit``'s recipe flags, generated from the recipes' typed schemas.
 
 Every argument of every registered recipe (:func:`pyromix.recipes.recipe_schema`) is a flag
 ``--name-with-dashes``; a ``bool`` one is ``--name`` / ``--no-name``. The recipe named on the
@@ -11,13 +12,65 @@ recipe is parsed as any recipe would take it, and refused by name when it reache
 from __future__ import annotations
 
 import argparse
+import difflib
 from typing import Any, Sequence
 
-from .schema import Argument
+from .schema import Argument, describe, parse_value
 
-__all__ = ["add_recipe_flags", "recipe_overrides", "model_of"]
+__all__ = ["OneLineParser", "flag_type", "add_recipe_flags", "recipe_overrides", "model_of"]
 
 _NAMES = "recipe_arguments"  # where the namespace lists the flags' argument names
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump), exit status 2, no abbreviated flags (so
+    ``--epoch 1`` is refused rather than taken as ``--epochs``), and a close match suggested for
+    a misspelt flag."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):  # noqa: D102 - argparse API
+        self.exit(2, f"{self.prog}: error: {message}{_flag_suggestion(self, message)}\n")
+
+
+def _flag_suggestion(parser: argparse.ArgumentParser, message: str) -> str:
+    """"; did you mean --epochs?" for the first unrecognised flag that is close to a real one."""
+    if not message.startswith("unrecognized arguments:"):
+        return ""
+    known = sorted(_option_strings(parser))
+    for given in message.split(":", 1)[1].split():
+        flag = given.split("=")[0]
+        close = difflib.get_close_matches(flag, known, n=1) if flag.startswith("--") else []
+        if close:
+            return f"; did you mean {close[0]}?"
+    return ""
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    """Every option string of ``parser`` and of its subcommands."""
+    found = {s for action in parser._actions for s in action.option_strings}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= _option_strings(sub)
+    return found
+
+
+def flag_type(*constraints: Any):
+    """An argparse ``type`` for values that ``constraints`` accept (:mod:`pyromix.schema`), whose
+    error says what is expected: ``--samples: expected an integer >= 1, got '0'``."""
+
+    def parse(text: str) -> Any:
+        try:
+            return parse_value("value", text, *constraints)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {describe(constraints)}, got {text!r}"
+            ) from None
+
+    return parse
 
 
 def _union(arguments: list[Argument]) -> Argument:
@@ -52,15 +105,7 @@ def _schemas(model: str | None) -> tuple[dict[str, Argument], dict[str, list[str
 
 
 def _type(argument: Argument):
-    def parse(text: str) -> Any:
-        try:
-            return argument.parse(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected {argument.describe()}, got {text!r}"
-            ) from None
-
-    return parse
+    return flag_type(*argument.accepts) if argument.accepts else str
 
 
 def _help(argument: Argument, takers: list[str], own: bool) -> str:

@@ -39,6 +39,7 @@ __all__ = [
     "Argument",
     "PROBABILITY",
     "check_value",
+    "parse_value",
     "describe",
     "validate",
     "inferred_argument",
@@ -208,6 +209,24 @@ def check_value(name: str, value: Any, *constraints: Any) -> Any:
     raise ValueError(f"{name}: expected {describe(constraints)}, got {value!r}")
 
 
+def parse_value(name: str, text: str, *constraints: Any) -> Any:
+    """The value of the command-line string ``text`` that one of ``constraints`` accepts, else a
+    one-line ValueError like :func:`check_value`'s.
+
+    Example:
+        >>> parse_value("hidden", "256,128", ListOf(Interval(int, 1)))
+        [256, 128]
+    """
+    for constraint in constraints:
+        try:
+            value = _parse_one(constraint, text)
+        except (ValueError, TypeError):
+            continue
+        if _accepts(constraint, value):
+            return value
+    raise ValueError(f"{name}: expected {describe(constraints)}, got {text!r}")
+
+
 def _constraints_of(
     kind: Any, choices: tuple | None, low: Any, high: Any, closed: str, none: bool
 ) -> tuple:
@@ -279,14 +298,7 @@ class Argument:
 
     def parse(self, text: str) -> Any:
         """The value of a command-line string, checked; ValueError in one line otherwise."""
-        for constraint in self.accepts or (str,):
-            try:
-                value = _parse_one(constraint, text)
-            except (ValueError, TypeError):
-                continue
-            if _accepts(constraint, value):
-                return value
-        raise ValueError(f"{self.name}: expected {self.describe()}, got {text!r}")
+        return parse_value(self.name, text, *(self.accepts or (str,)))
 
     def replace(self, **changes: Any) -> Argument:
         """This argument with other fields, e.g. a recipe's own default and its reference."""

@@ -492,7 +492,7 @@ def test_load_dataset_loads_or_raises_data_error_for_any_array(
 
 
 def test_resume_treats_an_omitted_argument_as_the_runs_own(tmp_path):
-    from pyromix.runs import _check_resumable
+    from pyromix.runs.prepare import _check_resumable
 
     recorded = {"data": "mnist", "data_dir": "/idx", "seed": 1, "likelihood": "bernoulli"}
     given = {"data_dir": None, "seed": 1, "likelihood": "auto", "epochs": 9}

@@ -132,6 +132,17 @@ def test_a_plugin_recipes_own_typed_argument_is_a_flag_checked_and_reaching_the_
     assert metrics["arguments"]["my_width"] == 3 and metrics["arguments"]["my_plain"] == 7
 
 
+def test_a_plain_clusters_default_is_typed_and_resolved_as_the_shipped_recipes_are():
+    from pyromix import register_recipe
+    from pyromix.recipes import Recipe
+
+    m2 = RECIPES["m2"]
+    register_recipe("my-m2", Recipe("M2", m2.build, m2.objective, defaults={"clusters": None}))
+    assert prepare_recipe("my-m2", "digits", limit=40).args["clusters"] == 10  # the classes
+    with pytest.raises(ValueError, match="clusters: expected an integer >= 1 or None, got 0"):
+        prepare_recipe("my-m2", "digits", limit=40, clusters=0)
+
+
 def test_metrics_record_the_resolved_typed_arguments(tmp_path):
     out = tmp_path / "run"
     argv = ["fit", "gmvae", "--out", str(out), "--pretrain-epochs", "0", "--latent-dim", "2"]
@@ -174,9 +185,8 @@ def _strings(path: Path) -> set[str]:
 
 def test_the_run_layer_and_the_cli_name_no_recipe():
     layer = [ROOT / "pyromix" / name for name in ("cli.py", "cli_flags.py")]
-    runs = ROOT / "pyromix" / "runs"
-    layer += sorted(runs.glob("*.py")) if runs.is_dir() else [ROOT / "pyromix" / "runs.py"]
-    assert len(layer) >= 3
+    layer += sorted((ROOT / "pyromix" / "runs").glob("*.py"))
+    assert len(layer) >= 8
     for path in layer:
         named = _strings(path) & set(RECIPES)
         assert not named, f"{path.relative_to(ROOT)} names the recipes {sorted(named)}"

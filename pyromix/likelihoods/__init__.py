@@ -10,7 +10,7 @@ shape ``(D,)`` and exposes ``mean(z)`` for sample grids. By name (``--likelihood
 - ``logistic_mixture``: a mixture of ``logistic_components`` of them (PixelCNN++); the same.
 
 Densities and probabilities are different events, so their numbers never rank together
-(:func:`pyromix.compare.footing`).
+(:func:`pyromix.footing.footing`).
 """
 
 from __future__ import annotations

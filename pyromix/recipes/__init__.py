@@ -25,6 +25,7 @@ Example:
 from . import arguments, blocks, registry
 from .arguments import (
     CLUSTERS,
+    LEVELS,
     arguments_table,
     common_argument,
     recipe_schema,
@@ -74,6 +75,8 @@ RECIPES = registry.RECIPES
 ENTRY_POINT_GROUP = registry.ENTRY_POINT_GROUP
 #: The typed training, network, likelihood and data arguments of every recipe.
 COMMON_ARGUMENTS = arguments.COMMON_ARGUMENTS
+#: Arguments of several families, typed and resolved from the data wherever a recipe has them.
+SHARED_ARGUMENTS = arguments.SHARED_ARGUMENTS
 #: The defaults of :data:`COMMON_ARGUMENTS` (a recipe's own defaults win).
 COMMON_DEFAULTS = blocks.COMMON_DEFAULTS
 #: The Gaussian-mixture family's typed arguments (clusters, std annealing, AE + GMM pretraining).
@@ -108,6 +111,8 @@ __all__ = [
     "COMMON_ARGUMENTS",
     "COMMON_DEFAULTS",
     "CLUSTERS",
+    "LEVELS",
+    "SHARED_ARGUMENTS",
     "common_argument",
     "recipe_schema",
     "resolve_clusters",

@@ -25,7 +25,8 @@ import torch
 
 from ..evaluable import EVAL_LABELS
 from ..likelihoods import LIKELIHOOD_ARGUMENTS, LIKELIHOODS
-from ..schema import Argument, Interval, Options, inferred_argument
+from ..flows import infer_levels
+from ..schema import Argument, Interval, Options, check_value, inferred_argument
 
 if TYPE_CHECKING:
     from .registry import Recipe
@@ -35,6 +36,10 @@ __all__ = [
     "MAX_FLOAT",
     "COMMON_ARGUMENTS",
     "CLUSTERS",
+    "LEVELS",
+    "SHARED_ARGUMENTS",
+    "resolve_arguments",
+    "resolve_levels",
     "common_argument",
     "recipe_schema",
     "resolve_clusters",
@@ -154,10 +159,12 @@ def recipe_schema(recipe: Recipe) -> dict[str, Argument]:
     schema = dict(_COMMON)
     schema.update((a.name, a) for a in recipe.arguments)
     for name, value in recipe.defaults.items():
-        known = schema.get(name)
+        known = schema.get(name) or SHARED_ARGUMENTS.get(name, (None,))[0]
         if known is None:
             schema[name] = inferred_argument(name, value)
-        elif known.default != value or type(known.default) is not type(value):
+            continue
+        schema[name] = known
+        if known.default != value or type(known.default) is not type(value):
             accepts = known.accepts
             if accepts and not _accepted(known, value):
                 accepts = (Options(value), *accepts)
@@ -173,6 +180,25 @@ def _accepted(argument: Argument, value: Any) -> bool:
     return True
 
 
+#: L, the levels of discrete data (resolved by :func:`resolve_levels`).
+LEVELS = Argument(
+    "levels",
+    int,
+    "auto",
+    "L, the levels of discrete data, dequantised uniformly (auto: read off the data, 2 when "
+    "binarised; None: continuous data, standardised)",
+    accepts=(Options("auto"), None, Interval(int, 2)),
+)
+
+
+def resolve_levels(args: dict, dataset: Any) -> None:
+    """``levels="auto"``: 2 for binary data, else L read off the training split (None when it
+    sits on no grid of levels)."""
+    if args["levels"] == "auto":
+        args["levels"] = 2 if dataset.is_binary else infer_levels(dataset.train.x)
+    check_value("levels", args["levels"], None, Interval(int, 2))
+
+
 def resolve_clusters(args: dict, dataset: Any) -> None:
     """``clusters`` None becomes the data's classes (else 10), at most the training points. A
     recipe's ``resolve``."""
@@ -183,6 +209,21 @@ def resolve_clusters(args: dict, dataset: Any) -> None:
             f"clusters: expected at most the {len(dataset.train)} training points, "
             f"got {args['clusters']}"
         )
+
+
+#: Arguments of several families, typed and resolved from the data wherever a recipe has them,
+#: by name, a plugin's plain ``defaults`` entry included: ``(argument, resolve(args, dataset))``.
+SHARED_ARGUMENTS = {"clusters": (CLUSTERS, resolve_clusters), "levels": (LEVELS, resolve_levels)}
+
+
+def resolve_arguments(recipe: Recipe, args: dict, dataset: Any) -> None:
+    """Fill and check the arguments that depend on the data: the shared ones the recipe has
+    (:data:`SHARED_ARGUMENTS`), then its own ``resolve``."""
+    for name, (_, resolve) in SHARED_ARGUMENTS.items():
+        if name in args and name in recipe.defaults:
+            resolve(args, dataset)
+    if recipe.resolve is not None:
+        recipe.resolve(args, dataset)
 
 
 def _row(a: Argument) -> str:

@@ -12,7 +12,7 @@ from ..infer.schedules import TemperatureAnnealing
 from ..nn import glorot_init_
 from .blocks import build_body, build_likelihood, enum_objective
 from ..schema import Argument
-from .arguments import CLUSTERS, common_argument, resolve_clusters
+from .arguments import CLUSTERS, common_argument
 from .registry import Recipe, register_recipe
 
 LAVDA = "Lavda et al. (2020)"
@@ -69,6 +69,5 @@ register_recipe(
         objective=cpvae_objective,
         arguments=CPVAE_ARGUMENTS,
         schedules=temperature_annealing,
-        resolve=resolve_clusters,
     ),
 )

@@ -11,13 +11,13 @@ from pyromix.guides import EmptyGuide, UniformDequantization
 from pyromix.models import FlowDensity
 
 from ..data import Dataset
-from ..flows import FLOW_KINDS, flow_stack, infer_levels
-from ..schema import Argument, Interval, Options, check_value
-from .arguments import common_argument
+from ..flows import FLOW_KINDS, flow_stack
+from ..schema import Argument, Options
+from .arguments import LEVELS, common_argument
 from .blocks import check_choice, check_flows
 from .registry import Recipe, register_recipe
 
-__all__ = ["FLOW_ARGUMENTS", "FLOW_DEFAULTS", "build_flow", "standardize_flow", "resolve_levels"]
+__all__ = ["FLOW_ARGUMENTS", "FLOW_DEFAULTS", "build_flow", "standardize_flow"]
 
 #: The flow density model: K = ``flows`` layers of ``flow_kind``, each conditioner an MLP of
 #: ``hidden``; its own likelihood, the flow's exact density.
@@ -29,14 +29,7 @@ FLOW_ARGUMENTS = (
         help="the flow's own exact density of the (dequantised) data",
     ),
     common_argument("binarize", default="none"),
-    Argument(
-        "levels",
-        int,
-        "auto",
-        "L, the levels of discrete data, dequantised uniformly (auto: read off the data, 2 "
-        "when binarised; None: continuous data, standardised)",
-        accepts=(Options("auto"), None, Interval(int, 2)),
-    ),
+    LEVELS,
     Argument("flows", int, 8, "K flow layers", low=1),
     Argument(
         "flow_kind",
@@ -67,14 +60,6 @@ def standardize_flow(model: nn.Module, guide: nn.Module, data: Dataset, args: di
         model.standardize(data.train.x)
 
 
-def resolve_levels(args: dict, data: Dataset) -> None:
-    """``levels="auto"``: 2 for binary data, else L read off the training split (None when it
-    sits on no grid of levels). A recipe's ``resolve``."""
-    if args["levels"] == "auto":
-        args["levels"] = 2 if data.is_binary else infer_levels(data.train.x)
-    check_value("levels", args["levels"], None, Interval(int, 2))
-
-
 register_recipe(
     "flow",
     Recipe(
@@ -84,6 +69,5 @@ register_recipe(
         arguments=FLOW_ARGUMENTS,
         kl_weighted=False,
         initialize=standardize_flow,
-        resolve=resolve_levels,
     ),
 )

@@ -26,7 +26,7 @@ from ..pretrain import (
 )
 from .blocks import build_body, build_encoder, build_likelihood, enum_objective, vimco_objective
 from ..schema import Argument
-from .arguments import CLUSTERS, common_argument, resolve_clusters
+from .arguments import CLUSTERS, common_argument
 from .registry import Recipe, register_recipe
 
 
@@ -220,7 +220,6 @@ def mixture_recipe(
         defaults=defaults or {},
         schedules=std_annealing,
         initialize=pretrain_mixture,
-        resolve=resolve_clusters,
         **({} if kl_weight is None else {"kl_weight": kl_weight}),
     )
 

@@ -84,8 +84,9 @@ class Recipe:
             default of the same name); only names of the schema may be passed.
         check: ``args -> None``, raising ValueError for settings that are wrong together
             (before the data is read), e.g. the implicit prior's alternation.
-        resolve: ``(args, dataset) -> None``, fills arguments that depend on the data (the
-            number of clusters, a flow's levels) and checks them against it.
+        resolve: ``(args, dataset) -> None``, fills the recipe's own arguments that depend on
+            the data and checks them against it (``clusters`` and ``levels`` are resolved for
+            every recipe that has them, :data:`pyromix.recipes.SHARED_ARGUMENTS`).
         kl_weight: ``args -> callable(epoch)``, the KL weight (default: warm-up to ``beta`` over
             ``warmup`` epochs).
         kl_weighted: whether warm-up and beta apply (the IWAE bound has no KL term to weight).

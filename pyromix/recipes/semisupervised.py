@@ -13,7 +13,7 @@ from ..labels import Batch
 from ..nn import NormalHead, glorot_init_, mlp
 from .blocks import build_body, build_likelihood, enum_objective
 from ..schema import Argument
-from .arguments import CLUSTERS, common_argument, resolve_clusters
+from .arguments import CLUSTERS, common_argument
 from .registry import Recipe, register_recipe
 
 KINGMA = "Kingma et al. (2014)"
@@ -92,6 +92,5 @@ register_recipe(
         objective=enum_objective,
         arguments=M2_ARGUMENTS,
         loss_terms=classification_term,
-        resolve=resolve_clusters,
     ),
 )
