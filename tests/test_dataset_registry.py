@@ -90,6 +90,11 @@ def test_a_dataset_plugin_trains_from_the_cli(tmp_path, monkeypatch, capsys):
     }
     assert main(["list", "--plugin", "my_data"]) == 0
     assert "  my-rings         60 binary points of a test" in capsys.readouterr().out
+    unregister_dataset("my-rings")  # as a new process knows it: not at all, until --plugin
+    del sys.modules["my_data"]
+    assert main(["evaluate", "a", "--samples", "20"]) == 2
+    assert "unknown dataset 'my-rings'" in capsys.readouterr().err
+    assert main(["evaluate", "a", "--samples", "20", "--plugin", "my_data"]) == 0
 
     # A recipe file that registers a dataset too: running the file makes both available.
     (tmp_path / "my_recipes.py").write_text(

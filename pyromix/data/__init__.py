@@ -1,13 +1,13 @@
 """Datasets: scikit-learn digits (the default), MNIST and Fashion-MNIST from IDX files, the papers'
-synthetic sets, datasets of your own (:func:`register_dataset`), and user arrays and files; all
+synthetic sets, datasets of your own (:func:`pyromix.data.register_dataset`), and user arrays and files; all
 as float32 ``(N, D)`` tensors split into train/val/test.
 
 Every bad input raises :class:`DataError` with a message that names the argument, what was
 expected and what was given, before any model sees the data. The modules:
-:mod:`~pyromix.data.containers` (splits, datasets, batches), :mod:`~pyromix.data.registry`
-(names -> loaders), :mod:`~pyromix.data.builtin` (the shipped datasets),
-:mod:`~pyromix.data.idx` (IDX files), :mod:`~pyromix.data.files` (user files) and
-:mod:`~pyromix.data.loading` (:func:`load_dataset`).
+``pyromix.data.containers`` (splits, datasets, batches), ``pyromix.data.registry``
+(names -> loaders), ``pyromix.data.builtin`` (the shipped datasets),
+``pyromix.data.idx`` (IDX files), ``pyromix.data.files`` (user files) and
+``pyromix.data.loading`` (:func:`load_dataset`).
 """
 
 from . import builtin  # noqa: F401 - registers the shipped datasets

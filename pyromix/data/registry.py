@@ -57,7 +57,7 @@ def register_dataset(name: str, loader: Callable[..., Any], *, description: str 
     ``test_fraction`` that its signature names, and returns the points: an array or tensor
     ``x`` of shape ``(N, D)`` or ``(N, H, W)`` (images), or a pair ``(x, y)`` with integer labels
     (-1 where unknown). pyromix checks them as it checks a user's file and splits them by the
-    two fractions, seeded. (The shipped loaders return a :class:`~pyromix.data.source.Source`
+    two fractions, seeded. (The shipped loaders return a ``pyromix.data.source.Source``
     instead, with their papers' own splits.)
 
     Registering a name again replaces the entry (re-running a notebook cell), except for the

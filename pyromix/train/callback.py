@@ -8,9 +8,9 @@ error). Each receives the :class:`Loop`, the loop's state. A callback stops trai
 
 fit's own behaviour is built the same way: the KL weight and epoch schedules, the step hooks,
 the captured steps' record, early stopping, the progress bar and checkpoints are callbacks
-(:mod:`pyromix.train.hooks`, :mod:`~pyromix.train.stopping`,
-:mod:`~pyromix.train.progress`, :mod:`~pyromix.train.checkpointing`,
-:mod:`~pyromix.train.capturing`). A user's callbacks run after fit's own and before the
+(``pyromix.train.hooks``, ``pyromix.train.stopping``,
+``pyromix.train.progress``, ``pyromix.train.checkpointing``,
+``pyromix.train.capturing``). A user's callbacks run after fit's own and before the
 checkpoint is written, so a stop they ask for is in it.
 """
 

@@ -95,7 +95,7 @@ def fit(
         step_hooks: :class:`StepHook` s called with the :class:`FitState` after every optimiser
             step (the discriminator steps of the implicit prior, per-step schedules); restored
             with the run on a NaN or on resume.
-        loss_terms: extra :data:`LossTerm` s added to the loss of every step and to the
+        loss_terms: extra :data:`~pyromix.train.LossTerm` s added to the loss of every step and to the
             validation loss, unweighted by ``kl_weight``.
         patience: stop after this many epochs without a better validation loss (counted once
             the KL weight has settled); ``None`` trains all epochs. A run resumed with a

@@ -89,10 +89,8 @@ class StepHook(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+# An extra loss term(model, guide, batch); documented where users import it, pyromix.train.
 LossTerm = Callable[[nn.Module, nn.Module, Batch], torch.Tensor]
-"""An extra loss ``term(model, guide, batch) -> scalar tensor`` in nats summed over the batch,
-added to the objective's loss by :func:`fit` (and to the validation loss) without editing the
-model; e.g. the alpha-weighted classification term of a semi-supervised model."""
 
 
 class TrainingDiverged(RuntimeError):
