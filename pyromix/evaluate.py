@@ -152,7 +152,6 @@ def _pareto_k(log_weights: torch.Tensor) -> torch.Tensor:
     return torch.where(torch.isinf(k), torch.nan, k)
 
 
-@keeps_params_local
 def numbers_per_sample(model: Any, data_dim: int) -> int:
     """The numbers one importance sample of one point touches, for chunking: ``data_dim``, or
     more where a submodule of ``model`` declares a ``numbers_per_sample`` of its own (a mixture
@@ -163,6 +162,7 @@ def numbers_per_sample(model: Any, data_dim: int) -> int:
     return max([data_dim, *declared])
 
 
+@keeps_params_local
 def log_likelihood(
     model: Callable[..., Any],
     guide: Callable[..., Any],
