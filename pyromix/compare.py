@@ -24,13 +24,14 @@ from typing import Any
 import torch
 
 from .evaluate import LogLikelihood
-from .footing import NO_LIKELIHOOD_FOOTING, footing
+from .footing import footing
 from .run_config import read_config, version_changes
 from .rundir import CHECKPOINT
 from .runs import evaluate_points, load_run, load_run_checkpoint
 
 __all__ = [
     "SAME_DATA_KEYS",
+    "footing",  # re-exported from pyromix.footing
     "compare_points",
     "evaluate_runs",
     "compare_runs",
@@ -103,7 +104,7 @@ def compare_points(
 def _check_same_data(paths: Sequence[Path], args: Sequence[dict[str, Any]]) -> None:
     kinds = [footing(a) for a in args]
     for path, kind in zip(paths, kinds):
-        if kind == NO_LIKELIHOOD_FOOTING:
+        if kind == "no likelihood":
             raise ValueError(
                 f"runs: {str(path)!r} has no likelihood to rank by (an implicit model, a GAN); "
                 "`pyromix evaluate` gives its mode coverage instead"

@@ -152,17 +152,17 @@ def _pareto_k(log_weights: torch.Tensor) -> torch.Tensor:
     return torch.where(torch.isinf(k), torch.nan, k)
 
 
-@keeps_params_local
 def numbers_per_sample(model: Any, data_dim: int) -> int:
     """The numbers one importance sample of one point touches, for chunking: ``data_dim``, or
     more where a submodule of ``model`` declares a ``numbers_per_sample`` of its own (a mixture
-    prior: K x latent_dim, ``pyromix.models.priors``). A user's module with large
+    prior: K x latent_dim, :class:`pyromix.models.VampPrior`). A user's module with large
     intermediate tensors per sample can declare the attribute the same way."""
     modules = model.modules() if isinstance(model, nn.Module) else ()
     declared = (getattr(m, "numbers_per_sample", 0) for m in modules)
     return max([data_dim, *declared])
 
 
+@keeps_params_local
 def log_likelihood(
     model: Callable[..., Any],
     guide: Callable[..., Any],

@@ -1,8 +1,8 @@
 """What a run's log p(x) is the log of: its *footing*, from its recipe arguments.
 
-A probability of data on L levels and a density are different events, so their numbers never
-rank together: :mod:`pyromix.compare` ranks only runs on one footing, and every ``metrics.json``
-states its run's.
+Only runs on one footing compare (:mod:`pyromix.compare`), and every score a run reports states
+its footing (:mod:`pyromix.runs`): a probability of binary data, of data on L levels, or a
+density of continuous data.
 """
 
 from __future__ import annotations
@@ -11,10 +11,7 @@ from typing import Any
 
 from .likelihoods import LEVEL_LIKELIHOODS
 
-__all__ = ["NO_LIKELIHOOD_FOOTING", "footing"]
-
-#: The footing of a model without a likelihood, an implicit model such as a GAN.
-NO_LIKELIHOOD_FOOTING = "no likelihood"
+__all__ = ["footing"]
 
 
 def footing(args: dict[str, Any]) -> str:
@@ -33,7 +30,7 @@ def footing(args: dict[str, Any]) -> str:
         'probability of 17-level data'
     """
     if args.get("likelihood") == "none":
-        return NO_LIKELIHOOD_FOOTING
+        return "no likelihood"
     if args.get("likelihood") == "bernoulli":
         return "probability of 2-level data"
     if args.get("likelihood") in ("flow", *LEVEL_LIKELIHOODS) and args.get("levels"):
