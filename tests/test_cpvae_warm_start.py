@@ -69,3 +69,9 @@ def test_warm_start_is_the_default_and_off_leaves_the_networks_alone():
     assert warm_start_cpvae(run.model, run.guide, run.dataset, run.args) is None
     assert all(torch.equal(before[k], v) for k, v in run.guide.state_dict().items())
     assert torch.equal(run.model.loc, loc)
+
+
+def test_warm_start_must_be_true_or_false():
+    run = separated_run(warm_start="yes")
+    with pytest.raises(ValueError, match="warm_start: expected True or False, got 'yes'"):
+        warm_start_cpvae(run.model, run.guide, run.dataset, run.args)

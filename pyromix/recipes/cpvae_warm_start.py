@@ -69,6 +69,8 @@ def warm_start_cpvae(
         The GMM's responsibilities on the training codes, (N, K), that q(c | x) was fitted to;
         None when ``warm_start`` is off or ``pretrain_epochs`` is 0.
     """
+    if not isinstance(args["warm_start"], bool):
+        raise ValueError(f"warm_start: expected True or False, got {args['warm_start']!r}")
     if not args["warm_start"] or not args["pretrain_epochs"]:
         return None
     k = model.num_clusters
