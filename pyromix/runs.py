@@ -29,7 +29,7 @@ from .flows import infer_levels
 from .likelihoods import LIKELIHOODS, init_from_data_
 from .likelihoods.choice import resolve_likelihood
 from .identity import is_data_file, locate_data, record_data
-from .compare import footing
+from .footing import footing
 from .evaluable import (
     EVAL_LABELS,
     MARGINAL,

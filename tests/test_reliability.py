@@ -100,7 +100,7 @@ def test_a_huge_learning_rate_diverges_with_exit_1(model, extra, tmp_path, capsy
 
 def test_divergence_on_resume_keeps_the_last_good_checkpoint(run_copy, monkeypatch, capsys):
     before = (run_copy / "checkpoint.pt").read_bytes()
-    monkeypatch.setattr(pyromix.train, "evaluate_loss", lambda *args: float("nan"))
+    monkeypatch.setattr(pyromix.train.step, "evaluate_loss", lambda *args: float("nan"))
     assert main(["fit", "vae", "--resume", "--epochs", "3", "--out", str(run_copy), *TINY]) == 1
     line = one_line(capsys.readouterr().err)
     assert "epoch 2" in line and f"the last good epoch is in {run_copy}" in line
@@ -506,7 +506,7 @@ def test_fit_checks_its_checkpoint_path_before_training(tmp_path, monkeypatch):
 
     (tmp_path / "afile").write_text("mine")
     run = prepare_recipe("vae", "onehot", hidden=[8], epochs=1)
-    monkeypatch.setattr(pyromix.train, "evaluate_loss", _no_work)  # after the first epoch
+    monkeypatch.setattr(pyromix.train.step, "evaluate_loss", _no_work)  # after the first epoch
     with pytest.raises(ValueError, match="checkpoint: .*afile' exists and is not a folder"):
         pyromix.train.fit(
             run.model, run.guide, run.dataset, Trace_ELBO(), checkpoint=tmp_path / "afile/c.pt"
@@ -738,7 +738,7 @@ def test_a_full_disk_during_a_checkpoint_says_so_and_keeps_the_old_one(
     def full(payload, f):
         raise RuntimeError("[enforce fail at inline_container.cc:672] . file write failed")
 
-    monkeypatch.setattr(pyromix.train.torch, "save", full)
+    monkeypatch.setattr(pyromix.train.checkpoint.torch, "save", full)
     monkeypatch.setattr(
         "pyromix.rundir.shutil.disk_usage", lambda path: shutil._ntuple_diskusage(10, 10, 0)
     )
