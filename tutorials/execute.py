@@ -32,8 +32,17 @@ notebook                                       minutes   load average
 08_greyscale_density.ipynb                     2.5       6.9 -> 7.8
 =============================================  ========  ============
 
+Every notebook written in full mode is stamped with where its outputs come from: the commit of
+this checkout (``git rev-parse HEAD``), the date (UTC) and the versions of Python, pyromix, torch
+and Pyro, in the notebook's metadata (``metadata["pyromix_execution"]``) and visibly, as a last
+markdown cell ("Executed at commit ..."). The package's code must be committed: a full-mode
+write is refused, before anything runs, when ``git status`` shows changes under ``pyromix/``,
+``models/`` or ``guides/`` (the notebook itself may be changed: it is what is being executed), or
+outside a git checkout; ``--check`` and ``--fast`` write nothing and need neither. A refused
+write rather than a "+dirty" stamp, so that every stamp names code that can be checked out.
+
 ``tests/test_tutorials.py`` runs every notebook through :func:`execute` in fast mode and checks
-the committed outputs.
+the committed outputs and their stamps.
 """
 
 from __future__ import annotations
@@ -42,9 +51,13 @@ import argparse
 import base64
 import io
 import os
+import platform
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from datetime import datetime, timezone
+from importlib.metadata import version
 from pathlib import Path
 
 import nbformat
@@ -60,11 +73,18 @@ __all__ = [
     "execute",
     "strip_volatile",
     "shrink_figures",
+    "source_commit",
+    "stamp",
+    "stamp_text",
     "main",
 ]
 
 TUTORIALS = Path(__file__).resolve().parent
+REPOSITORY = TUTORIALS.parent
 CELL_TIMEOUT_S = 3600  # a full-mode cell trains several models
+PACKAGE_DIRS = ("pyromix", "models", "guides")  # the code a notebook's outputs depend on
+STAMP_KEY = "pyromix_execution"  # notebook metadata: where the outputs come from
+STAMP_CELL = "execution-stamp"  # id (and tag) of the visible stamp, the last markdown cell
 
 
 def notebooks() -> list[Path]:
@@ -113,6 +133,66 @@ def shrink_figures(nb: nbformat.NotebookNode) -> None:
             )
             if buffer.tell() < len(raw):
                 data["image/png"] = base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def source_commit(root: Path = REPOSITORY) -> str:
+    """The commit (``git rev-parse HEAD``) of the checkout at ``root``, whose package is clean.
+
+    Raises:
+        SystemExit: ``root`` is not a git checkout, or ``git status`` shows uncommitted or
+            untracked files under ``pyromix/``, ``models/`` or ``guides/``.
+    """
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(
+                f"execute.py: a full-mode write stamps the notebook with its commit, but {root} is"
+                f" not a git checkout ({done.stderr.strip()}); use --check or --fast there"
+            )
+        return done.stdout
+
+    commit = git("rev-parse", "HEAD").strip()
+    changed = [line[3:] for line in git("status", "--porcelain", "--", *PACKAGE_DIRS).splitlines()]
+    if changed:
+        raise SystemExit(
+            f"execute.py: uncommitted changes in {', '.join(changed)}; commit them first, so the"
+            " notebook's stamp names the code its outputs come from"
+        )
+    return commit
+
+
+def stamp_text(record: dict[str, str]) -> str:
+    """The visible stamp, the notebook's last markdown cell, for a metadata ``record``."""
+    return (
+        f"*Executed at commit `{record['commit'][:12]}` on {record['date']}, with pyromix"
+        f" {record['pyromix']}, torch {record['torch']}, Pyro {record['pyro']} and Python"
+        f" {record['python']}.*"
+    )
+
+
+def stamp(nb: nbformat.NotebookNode, commit: str, date: str | None = None) -> None:
+    """Record in ``nb`` the commit and versions its outputs come from, replacing an old stamp.
+
+    Arguments:
+        nb: an executed notebook, changed in place: ``metadata["pyromix_execution"]`` and a last
+            markdown cell (id and tag ``execution-stamp``) saying the same in words.
+        commit: the full hash, from :func:`source_commit`.
+        date: ``YYYY-MM-DD HH:MM UTC``; now by default.
+    """
+    record = {
+        "commit": commit,
+        "date": date or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "python": platform.python_version(),  # the kernel's interpreter: see kernel_manager
+        "pyromix": version("pyromix"),
+        "torch": version("torch"),
+        "pyro": version("pyro-ppl"),
+    }
+    nb.metadata[STAMP_KEY] = record
+    nb.cells = [cell for cell in nb.cells if cell.get("id") != STAMP_CELL]
+    text = stamp_text(record)
+    cell = nbformat.v4.new_markdown_cell(text, id=STAMP_CELL, metadata={"tags": [STAMP_CELL]})
+    nb.cells.append(cell)
 
 
 def execute(path: Path, fast: bool) -> nbformat.NotebookNode:
@@ -179,12 +259,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     write = not (args.fast or args.check)  # only full-mode outputs are ever committed
     paths = [_resolve(name) for name in args.notebooks] or notebooks()
+    commit = source_commit() if write else ""  # refused before anything runs
     for path in paths:
         load = os.getloadavg()[0]
         started = time.perf_counter()
         nb = execute(path, fast=args.fast)
         minutes = (time.perf_counter() - started) / 60
         if write:
+            if source_commit() != commit:
+                raise SystemExit(f"execute.py: the checkout left {commit[:12]} during {path.name}")
+            stamp(nb, commit)
             nbformat.write(nb, path)
         print(
             f"{path.name}: {minutes:.1f} min, load average {load:.2f} -> {os.getloadavg()[0]:.2f}"
