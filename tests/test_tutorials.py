@@ -232,6 +232,13 @@ def test_stamp_names_a_clean_commit_and_its_check_can_fail(tmp_path: Path) -> No
         execute_py.source_commit(repo)
     with pytest.raises(SystemExit, match="not a git checkout"):
         execute_py.source_commit(plain)
+    (repo / "guides/new.py").unlink()
+    git(repo, "commit", "-q", "-am", "notes only")  # a commit outside the package meanwhile
+    assert execute_py.source_commit(repo, since=head) == head
+    (repo / "pyromix/model.py").write_text("x = 3\n")
+    git(repo, "commit", "-q", "-am", "package")
+    with pytest.raises(SystemExit, match=f"the package changed since {head[:12]}"):
+        execute_py.source_commit(repo, since=head)
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
     assert stamp_problems(nb, repo) == ["no execution stamp in its metadata"]

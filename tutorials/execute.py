@@ -38,7 +38,9 @@ and Pyro, in the notebook's metadata (``metadata["pyromix_execution"]``) and vis
 markdown cell ("Executed at commit ..."). The package's code must be committed: a full-mode
 write is refused, before anything runs, when ``git status`` shows changes under ``pyromix/``,
 ``models/`` or ``guides/`` (the notebook itself may be changed: it is what is being executed), or
-outside a git checkout; ``--check`` and ``--fast`` write nothing and need neither. A refused
+outside a git checkout, and a notebook is not written if the package changed while it ran
+(commits of other files meanwhile are fine); ``--check`` and ``--fast`` write nothing and need
+neither. A refused
 write rather than a "+dirty" stamp, so that every stamp names code that can be checked out.
 
 ``tests/test_tutorials.py`` runs every notebook through :func:`execute` in fast mode and checks
@@ -135,12 +137,19 @@ def shrink_figures(nb: nbformat.NotebookNode) -> None:
                 data["image/png"] = base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def source_commit(root: Path = REPOSITORY) -> str:
+def source_commit(root: Path = REPOSITORY, since: str | None = None) -> str:
     """The commit (``git rev-parse HEAD``) of the checkout at ``root``, whose package is clean.
 
+    Arguments:
+        root: the checkout.
+        since: a commit the package must not have changed from (the one a run started at;
+            commits that change only other files, docs say, may come in between); the result
+            is then ``since``.
+
     Raises:
-        SystemExit: ``root`` is not a git checkout, or ``git status`` shows uncommitted or
-            untracked files under ``pyromix/``, ``models/`` or ``guides/``.
+        SystemExit: ``root`` is not a git checkout, ``git status`` shows uncommitted or
+            untracked files under ``pyromix/``, ``models/`` or ``guides/``, or they differ
+            from ``since``.
     """
 
     def git(*args: str) -> str:
@@ -159,7 +168,9 @@ def source_commit(root: Path = REPOSITORY) -> str:
             f"execute.py: uncommitted changes in {', '.join(changed)}; commit them first, so the"
             " notebook's stamp names the code its outputs come from"
         )
-    return commit
+    if since is not None and git("diff", "--name-only", since, commit, "--", *PACKAGE_DIRS):
+        raise SystemExit(f"execute.py: the package changed since {since[:12]} while executing")
+    return commit if since is None else since
 
 
 def stamp_text(record: dict[str, str]) -> str:
@@ -266,8 +277,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         nb = execute(path, fast=args.fast)
         minutes = (time.perf_counter() - started) / 60
         if write:
-            if source_commit() != commit:
-                raise SystemExit(f"execute.py: the checkout left {commit[:12]} during {path.name}")
+            source_commit(since=commit)  # the package is still the code that ran
             stamp(nb, commit)
             nbformat.write(nb, path)
         print(
