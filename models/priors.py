@@ -2,6 +2,10 @@
 
 A prior holds no batch dimensions; the model's data plate broadcasts it. Its tensors are buffers
 or parameters, so ``.to(device)`` moves it and samples land on the data's device.
+
+A mixture prior's density holds K x latent_dim numbers per draw of z; it says so in
+``numbers_per_sample``, which :func:`pyromix.evaluate.log_likelihood` reads to size its chunks
+(a VampPrior with K = 500 would otherwise ask for tens of GB at S = 1000).
 """
 
 from __future__ import annotations
@@ -66,6 +70,11 @@ class MixtureOfGaussiansPrior(nn.Module):
 
     def forward(self) -> dist.MixtureSameFamily:
         return _uniform_mixture(self.components())
+
+    @property
+    def numbers_per_sample(self) -> int:
+        """K x latent_dim, read by :func:`pyromix.evaluate.log_likelihood` to size its chunks."""
+        return self.loc.numel()
 
 
 class VampPrior(nn.Module):
@@ -142,3 +151,10 @@ class VampPrior(nn.Module):
 
     def forward(self) -> dist.MixtureSameFamily:
         return _uniform_mixture(self.components())
+
+    @property
+    def numbers_per_sample(self) -> int:
+        """K x latent_dim, read by :func:`pyromix.evaluate.log_likelihood` to size its chunks."""
+        with torch.no_grad():
+            one = self.encoder(self.inputs()[:1])
+        return self.num_components * math.prod(one.event_shape)

@@ -283,7 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="R",
         help="train R initialisations (pretraining included) for a tenth of the epochs each and "
-        "the one with the best validation objective to the end (pyromix.restarts; default 1)",
+        "the one with the best validation objective among those that did not collapse to the "
+        "end (pyromix.restarts; default 1)",
     )
     fit.add_argument(
         "--checkpoint-every",

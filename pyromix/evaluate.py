@@ -39,6 +39,7 @@ __all__ = [
     "log_importance_weights",
     "LogLikelihood",
     "log_likelihood",
+    "numbers_per_sample",
     "bits_per_dim",
     "cluster_accuracy",
     "clustering_scores",
@@ -152,6 +153,16 @@ def _pareto_k(log_weights: torch.Tensor) -> torch.Tensor:
 
 
 @keeps_params_local
+def numbers_per_sample(model: Any, data_dim: int) -> int:
+    """The numbers one importance sample of one point touches, for chunking: ``data_dim``, or
+    more where a submodule of ``model`` declares a ``numbers_per_sample`` of its own (a mixture
+    prior: K x latent_dim, :mod:`pyromix.models.priors`). A user's module with large
+    intermediate tensors per sample can declare the attribute the same way."""
+    modules = model.modules() if isinstance(model, nn.Module) else ()
+    declared = (getattr(m, "numbers_per_sample", 0) for m in modules)
+    return max([data_dim, *declared])
+
+
 def log_likelihood(
     model: Callable[..., Any],
     guide: Callable[..., Any],
@@ -177,9 +188,10 @@ def log_likelihood(
     probabilities, as ``TraceEnum_ELBO`` does.
 
     Work is split into chunks of points and of samples so that one chunk touches at most about
-    ``max_elements`` numbers of data size (chunk points x chunk samples x enumerated values x D)
-    and at most ``max_elements`` weights are held at once: memory stays bounded for any S and N,
-    and exact sums cost K times the work of sampling y.
+    ``max_elements`` numbers (chunk points x chunk samples x enumerated values x the width of
+    :func:`numbers_per_sample`: D, or more for a mixture prior's K x latent_dim) and at most
+    ``max_elements`` weights are held at once: memory stays bounded for any S and N, and exact
+    sums cost K times the work of sampling y.
 
     Arguments:
         model, guide: Pyro programs (modules, plain callables or partials); the guide is the
@@ -218,7 +230,8 @@ def log_likelihood(
         )
         values = values_per_sample(summed) if enumerate_sites else 1
         points = max(1, min(x.shape[0], max_elements // (num_samples * values)))
-        samples = max(1, min(num_samples, max_elements // (points * values * x.shape[1])))
+        width = numbers_per_sample(model, x.shape[1])
+        samples = max(1, min(num_samples, max_elements // (points * values * width)))
         labels = [(None, None)] * math.ceil(x.shape[0] / points)
         if y is not None:
             labels = list(zip(torch.split(y, points), torch.split(y_mask, points)))

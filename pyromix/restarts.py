@@ -8,8 +8,17 @@ order of the mini-batches. Each of R starts trains for a short budget, :func:`re
 (a tenth of the run's epochs, at least one), on the full run's schedules (KL warm-up, std
 annealing), so every start is scored at the same epoch under the same objective. The start
 with the lowest validation loss (the negative objective on the validation split, never the
-labels) then trains on to the run's ``epochs`` from its checkpoint, exactly as if it had never
-stopped. The starts' scores go into the run's ``metrics.json`` under ``restarts``.
+labels) among the starts that did not collapse then trains on to the run's ``epochs`` from its
+checkpoint, exactly as if it had never stopped. The starts' scores go into the run's
+``metrics.json`` under ``restarts``.
+
+Why the collapse check: the validation loss ranks how well a start fits the data, not its
+clusters, and a start whose q(y | x) sends every point to three of ten clusters can fit the data
+as well as a healthy one (measured on digits: selecting by the loss alone once kept a collapsed
+``gmvae-meanfield`` start). So each start's label-free collapse diagnostics
+(:mod:`pyromix.diagnostics`: effective clusters of argmax q(y | x), active latent units) are
+computed on the validation split, and a start they flag is chosen only when every start is
+flagged.
 
 Start 0 is the run's own seed, so one start is the plain run; start r > 0 takes a seed derived
 from the run's seed and r (:func:`start_seeds`), so the result is the same given the seed.
@@ -27,12 +36,15 @@ from typing import Any
 import numpy as np
 import pyro
 
+import torch
+
+from .diagnostics import active_units, cluster_usage, collapse_warnings
 from .recipes import get_recipe
 from .rundir import CHECKPOINT
-from .runs import Run, train_run
+from .runs import Run, cluster_probabilities, train_run
 from .train import History
 
-__all__ = ["restart_epochs", "start_seeds", "train_restarts"]
+__all__ = ["restart_epochs", "start_seeds", "start_diagnostics", "choose_start", "train_restarts"]
 
 
 def restart_epochs(epochs: int) -> int:
@@ -51,6 +63,36 @@ def start_seeds(seed: int, restarts: int) -> list[int]:
     """
     derived = (np.random.SeedSequence([seed, r]).generate_state(1)[0] for r in range(1, restarts))
     return [seed, *map(int, derived)]
+
+
+def start_diagnostics(run: Run) -> dict[str, Any]:
+    """The collapse diagnostics of a (briefly) trained start on its validation split, without
+    labels: ``effective_clusters`` and ``active_units`` where the run has a cluster readout or a
+    latent mean, and ``warnings`` (:func:`pyromix.diagnostics.collapse_warnings`)."""
+    x = run.dataset.val.x
+    found: dict[str, Any] = {}
+    with torch.no_grad():
+        probs = cluster_probabilities(run, x)
+        if probs is not None:
+            found |= cluster_usage(probs.argmax(-1).cpu(), probs.shape[-1])
+        if hasattr(run.guide, "latent_mean") and len(x) > 1:
+            found |= active_units(run.guide.latent_mean(x))
+    kept = {k: found[k] for k in ("effective_clusters", "active_units") if k in found}
+    return {**kept, "warnings": collapse_warnings(found)}
+
+
+def choose_start(records: list[dict[str, Any]]) -> int:
+    """The index of the start to train on: the lowest ``val_loss`` among the starts without
+    collapse ``warnings``, or among all starts when every one has them.
+
+    Example:
+        >>> choose_start([{"val_loss": 1.0, "warnings": ["collapsed mixture: ..."]},
+        ...               {"val_loss": 2.0, "warnings": []}])
+        1
+    """
+    healthy = [r for r, record in enumerate(records) if not record.get("warnings")]
+    candidates = healthy or range(len(records))
+    return min(candidates, key=lambda r: records[r]["val_loss"])
 
 
 def _start(run: Run, seed: int) -> Run:
@@ -80,9 +122,10 @@ def train_restarts(
         **options: :func:`pyromix.runs.train_run`'s (``progress``, ``devices``, ...).
 
     Returns:
-        The winning start, trained to ``run.args["epochs"]``, with ``run.args["seed"]`` the
-        run's seed, ``run.args["start_seed"]`` the start's, and ``restarts`` recording every
-        start's seed, validation loss and seconds, and which was chosen.
+        The winning start (:func:`choose_start`), trained to ``run.args["epochs"]``, with
+        ``run.args["seed"]`` the run's seed, ``run.args["start_seed"]`` the start's, and
+        ``restarts`` recording every start's seed, validation loss, collapse diagnostics
+        (:func:`start_diagnostics`) and seconds, and which was chosen.
 
     Example:
         >>> run = train_restarts(prepare_recipe("gmvae", epochs=20), 3)  # doctest: +SKIP
@@ -120,10 +163,11 @@ def train_restarts(
                     "seed": start_seed,
                     "epochs": start.history.epochs,
                     "val_loss": start.history.val_loss[-1],
+                    **start_diagnostics(start),
                     "seconds": time.perf_counter() - begun,
                 }
             )
-        chosen = min(range(restarts), key=lambda r: records[r]["val_loss"])
+        chosen = choose_start(records)
         winner = starts[chosen]
         for record in records:
             record["chosen"] = record["start"] == chosen

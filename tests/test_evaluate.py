@@ -188,3 +188,29 @@ def test_latent_gmm_recovers_separated_clusters():
     assert cluster_accuracy(labels, latent_gmm(z, 3)) == 1.0
     with pytest.raises(ValueError, match="n_components"):
         latent_gmm(z[:2], 3)
+
+
+def test_chunks_count_a_mixture_priors_k_times_latent_numbers(monkeypatch):
+    """A VampPrior's log-density holds K x latent_dim numbers per sample, more than D: the
+    sample chunks shrink so that points x samples x that width stays within max_elements."""
+    from pyromix import evaluate
+    from pyromix.runs import prepare_recipe
+
+    run = prepare_recipe("vampprior", "digits", limit=40, latent_dim=4, components=50)
+    width = evaluate.numbers_per_sample(run.model, run.dataset.data_dim)
+    assert width == 50 * 4 > run.dataset.data_dim == 64
+    assert evaluate.numbers_per_sample(lambda x: None, 64) == 64  # a plain callable: D
+    seen = []
+    real = evaluate.importance_weights
+
+    def record(model, guide, chunk, samples, **options):
+        seen.append((chunk.shape[0], samples))
+        return real(model, guide, chunk, samples, **options)
+
+    monkeypatch.setattr(evaluate, "importance_weights", record)
+    budget = 4000
+    test = run.dataset.test.x[:6]
+    result = evaluate.log_likelihood(run.model, run.guide, test, 40, max_elements=budget)
+    assert torch.isfinite(result.log_px).all() and len(seen) > 1
+    assert all(points * samples * width <= budget for points, samples in seen)
+    assert sum(s for p, s in seen if p == seen[0][0]) == 40  # every sample drawn for a chunk

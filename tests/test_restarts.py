@@ -8,7 +8,8 @@ import torch
 
 from pyromix.cli import main
 from pyromix.data import load_dataset
-from pyromix.restarts import restart_epochs, start_seeds, train_restarts
+from pyromix import restarts as restarts_module
+from pyromix.restarts import choose_start, restart_epochs, start_seeds, train_restarts
 from pyromix.runs import prepare_recipe, train_run
 
 TINY = dict(hidden=[16], latent_dim=2, epochs=10, pretrain_epochs=2, limit=80)
@@ -29,7 +30,9 @@ def test_restarts_keep_the_best_start_by_validation_loss_and_repeat(tmp_path, mo
     assert [s["seed"] for s in starts] == start_seeds(0, 3)
     losses = [s["val_loss"] for s in starts]
     assert len(set(losses)) == 3  # the starts differ, so the choice means something
-    chosen = int(np.argmin(losses))
+    assert all("warnings" in s and "active_units" in s for s in starts)
+    healthy = [r for r in range(3) if not starts[r]["warnings"]] or [0, 1, 2]
+    chosen = min(healthy, key=lambda r: losses[r])
     assert [s["chosen"] for s in starts] == [r == chosen for r in range(3)]
     assert all(s["epochs"] == restart_epochs(10) == 1 for s in starts)
     saved = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
@@ -46,6 +49,39 @@ def test_restarts_keep_the_best_start_by_validation_loss_and_repeat(tmp_path, mo
         k: v for k, v in second.items() if k not in volatile
     }
     assert [s["val_loss"] for s in second["restarts"]] == losses
+
+
+def test_choose_start_skips_collapsed_starts_unless_all_collapsed():
+    warned = ["collapsed mixture: 2.0 effective clusters of 10"]
+    records = [
+        {"val_loss": 1.0, "warnings": warned},
+        {"val_loss": 3.0, "warnings": []},
+        {"val_loss": 2.0, "warnings": []},
+    ]
+    assert choose_start(records) == 2
+    assert choose_start([{**r, "warnings": warned} for r in records]) == 0
+    assert choose_start([{**r, "warnings": []} for r in records]) == 0
+
+
+def test_a_collapsed_start_with_the_lowest_loss_is_passed_over(monkeypatch):
+    probe = train_restarts(prepare_recipe("gmvae", "digits", **TINY), 3, progress=False)
+    lowest = min(s["val_loss"] for s in probe.restarts)
+    real = restarts_module.start_diagnostics
+
+    def collapse_the_lowest(start):  # the start with the lowest loss collapsed, the others not
+        found = real(start)
+        found["warnings"] = []
+        if start.history.val_loss[-1] == lowest:
+            found["warnings"] = ["collapsed mixture: constructed for this test"]
+        return found
+
+    monkeypatch.setattr(restarts_module, "start_diagnostics", collapse_the_lowest)
+    run = train_restarts(prepare_recipe("gmvae", "digits", **TINY), 3, progress=False)
+    losses = [s["val_loss"] for s in run.restarts]
+    assert losses == [s["val_loss"] for s in probe.restarts]  # the same starts, repeatable
+    chosen = [s["chosen"] for s in run.restarts].index(True)
+    assert losses[chosen] == min(v for v in losses if v != lowest) != lowest
+    assert run.history.val_loss[0] == losses[chosen]  # trained on from the healthy start
 
 
 def test_one_restart_is_the_plain_run(tmp_path):
