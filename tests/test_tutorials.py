@@ -256,3 +256,18 @@ def test_stamp_names_a_clean_commit_and_its_check_can_fail(tmp_path: Path) -> No
     ]
     nb.metadata[execute_py.STAMP_KEY]["commit"] = head[:7]
     assert "is not a full hash" in stamp_problems(nb, repo)[0]
+
+
+def test_a_full_mode_write_is_refused_before_anything_runs(monkeypatch) -> None:
+    ran = []
+    monkeypatch.setattr(execute_py, "execute", lambda path, fast: ran.append(path))
+
+    def dirty(root=None, since=None):
+        raise SystemExit("execute.py: uncommitted changes in pyromix/x.py")
+
+    monkeypatch.setattr(execute_py, "source_commit", dirty)
+    with pytest.raises(SystemExit, match="uncommitted changes"):
+        execute_py.main([str(NOTEBOOKS[0])])
+    assert ran == []
+    execute_py.main(["--check", str(NOTEBOOKS[0])])  # writes nothing: no commit needed
+    assert ran == [NOTEBOOKS[0]]
