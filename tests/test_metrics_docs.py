@@ -1,13 +1,14 @@
 """Every field a run writes to ``metrics.json`` is documented in ``docs/metrics.md``.
 
 A few tiny runs (one or two epochs on 100 digits per split) are trained through ``pyromix fit``,
-chosen to reach every branch of the evaluation: a VAE (likelihood, bits/dim, latent units,
-``skipped``), a Gaussian-mixture VAE with two restarts (clusters, ``restarts``), M2 with revealed
-labels (``test_accuracy``), the implicit prior (its normaliser), a flow (no latents) and a GAN (no
-likelihood: mode coverage). Every field they write, at any depth, must have a row in the page's
-tables: nested objects as dotted paths (``capture.graphs``), lists of objects as ``name[].key``
-(``restarts[].seed``), and a map whose keys are data (``skipped``: feature -> reason) as
-``name.*``. A new field that no row names fails here, with its path.
+chosen to reach every branch of the evaluation: a VAE (likelihood, bits/dim, latent units), a
+Gaussian-mixture VAE with two restarts (clusters, ``restarts``), M2 with revealed labels
+(``test_accuracy``), the implicit prior (its normaliser), a flow (no latents), a GAN (no
+likelihood: mode coverage) and a user's plugin without optional methods (``skipped``). Every
+field they write, at any depth, must have a row in the page's tables: nested objects as dotted
+paths (``capture.graphs``), lists of objects as ``name[].key`` (``restarts[].seed``), and a map
+whose keys are data (``skipped``: feature -> reason) as ``name.*``. A new field that no row
+names fails here, with its path.
 """
 
 import json
@@ -28,6 +29,8 @@ RUNS = {
     "iop": ["iop", "--samples", "5"],
     "flow": ["flow", "--samples", "5"],
     "gan": ["gan"],
+    # a user's plugin without optional methods: the report says what it skipped
+    "plugin": [f"{Path(__file__).parent / 'student_recipe.py'}:bare", "--samples", "5"],
 }
 # A table row's first cell: the field names it documents, each in backticks.
 _ROW = re.compile(r"^\| *((?:`[^`]+`(?:, *)?)+) *\|", re.M)
@@ -79,7 +82,7 @@ def test_every_written_field_is_documented(written: dict[str, dict]) -> None:
     assert not missing, f"fields written but not in docs/metrics.md: {missing}"
     # the runs reach the nested forms the rules are for
     paths = {p for metrics in written.values() for p in field_paths(metrics)}
-    assert {"capture.graphs", "restarts[].seed", "skipped.clusters", "bits_per_dim"} <= paths
+    assert {"capture.graphs", "restarts[].seed", "skipped.samples", "bits_per_dim"} <= paths
     assert {"test_accuracy", "prior_log_normalizer", "class_entropy", "cluster_shares"} <= paths
 
 
