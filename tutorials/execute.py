@@ -8,8 +8,12 @@ Usage (from the repository root, in the environment where pyromix is installed):
 
 Each notebook runs top to bottom in a fresh ``python3`` kernel of this interpreter, with the
 tutorials folder as its working directory, one torch thread, ``PYTHONHASHSEED=0`` and
-``PYROMIX_FAST`` unset, so the run is deterministic given the seeds set in the notebooks (only
-printed wall-clock seconds differ). The notebook is then written back with its outputs, without
+``PYROMIX_FAST`` unset, so the run is repeatable given the seeds set in the notebooks, up to
+the last bits: captured steps (``pyromix.capture``) may differ from eager ones there, and whether
+a step is captured depends on a wall-clock budget, the likely cause when two runs on a loaded
+machine differ slightly. A sensitive run shows it: two full-mode runs of 04 with the same
+package code put 135 and 134 test digits in EM-V1's largest cluster, while a standalone EM-V1
+training repeated bit for bit. The notebook is then written back with its outputs, without
 execution timestamps or widget state; figures are PNGs embedded at the dpi the cells chose and
 stored with a 256-colour palette (about half the bytes; plots and digit grids lose nothing
 visible), so the notebooks stay small in the repository.
