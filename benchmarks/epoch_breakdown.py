@@ -8,7 +8,7 @@ run writes it) and the progress bar on, and times each part by wrapping the func
   checked ``loss_and_grads``), ``Optimizer.zero_grad`` and ``Optimizer.step``;
 - validation: :func:`pyromix.train.evaluate_loss`;
 - checkpoint: :func:`pyromix.train.save_checkpoint` and the state copies it is fed
-  (:func:`pyromix.train._snapshot` where it exists);
+  (:func:`pyromix.train.checkpoint.snapshot`, ``_snapshot`` in older checkouts);
 - other: the rest of the wall time of ``train_run`` (batching, hooks, progress bar, bookkeeping).
 
 Run:
@@ -66,10 +66,16 @@ def _instrument(objective_type: type) -> None:
         StepCapture.__call__ = _timed("steps", StepCapture.__call__)
     torch.optim.Adam.step = _timed("steps", torch.optim.Adam.step)
     torch.optim.Adam.zero_grad = _timed("steps", torch.optim.Adam.zero_grad)
-    train.evaluate_loss = _timed("validation", train.evaluate_loss)
-    for name in ("save_checkpoint", "_snapshot"):
-        if hasattr(train, name):
-            setattr(train, name, _timed("checkpoint", getattr(train, name)))
+    # Where the loop looks each name up: the train package's modules, or the old train.py.
+    places = [
+        (getattr(train, "step", train), "evaluate_loss", "validation"),
+        (getattr(train, "checkpointing", train), "save_checkpoint", "checkpoint"),
+        (getattr(train, "loop", train), "snapshot" if hasattr(train, "loop") else "_snapshot",
+         "checkpoint"),
+    ]
+    for module, name, part in places:
+        if hasattr(module, name):
+            setattr(module, name, _timed(part, getattr(module, name)))
 
 
 def main() -> None:

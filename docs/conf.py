@@ -8,6 +8,7 @@ committed notebooks' outputs (PNG figures, MathJax maths) without executing them
 
 import pkgutil
 import shutil
+import sys
 from pathlib import Path
 
 import pyromix
@@ -32,8 +33,10 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
     "sphinxarg.ext",
+    "recipe_arguments_ext",  # the recipes' argument table, from their schemas (beside this file)
 ]
-exclude_patterns = ["_build", "**/.ipynb_checkpoints"]
+sys.path.insert(0, str(Path(__file__).parent))
+exclude_patterns = ["_build", "_generated", "**/.ipynb_checkpoints"]
 html_theme = "furo"
 html_title = "pyromix"
 

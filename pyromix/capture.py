@@ -70,6 +70,7 @@ from torch import nn
 from . import private_apis
 from .capture_graph import drop_no_ops, is_impure
 from .capture_key import Watch, argument_key
+from .schema import Interval, check_value
 
 __all__ = [
     "StepCapture",
@@ -231,10 +232,8 @@ class StepCapture:
         strict: bool = False,
     ) -> None:
         recheck_every = RECHECK_EVERY if recheck_every is None else recheck_every
-        if after is not None and (not isinstance(after, int) or after < 0):
-            raise ValueError(f"after: expected an integer >= 0 or None, got {after!r}")
-        if not isinstance(recheck_every, int) or recheck_every < 1:
-            raise ValueError(f"recheck_every: expected an integer >= 1, got {recheck_every!r}")
+        check_value("after", after, Interval(int, 0), None)
+        check_value("recheck_every", recheck_every, Interval(int, 1))
         self.objective, self.model, self.guide = objective, model, guide
         roots = list(modules) if modules is not None else [
             m for m in (model, guide) if isinstance(m, nn.Module)

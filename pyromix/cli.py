@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import os
 import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from .likelihoods import LIKELIHOODS
+from .cli_flags import OneLineParser, add_recipe_flags, flag_type, model_of, recipe_overrides
+from .recipes.arguments import MAX_SEED
+from .schema import Interval
 
 if TYPE_CHECKING:
     from .distributed import Devices
@@ -31,197 +32,24 @@ USAGE_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError)  # DataError 
 TRACEBACK_ON = ("1", "true", "yes", "on")  # PYROMIX_TRACEBACK values that show tracebacks
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (no usage dump), exit status 2, no abbreviated flags (so
-    ``--epoch 1`` is refused rather than taken as ``--epochs``), and a close match suggested for
-    a misspelt flag."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault("allow_abbrev", False)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str):  # noqa: D102 - argparse API
-        self.exit(2, f"{self.prog}: error: {message}{_flag_suggestion(self, message)}\n")
+_positive_int, _non_negative_int = flag_type(Interval(int, 1)), flag_type(Interval(int, 0))
+_non_negative_float = flag_type(Interval(float, 0))
+_seed = flag_type(Interval(int, 0, MAX_SEED))
 
 
-def _flag_suggestion(parser: argparse.ArgumentParser, message: str) -> str:
-    """"; did you mean --epochs?" for the first unrecognised flag that is close to a real one."""
-    if not message.startswith("unrecognized arguments:"):
-        return ""
-    known = sorted(_option_strings(parser))
-    for given in message.split(":", 1)[1].split():
-        flag = given.split("=")[0]
-        close = difflib.get_close_matches(flag, known, n=1) if flag.startswith("--") else []
-        if close:
-            return f"; did you mean {close[0]}?"
-    return ""
+def build_parser(model: str | None = None) -> argparse.ArgumentParser:
+    """The ``pyromix`` argument parser (the CLI reference is generated from it).
 
-
-def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
-    """Every option string of ``parser`` and of its subcommands."""
-    found = {s for action in parser._actions for s in action.option_strings}
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                found |= _option_strings(sub)
-    return found
-
-
-def _int_at_least(minimum: int):
-    """An argparse type: an integer >= ``minimum``, with a message saying so."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
-        return value
-
-    return parse
-
-
-_positive_int, _non_negative_int = _int_at_least(1), _int_at_least(0)
-
-
-def _seed(text: str) -> int:
-    from .runs import MAX_SEED
-
-    value = _non_negative_int(text)
-    if value > MAX_SEED:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, {MAX_SEED}], got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
-
-
-def _hidden(text: str) -> list[int]:
-    try:
-        return [_positive_int(part) for part in text.split(",")]
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers >= 1 such as 256,256, got {text!r}"
-        ) from None
-
-
-def _labeled(text: str) -> int | float:
-    """A count of labels (an integer >= 0) or a fraction of them in (0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if value.is_integer() and "." not in text and value >= 0:
-        return int(value)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(
-            f"expected a count >= 0 or a fraction in (0, 1] such as 0.1, got {text!r}"
-        )
-    return value
-
-
-EVAL_LABELS_HELP = (
-    "score the test split with its labels hidden (log p(x), y summed out) or revealed "
-    "(log p(x, y), or log p(x | y) for a model without a prior on y); recorded with the run"
-)
-# Flags that map onto recipe arguments; None means "the recipe's default".
-RECIPE_FLAGS = {
-    "epochs": ("--epochs", _positive_int, "training epochs"),
-    "batch_size": ("--batch-size", _positive_int, "mini-batch size"),
-    "lr": ("--lr", _positive_float, "Adam learning rate"),
-    "latent_dim": ("--latent-dim", _positive_int, "size of z"),
-    "hidden": ("--hidden", _hidden, "hidden widths, comma-separated (e.g. 256,256)"),
-    "seed": ("--seed", _seed, "seed for initialisation and training"),
-    "warmup": ("--warmup", _non_negative_int, "KL warm-up epochs (0: none)"),
-    "beta": ("--beta", _positive_float, "final KL weight (1: the ELBO)"),
-    "patience": ("--patience", _positive_int, "early-stopping patience in epochs"),
-    "particles": ("--particles", _positive_int, "samples per point in the objective (IWAE k)"),
-    "split_seed": ("--split-seed", _seed, "seed of the train/val/test split"),
-    "limit": ("--limit", _positive_int, "use at most this many points per split"),
-    "alpha": (
-        "--alpha",
-        _positive_float,
-        "M2: weight of the classification term, as a multiple of N (the paper's 0.1)",
-    ),
-    "labeled": (
-        "--labeled",
-        _labeled,
-        "reveal N training labels, or a fraction such as 0.1, to the model (stratified by class, "
-        "seeded by --split-seed; default 0: unsupervised)",
-    ),
-    "clusters": (
-        "--clusters",
-        _positive_int,
-        "number of clusters K (mixture models; default: classes)",
-    ),
-    "pretrain_epochs": (
-        "--pretrain-epochs",
-        _non_negative_int,
-        "autoencoder pretraining epochs (0: none)",
-    ),
-    "components": ("--components", _positive_int, "prior components K (mog, vampprior)"),
-    "anneal_every": ("--anneal-every", _positive_int, "epochs between std-floor halvings"),
-    "vae_steps": (
-        "--vae-steps",
-        _positive_int,
-        "J1: VAE steps between discriminator updates (iop)",
-    ),
-    "disc_steps": ("--disc-steps", _positive_int, "J2 > J1: discriminator steps per update (iop)"),
-    "flows": (
-        "--flows",
-        _positive_int,
-        "K flow layers (flow; vae/iwae with --guide iaf or --prior flow)",
-    ),
-}
-CHOICE_FLAGS = {
-    "likelihood": (
-        "--likelihood",
-        ["auto", *LIKELIHOODS],
-        "observation model: bernoulli, gaussian (a learned std per dimension), heteroscedastic "
-        "(mean and log-variance from the decoder), logistic or logistic_mixture (discretised, "
-        "for data on L levels); auto picks from the data and the run records why",
-    ),
-    "binarize": ("--binarize", ["auto", "none", "static", "dynamic"], "binarisation of [0,1] data"),
-    "arch": ("--arch", ["mlp", "conv"], "encoder/decoder architecture"),
-    "pseudo_init": ("--pseudo-init", ["random", "data"], "VampPrior pseudo-input initialisation"),
-    "estimator": ("--estimator", ["gumbel", "enum"], "CP-VAE's estimator for c (cpvae)"),
-    "guide": ("--guide", ["gaussian", "iaf"], "q(z|x): Gaussian, or Gaussian + K IAF (vae, iwae)"),
-    "prior": ("--prior", ["normal", "flow"], "p(z): N(0, I), or a K-layer flow on it (vae, iwae)"),
-    "flow_kind": ("--flow-kind", ["coupling", "spline"], "the flow's layers (flow)"),
-    "beta_schedule": (
-        "--beta-schedule",
-        ["constant", "linear"],
-        "MVAE: beta fixed, or rising linearly from 0 over the run",
-    ),
-    "eval_labels": ("--eval-labels", ["hidden", "revealed"], EVAL_LABELS_HELP),
-}
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The ``pyromix`` argument parser (the CLI reference is generated from it)."""
+    ``fit`` has a flag for every argument of every registered recipe
+    (:mod:`pyromix.cli_flags`); those of ``model``, a registered recipe, parse and show as it
+    declares them.
+    """
     from .data import DATASETS
     from .distributed import ACCELERATORS, PRECISIONS, STRATEGIES
+    from .recipes import common_argument
 
-    parser = _Parser(prog="pyromix", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(prog="pyromix", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     fit = commands.add_parser("fit", help="train a model and write a run directory")
     fit.add_argument(
@@ -259,16 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=1000,
         help="importance samples for the test log-likelihood",
     )
-    fit.add_argument("--mc-kl", action="store_true", help="Monte-Carlo KL instead of analytic")
-    fit.add_argument("--gated", action="store_true", help="gated dense hidden layers")
-    fit.add_argument("--learn-weights", action="store_true", help="learn the mixture weights pi")
     fit.add_argument(
-        "--std-annealing",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="anneal the Gaussian std floors (Li et al. 2020, II-D)",
+        "--mc-kl",
+        dest="analytic_kl",
+        action="store_false",
+        default=argparse.SUPPRESS,
+        help="Monte-Carlo KL instead of analytic (--no-analytic-kl)",
     )
-    fit.add_argument("--hard", action="store_true", help="MVAE: hard optimisation, argmax q(y)")
     fit.add_argument(
         "--resume",
         action="store_true",
@@ -310,10 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run every step through the Pyro programs (for programs that branch on data)",
     )
-    for key, (flag, kind, text) in RECIPE_FLAGS.items():
-        fit.add_argument(flag, dest=key, type=kind, help=text)
-    for key, (flag, choices, text) in CHOICE_FLAGS.items():
-        fit.add_argument(flag, dest=key, choices=choices, help=text)
+    add_recipe_flags(fit, model)
 
     evaluate = commands.add_parser("evaluate", help="re-evaluate a run on its test split")
     evaluate.add_argument("run", metavar="DIR", help="the run directory that fit wrote")
@@ -325,7 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--eval-labels",
         choices=["hidden", "revealed"],
-        help=EVAL_LABELS_HELP.replace("recorded with the run", "default: as the run was fitted"),
+        help=common_argument("eval_labels").help.replace(
+            "recorded with the run", "default: as the run was fitted"
+        ),
     )
 
     sample = commands.add_parser("sample", help="draw samples from a trained run")
@@ -395,19 +219,7 @@ def _fit(ns: argparse.Namespace) -> int:
     out = Path(ns.out if ns.out is not None else f"runs/{ns.model}-{data_name}")
     check_output_folder(ns.out if ns.out is not None else out)
     refuse_existing_run(out, resume=ns.resume, force=ns.force)
-    overrides = {
-        k: getattr(ns, k) for k in (*RECIPE_FLAGS, *CHOICE_FLAGS) if getattr(ns, k) is not None
-    }
-    if ns.mc_kl:
-        overrides["analytic_kl"] = False
-    if ns.gated:
-        overrides["gated"] = True
-    if ns.learn_weights:
-        overrides["learn_weights"] = True
-    if ns.std_annealing is not None:
-        overrides["std_annealing"] = ns.std_annealing
-    if ns.hard:
-        overrides["hard"] = True
+    overrides = recipe_overrides(ns)
     devices = _devices(ns)
     check_launcher(devices)
     # Rank 0 holds the run directory; the processes it starts write nothing there.
@@ -644,10 +456,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     command = "pyromix"
     try:
+        argv = sys.argv[1:] if argv is None else list(argv)
+        if argv[:1] == ["fit"]:
+            command = "pyromix fit"
+        model = model_of(argv)  # its plugin loaded, so that its own flags exist
         try:
-            ns = build_parser().parse_args(argv)
+            ns = build_parser(model).parse_args(argv)
         except SystemExit as e:  # argparse: --help (0) or a usage error (2), already printed
             return int(e.code or 0)
+        if model is not None:
+            ns.model = model  # FILE.py:NAME, loaded once
         command = f"pyromix {ns.command}"
         if ns.plugin:
             from .recipes import load_plugin

@@ -24,12 +24,14 @@ from typing import Any
 import torch
 
 from .evaluate import LogLikelihood
-from .likelihoods import LEVEL_LIKELIHOODS
+from .footing import footing
 from .run_config import read_config, version_changes
+from .rundir import CHECKPOINT
+from .runs import evaluate_points, load_run, load_run_checkpoint
 
 __all__ = [
     "SAME_DATA_KEYS",
-    "footing",
+    "footing",  # re-exported from pyromix.footing
     "compare_points",
     "evaluate_runs",
     "compare_runs",
@@ -99,30 +101,6 @@ def compare_points(
     return sorted(rows, key=lambda row: -row["log_likelihood"])
 
 
-def footing(args: dict[str, Any]) -> str:
-    """What a run's log p(x) is the log of, from its recipe arguments.
-
-    A Bernoulli decoder gives the probability of binary data, as does a flow on binarised data
-    (2 levels, uniform dequantisation: ``P(k) = E_u p(k + u)``), so those rank together; a flow
-    or a discretised-logistic decoder on digits' 17 grey levels gives the probability of
-    17-level data, a different event, and a Gaussian decoder (or a flow on continuous data) a
-    density. Only runs on one footing compare.
-
-    Example:
-        >>> footing({"likelihood": "bernoulli"}) == footing({"likelihood": "flow", "levels": 2})
-        True
-        >>> footing({"likelihood": "flow", "levels": 17})
-        'probability of 17-level data'
-    """
-    if args.get("likelihood") == "none":
-        return "no likelihood"
-    if args.get("likelihood") == "bernoulli":
-        return "probability of 2-level data"
-    if args.get("likelihood") in ("flow", *LEVEL_LIKELIHOODS) and args.get("levels"):
-        return f"probability of {args['levels']}-level data"
-    return "density"
-
-
 def _check_same_data(paths: Sequence[Path], args: Sequence[dict[str, Any]]) -> None:
     kinds = [footing(a) for a in args]
     for path, kind in zip(paths, kinds):
@@ -185,8 +163,6 @@ def evaluate_runs(
         log p(x) is inflated; else None), ``test_points`` and clustering scores where the run
         has them. :func:`compare_points` and :func:`pyromix.elpd.arviz_compare` take them.
     """
-    from .runs import CHECKPOINT, evaluate_points, load_run, load_run_checkpoint
-
     paths = [Path(p) for p in paths]
     if len(paths) < 2:
         raise ValueError(f"runs: expected two or more run directories, got {len(paths)}")

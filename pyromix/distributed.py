@@ -29,6 +29,7 @@ import pyro
 import torch
 
 from .data import Split
+from .schema import Interval, Options, check_value
 
 __all__ = [
     "ACCELERATORS",
@@ -78,12 +79,9 @@ class Devices:
             ("strategy", self.strategy, STRATEGIES),
             ("precision", self.precision, PRECISIONS),
         ):
-            if value not in allowed:
-                raise ValueError(f"{name}: expected one of {', '.join(allowed)}, got {value!r}")
+            check_value(name, value, Options(*allowed))
         for name in ("devices", "num_nodes"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+            check_value(name, getattr(self, name), Interval(int, 1))
         if self.accelerator == "cuda" and not torch.cuda.is_available():
             raise ValueError(
                 "accelerator: 'cuda' was requested but torch.cuda.is_available() is False"

@@ -21,6 +21,7 @@ from .diagnostics import active_units, cluster_usage, collapse_warning, collapse
 from .recipes import available_recipes, get_recipe
 from .restarts import train_restarts
 from .runs import cluster_probabilities, prepare_recipe
+from .schema import Interval, Options, check_value
 
 __all__ = ["MixtureClustering", "cluster_recipes"]
 
@@ -48,12 +49,8 @@ def _plain(value: Any) -> Any:
 
 def _check_int(name: str, value: Any, low: int, *, auto: bool = False, none: bool = False) -> None:
     """ValueError unless ``value`` is an integer >= ``low`` (or ``"auto"`` / None if allowed)."""
-    value = _plain(value)
-    if (auto and value == "auto") or (none and value is None):
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        others = "".join(("'auto' or " if auto else "", "None or " if none else ""))
-        raise ValueError(f"{name}: expected {others}an integer >= {low}, got {value!r}")
+    allowed = (*([Options("auto")] if auto else []), *([None] if none else []), Interval(int, low))
+    check_value(name, _plain(value), *allowed)
 
 
 class MixtureClustering(ClusterMixin, BaseEstimator):
@@ -246,13 +243,9 @@ class MixtureClustering(ClusterMixin, BaseEstimator):
         """
         check_is_fitted(self)
         n_samples, cluster = _plain(n_samples), _plain(cluster)
-        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-            raise ValueError(f"n_samples: expected an integer >= 1, got {n_samples!r}")
+        check_value("n_samples", n_samples, Interval(int, 1))
         k = self.run_.model.num_clusters
-        if cluster is not None and (
-            isinstance(cluster, bool) or not isinstance(cluster, int) or not 0 <= cluster < k
-        ):
-            raise ValueError(f"cluster: expected None or an integer in [0, {k}), got {cluster!r}")
+        check_value("cluster", cluster, None, Interval(int, 0, k, closed="left"))
         model = self.run_.model
         with self._seeded(), eval_mode(model):
             if cluster is None:

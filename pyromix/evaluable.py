@@ -61,7 +61,7 @@ LABEL_SITES = (Y, f"{Y}_observed", f"{Y}_unobserved")
 
 
 def with_quantity(event: str, quantity: str) -> str:
-    """A footing: the event scored (:func:`pyromix.compare.footing`) and, unless it is the plain
+    """A footing: the event scored (:func:`pyromix.footing.footing`) and, unless it is the plain
     log p(x), the quantity; two runs compare only when these strings are equal.
 
     Example:

@@ -29,6 +29,7 @@ import torch
 from pyro.distributions.torch_transform import TransformModule
 from torch import nn
 from torch.distributions import constraints
+from .schema import Interval, check_value
 
 __all__ = [
     "FLOW_KINDS",
@@ -87,8 +88,7 @@ def flow_stack(
     """
     if kind not in FLOW_KINDS:
         raise ValueError(f"flow kind: expected one of {FLOW_KINDS}, got {kind!r}")
-    if not (isinstance(layers, int) and layers >= 1):
-        raise ValueError(f"flows: expected an integer >= 1, got {layers!r}")
+    check_value("flows", layers, Interval(int, 1))
     if kind == "coupling" and dim < 2:
         raise ValueError(
             f"flow kind: affine couplings need dim >= 2 (got {dim}); use kind 'spline' in 1-D"
@@ -116,8 +116,7 @@ def iaf_stack(dim: int, context_dim: int, layers: int, hidden: Sequence[int]) ->
         ``nn.ModuleList`` of ``ConditionalAffineAutoregressive``; ``t.condition(h)`` gives the
         transform for context ``h``.
     """
-    if not (isinstance(layers, int) and layers >= 1):
-        raise ValueError(f"flows: expected an integer >= 1, got {layers!r}")
+    check_value("flows", layers, Interval(int, 1))
     return nn.ModuleList(
         T.conditional_affine_autoregressive(dim, context_dim, hidden_dims=list(hidden))
         for _ in range(layers)

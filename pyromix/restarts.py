@@ -43,6 +43,7 @@ from .recipes import get_recipe
 from .rundir import CHECKPOINT
 from .runs import Run, cluster_probabilities, train_run
 from .train import History
+from .schema import Interval, check_value
 
 __all__ = ["restart_epochs", "start_seeds", "start_diagnostics", "choose_start", "train_restarts"]
 
@@ -131,8 +132,7 @@ def train_restarts(
         >>> run = train_restarts(prepare_recipe("gmvae", epochs=20), 3)  # doctest: +SKIP
         >>> [s["val_loss"] for s in run.restarts]  # doctest: +SKIP
     """
-    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
-        raise ValueError(f"restarts: expected an integer >= 1, got {restarts!r}")
+    check_value("restarts", restarts, Interval(int, 1))
     if restarts == 1:
         return train_run(run, out=out, **options)
     recipe = get_recipe(run.name)
@@ -145,8 +145,7 @@ def train_restarts(
         raise ValueError("restarts: a resumed run continues its own start; use 1 with --resume")
     total = run.args["epochs"]
     budget = restart_epochs(total) if epochs is None else epochs
-    if isinstance(budget, bool) or not isinstance(budget, int) or not 1 <= budget <= total:
-        raise ValueError(f"epochs: expected an integer in [1, {total}], got {budget!r}")
+    check_value("epochs", budget, Interval(int, 1, total))
     seed = run.args["seed"]
     with tempfile.TemporaryDirectory(prefix="pyromix-restarts-") as tmp:
         starts, records = [], []

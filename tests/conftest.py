@@ -52,3 +52,20 @@ def _hermetic(tmp_path, monkeypatch):
     pyro.clear_param_store()
     yield
     pyro.clear_param_store()
+
+
+@pytest.fixture
+def shipped_recipes_only():
+    """The test sees the shipped recipes only and leaves them so, its plugin modules forgotten."""
+    import sys
+
+    from pyromix.recipes import RECIPES, registry
+
+    recipes, origins = dict(RECIPES), dict(registry._ORIGINS)
+    modules = set(sys.modules)
+    yield
+    RECIPES.clear(), RECIPES.update(recipes)
+    registry._ORIGINS.clear(), registry._ORIGINS.update(origins)
+    for name in set(sys.modules) - modules:
+        if name.startswith(("pyromix_plugin_", "my_plugin", "my_dist")):
+            del sys.modules[name]

@@ -186,10 +186,13 @@ def test_generate_from_weights_and_components():
 
 
 def test_cpvae_recovers_both_modes_of_the_1d_mixture():
-    """Seed 001, 5.1: with K=2 each true mode holds 40-60 % of the generated mass (3 std)."""
+    """Seed 001, 5.1: with K=2 each true mode holds 40-60 % of the generated mass (3 std).
+
+    Without the warm start, as in the paper (which pretrains nothing)."""
     run = train_recipe(
         "cpvae",
         "mixture1d",
+        warm_start=False,
         clusters=2,
         epochs=30,
         limit=5000,

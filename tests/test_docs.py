@@ -16,6 +16,7 @@ from sphinx.application import Sphinx
 from sphinx.util.console import nocolor
 
 import pyromix.cli
+import pyromix.cli_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -24,7 +25,9 @@ DOCS = ROOT / "docs"
 def docs_source(tmp_path: Path) -> Path:
     """A copy of the docs and of the files they include, so the build (which writes its API
     stubs and notebook copies into its source folder) leaves the checkout untouched."""
-    generated = shutil.ignore_patterns("_build", "_autosummary", "tutorials", "api.rst")
+    generated = shutil.ignore_patterns(
+        "_build", "_autosummary", "_generated", "tutorials", "api.rst"
+    )
     shutil.copytree(DOCS, tmp_path / "docs", ignore=generated)
     for name in ["README.md", "benchmarks/README.md", *(
         str(p.relative_to(ROOT)) for p in (ROOT / "tutorials").glob("*.ipynb")
@@ -40,6 +43,21 @@ def build_cli_page(tmp_path: Path) -> str:
     source.mkdir(parents=True)
     (source / "conf.py").write_text('extensions = ["myst_nb", "sphinxarg.ext"]\n')
     (source / "index.md").write_text((DOCS / "cli.md").read_text())
+    out = tmp_path / "html"
+    app = Sphinx(source, source, out, tmp_path / "doctrees", "html", status=None, freshenv=True)
+    app.build()
+    return (out / "index.html").read_text()
+
+
+def build_models_page(tmp_path: Path) -> str:
+    """The HTML of ``docs/models.md`` with the argument table that the recipes have now."""
+    source = tmp_path / "source"
+    source.mkdir(parents=True)
+    (source / "conf.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(DOCS)!r})\n"
+        'extensions = ["myst_nb", "recipe_arguments_ext"]\nexclude_patterns = ["_generated"]\n'
+    )
+    (source / "index.md").write_text((DOCS / "models.md").read_text())
     out = tmp_path / "html"
     app = Sphinx(source, source, out, tmp_path / "doctrees", "html", status=None, freshenv=True)
     app.build()
@@ -88,3 +106,24 @@ def test_adding_a_flag_changes_the_cli_page(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setattr(pyromix.cli, "build_parser", with_new_flag)
     html = build_cli_page(tmp_path / "after")
     assert "--brand-new-flag" in html and "added by the test" in html
+
+
+def test_a_schema_change_changes_the_cli_page_and_the_defaults_table(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from pyromix.recipes import RECIPES
+    from pyromix.schema import Argument
+
+    before_cli = build_cli_page(tmp_path / "cli-before")
+    before_table = build_models_page(tmp_path / "models-before")
+    assert "--flows" in before_table and "--brand-new-arg" not in before_cli + before_table
+    new = Argument("brand_new_arg", int, 7, "added to the schema by the test", low=1)
+    flows = replace(RECIPES["vae"].arguments[-1], default=5, reference="a test reference")
+    vae = replace(RECIPES["vae"], arguments=(*RECIPES["vae"].arguments[:-1], flows, new))
+    monkeypatch.setitem(RECIPES, "vae", vae)
+    assert vae.defaults["flows"] == 5 and pyromix.cli_flags._schemas("vae")[0]["flows"].default == 5
+    cli = build_cli_page(tmp_path / "cli-after")
+    table = build_models_page(tmp_path / "models-after")
+    for html in (cli, table):
+        assert "--brand-new-arg" in html and "added to the schema by the test" in html
+    assert "a test reference" in table and "a test reference" not in before_table

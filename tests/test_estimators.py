@@ -149,11 +149,10 @@ def test_sample_before_fit_raises_not_fitted():
         ({"n_clusters": 0}, "n_clusters: expected an integer >= 1, got 0"),
         ({"n_clusters": 1000}, "n_clusters: expected at most n_samples=60"),
         ({"latent_dim": 0}, "latent_dim: expected an integer >= 1"),
-        ({"likelihood": "poisson"}, "likelihood: expected 'auto', 'bernoulli', 'gaussian'"),
+        ({"likelihood": "poisson"}, "likelihood: expected one of 'auto', 'bernoulli', 'gaussian'"),
         ({"num_samples": 0}, "num_samples: expected an integer >= 1, got 0"),
         ({"pretrain_epochs": -1}, "pretrain_epochs: expected 'auto' or an integer >= 0, got -1"),
-        ({"recipe": "cpvae"}, "pretrain_epochs: the cpvae recipe has no pretraining"),
-        ({"patience": "x"}, "patience: expected 'auto' or None or an integer >= 1, got 'x'"),
+        ({"patience": "x"}, "patience: expected 'auto', None or an integer >= 1, got 'x'"),
         ({"hidden": ()}, "hidden: expected a non-empty list of integers >= 1"),
         ({"random_state": -1}, "random_state: expected an integer >= 0, got -1"),
         ({"recipe_kwargs": {"seed": 3}}, "recipe_kwargs: ['seed'] are set by the estimator"),
@@ -164,6 +163,25 @@ def test_bad_params_raise_before_training(params, message):
     with pytest.raises(ValueError) as error:
         MixtureClustering(**{**TINY, **params}).fit(X)
     assert message in str(error.value)
+
+
+def test_pretrain_epochs_is_refused_for_a_recipe_without_pretraining():
+    from dataclasses import replace
+
+    from pyromix.recipes import get_recipe, register_recipe, unregister_recipe
+
+    cpvae = get_recipe("cpvae")  # every built-in cluster recipe pretrains: a cold CP-VAE
+    warm = ("pretrain_epochs", "warm_start")
+    cold = {k: v for k, v in cpvae.defaults.items() if k not in warm}
+    arguments = tuple(a for a in cpvae.arguments if a.name not in warm)
+    register_recipe(
+        "cold-cpvae", replace(cpvae, defaults=cold, arguments=arguments, initialize=None)
+    )
+    try:
+        with pytest.raises(ValueError, match="pretrain_epochs: the cold-cpvae recipe has no pre"):
+            MixtureClustering(**{**TINY, "recipe": "cold-cpvae"}).fit(X)
+    finally:
+        unregister_recipe("cold-cpvae")
 
 
 def test_bad_X_raises_a_clear_error(fitted):

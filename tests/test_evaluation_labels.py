@@ -152,7 +152,7 @@ def test_a_global_latent_is_announced_before_training_and_scored_as_a_predictive
 def test_a_global_factor_is_refused_before_the_first_training_step(tmp_path, monkeypatch):
     x, _ = labelled_data(d=1)
     steps = []
-    monkeypatch.setattr("pyromix.runs.fit", lambda *a, **k: steps.append(1))
+    monkeypatch.setattr("pyromix.runs.training.fit", lambda *a, **k: steps.append(1))
     with pytest.raises(SiteError, match="site 'penalty' is an observation or factor outside"):
         train_recipe("global-factor", x, out=tmp_path / "run", progress=False, **SMALL)
     assert not steps and not (tmp_path / "run" / "checkpoint.pt").exists()

@@ -62,7 +62,7 @@ def test_checkpoints_follow_the_first_epoch_the_clock_and_the_last(every, writte
         saved.append(history.epochs)
         return real(path, history=history, **kwargs)
 
-    monkeypatch.setattr(pyromix.train, "save_checkpoint", counting)
+    monkeypatch.setattr(pyromix.train.checkpointing, "save_checkpoint", counting)
     with tempfile.TemporaryDirectory() as out:
         train_run(run, out=out, progress=False, checkpoint_every=every)
         resumed = load_checkpoint(Path(out) / "checkpoint.pt")

@@ -8,22 +8,12 @@ from pathlib import Path
 import pytest
 
 from pyromix.cli import build_parser, main
-from pyromix.recipes import RECIPES, registry
 from pyromix.runs import train_recipe
 
 PLUGIN = (Path(__file__).parent / "student_recipe.py").read_text()
 
 
-@pytest.fixture(autouse=True)
-def _shipped_recipes_only():
-    """Recipes a test registers (directly, or by reloading a run) are gone after it."""
-    recipes, origins, modules = dict(RECIPES), dict(registry._ORIGINS), set(sys.modules)
-    yield
-    RECIPES.clear(), RECIPES.update(recipes)
-    registry._ORIGINS.clear(), registry._ORIGINS.update(origins)
-    for name in set(sys.modules) - modules:
-        if name.startswith(("my_plugin", "pyromix_plugin_")):
-            del sys.modules[name]
+pytestmark = pytest.mark.usefixtures("shipped_recipes_only")  # registered ones are gone after
 
 
 def actions(parser, command="pyromix"):

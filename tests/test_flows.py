@@ -224,7 +224,7 @@ def test_bad_flow_options_are_refused_before_training(options, message):
 def test_flow_refuses_a_coupling_in_one_dimension_and_vaes_refuse_the_flow_likelihood():
     with pytest.raises(ValueError, match="affine couplings need dim >= 2"):
         flow_stack(1, 2, [8], "coupling")
-    with pytest.raises(ValueError, match="likelihood: the vae recipe takes 'auto'"):
+    with pytest.raises(ValueError, match="likelihood: expected one of 'auto', 'bernoulli'.*, got 'flow'"):
         prepare_recipe("vae", "digits", limit=40, likelihood="flow")
 
 

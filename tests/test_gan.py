@@ -100,7 +100,7 @@ def test_mode_coverage_detects_a_collapse():
 def test_bad_gan_settings_are_refused_before_training():
     with pytest.raises(ValueError, match="disc_dropout: expected a probability"):
         prepare_recipe("gan", "digits", limit=40, disc_dropout=1.5)
-    with pytest.raises(ValueError, match="the gan recipe takes 'none'"):
+    with pytest.raises(ValueError, match="likelihood: expected 'none', got 'flow'"):
         prepare_recipe("gan", "digits", limit=40, likelihood="flow")
 
 

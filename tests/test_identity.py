@@ -95,7 +95,8 @@ def test_a_data_file_changed_in_place_is_detected(command, relative_run, monkeyp
     x = np.load("points.npy")
     np.save("points.npy", x[:, :3])  # a changed shape used to fail deep in a network
     called = []
-    monkeypatch.setattr(pyromix.runs, "_load_data", lambda *a, **k: called.append(a))
+    for module in (pyromix.runs.prepare, pyromix.runs.load):  # resume, and evaluate
+        monkeypatch.setattr(module, "_load_data", lambda *a, **k: called.append(a))
     argv = {
         "evaluate": ["evaluate", "run", "--samples", "10"],
         "resume": ["fit", "vae", "--out", "run", "--resume", *TINY[:-1], "2"],

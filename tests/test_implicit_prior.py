@@ -193,7 +193,7 @@ def test_resumed_iop_run_continues_exactly(tmp_path):
         ({"vae_steps": 2, "disc_steps": 2}, "disc_steps: expected the discriminator to see more"),
         ({"vae_steps": 0}, "vae_steps: expected an integer >= 1, got 0"),
         ({"disc_batch_size": 0}, "disc_batch_size: expected an integer >= 1 or None, got 0"),
-        ({"disc_hidden": []}, r"disc_hidden: expected None or a list of integers >= 1, got \[\]"),
+        ({"disc_hidden": []}, r"disc_hidden: expected a non-empty list of integers >= 1 or None, got \[\]"),
         ({"disc_dropout": 1.0}, r"disc_dropout: expected a probability in \[0, 1\), got 1.0"),
     ],
 )

@@ -12,7 +12,7 @@ from scipy import stats
 
 from pyromix.capture import StepCapture
 from pyromix.cli import main
-from pyromix.compare import footing
+from pyromix.footing import footing
 from pyromix.likelihoods import (
     LEVEL_LIKELIHOODS,
     LIKELIHOODS,

@@ -22,7 +22,6 @@ from pyromix.recipes import (
     resolve_recipe,
     unregister_recipe,
 )
-from pyromix.recipes import registry
 from pyromix.runs import load_run, prepare_recipe, train_recipe
 from pyromix.train import fit
 
@@ -32,17 +31,7 @@ FAST = ["--epochs", "2", "--samples", "30", "--hidden", "16", "--limit", "60", "
 PLUGIN = (Path(__file__).parent / "student_recipe.py").read_text()
 
 
-@pytest.fixture(autouse=True)
-def _clean_registry():
-    """Each test sees the shipped recipes only and leaves them so."""
-    recipes, origins = dict(RECIPES), dict(registry._ORIGINS)
-    modules = set(sys.modules)
-    yield
-    RECIPES.clear(), RECIPES.update(recipes)
-    registry._ORIGINS.clear(), registry._ORIGINS.update(origins)
-    for name in set(sys.modules) - modules:
-        if name.startswith(("pyromix_plugin_", "my_plugin", "my_dist")):
-            del sys.modules[name]
+pytestmark = pytest.mark.usefixtures("shipped_recipes_only")  # each test sees them alone
 
 
 def forget(name):

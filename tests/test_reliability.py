@@ -100,7 +100,7 @@ def test_a_huge_learning_rate_diverges_with_exit_1(model, extra, tmp_path, capsy
 
 def test_divergence_on_resume_keeps_the_last_good_checkpoint(run_copy, monkeypatch, capsys):
     before = (run_copy / "checkpoint.pt").read_bytes()
-    monkeypatch.setattr(pyromix.train, "evaluate_loss", lambda *args: float("nan"))
+    monkeypatch.setattr(pyromix.train.step, "evaluate_loss", lambda *args: float("nan"))
     assert main(["fit", "vae", "--resume", "--epochs", "3", "--out", str(run_copy), *TINY]) == 1
     line = one_line(capsys.readouterr().err)
     assert "epoch 2" in line and f"the last good epoch is in {run_copy}" in line
@@ -189,7 +189,7 @@ def _no_work(*args, **kwargs):
         (["fit", "vae", "--out", "afile"], "'afile' exists and is not a folder"),
         (["fit", "vae", "--out", "afile/sub"], "'afile' is a file"),
         (["fit", "vae", "--resume", "--force"], "expected one of them, got both"),
-        (["fit", "vae", "--lr", "1e39"], "at most 3.4e+38"),
+        (["fit", "vae", "--lr", "1e39"], "--lr: expected a number in (0, 3.4e+38], got '1e39'"),
         (["fit", "iwae", "--particles", "1000000000"], "batch_size/particles/hidden: needs at"),
         (["fit", "vae", "--hidden", "1000000000"], "hidden/latent_dim/clusters: needs at"),
         (["fit", "vae", "--latent-dim", "1000000000"], "of memory (mostly for weights)"),
@@ -348,7 +348,7 @@ def test_compare_json_into_a_directory_is_refused_before_evaluating(trained, tmp
     [
         (["--seed", "2"], "seed=2 (the run has 0)"),
         (["--data", "digits"], "data='digits' (the run has 'onehot')"),
-        (["--lr", "0.5", "--hidden", "16"], "lr=0.5 (the run has 0.001), hidden=[16]"),
+        (["--lr", "0.5", "--hidden", "16"], "hidden=[16] (the run has [8]), lr=0.5 (the run has 0.001)"),
     ],
 )
 def test_resume_refuses_a_conflicting_setting_naming_it(extra, named, run_copy, capsys):
@@ -492,7 +492,7 @@ def test_load_dataset_loads_or_raises_data_error_for_any_array(
 
 
 def test_resume_treats_an_omitted_argument_as_the_runs_own(tmp_path):
-    from pyromix.runs import _check_resumable
+    from pyromix.runs.prepare import _check_resumable
 
     recorded = {"data": "mnist", "data_dir": "/idx", "seed": 1, "likelihood": "bernoulli"}
     given = {"data_dir": None, "seed": 1, "likelihood": "auto", "epochs": 9}
@@ -506,7 +506,7 @@ def test_fit_checks_its_checkpoint_path_before_training(tmp_path, monkeypatch):
 
     (tmp_path / "afile").write_text("mine")
     run = prepare_recipe("vae", "onehot", hidden=[8], epochs=1)
-    monkeypatch.setattr(pyromix.train, "evaluate_loss", _no_work)  # after the first epoch
+    monkeypatch.setattr(pyromix.train.step, "evaluate_loss", _no_work)  # after the first epoch
     with pytest.raises(ValueError, match="checkpoint: .*afile' exists and is not a folder"):
         pyromix.train.fit(
             run.model, run.guide, run.dataset, Trace_ELBO(), checkpoint=tmp_path / "afile/c.pt"
@@ -718,7 +718,7 @@ def test_three_points_write_the_report_without_the_pca_plot(tmp_path, capsys):
 @pytest.mark.parametrize(
     "extra, status, message",
     [
-        (["--beta", "1e308"], 2, "beta: expected a number >= 0 and at most 3.4e+38"),
+        (["--beta", "1e308"], 2, "beta: expected a number in [0, 3.4e+38], got '1e308'"),
         (["--beta", "1e38"], 1, "the objective overflows at a KL weight of 1e+38; lower --beta"),
         (["--seed", "1180591620717411303424"], 2, "--seed: expected an integer in [0, 4294967295]"),
     ],
@@ -738,7 +738,7 @@ def test_a_full_disk_during_a_checkpoint_says_so_and_keeps_the_old_one(
     def full(payload, f):
         raise RuntimeError("[enforce fail at inline_container.cc:672] . file write failed")
 
-    monkeypatch.setattr(pyromix.train.torch, "save", full)
+    monkeypatch.setattr(pyromix.train.checkpoint.torch, "save", full)
     monkeypatch.setattr(
         "pyromix.rundir.shutil.disk_usage", lambda path: shutil._ntuple_diskusage(10, 10, 0)
     )

@@ -230,7 +230,7 @@ def test_a_crash_while_writing_keeps_the_previous_checkpoint(digits, tmp_path, m
         f.write(b"partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(pyromix.train.torch, "save", crash)
+    monkeypatch.setattr(pyromix.train.checkpoint.torch, "save", crash)
     with pytest.raises(OSError, match="disk full"):
         fit(
             model,

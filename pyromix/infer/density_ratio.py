@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from pyromix.data import Dataset, binarize
 from pyromix.sites import Z
+from ..schema import Interval, check_value
 
 __all__ = ["DensityRatioSteps", "aggregated_posterior_sample", "density_ratio_loss"]
 
@@ -130,8 +131,7 @@ class DensityRatioSteps:
         seed: int = 0,
     ) -> None:
         for name, value in (("vae_steps", vae_steps), ("disc_steps", disc_steps)):
-            if not (isinstance(value, int) and value >= 1):
-                raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+            check_value(name, value, Interval(int, 1))
         self.ratio, self.guide, self.data = model.ratio, guide, data
         self.vae_steps, self.disc_steps, self.batch_size = vae_steps, disc_steps, batch_size
         self.optimizer = torch.optim.Adam(self.ratio.parameters(), lr=lr)

@@ -10,7 +10,7 @@ shape ``(D,)`` and exposes ``mean(z)`` for sample grids. By name (``--likelihood
 - ``logistic_mixture``: a mixture of ``logistic_components`` of them (PixelCNN++); the same.
 
 Densities and probabilities are different events, so their numbers never rank together
-(:func:`pyromix.compare.footing`).
+(:func:`pyromix.footing.footing`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from ..schema import Argument, Interval, ListOf
 from .bernoulli import BernoulliLikelihood
 from .gaussian import SPREAD_FLOOR, GaussianLikelihood, HeteroscedasticGaussianLikelihood
 from .logistic import LOG_SCALE_MIN, DiscretizedLogisticLikelihood, DiscretizedLogisticMixture
@@ -32,6 +33,7 @@ __all__ = [
     "DiscretizedLogisticMixture",
     "LIKELIHOODS",
     "LEVEL_LIKELIHOODS",
+    "LIKELIHOOD_ARGUMENTS",
     "LIKELIHOOD_DEFAULTS",
     "LOG_SCALE_MIN",
     "SPREAD_FLOOR",
@@ -49,12 +51,33 @@ LIKELIHOODS: dict[str, type[nn.Module]] = {
 }
 #: Likelihoods that give a probability of data on L levels (the run records L as ``levels``).
 LEVEL_LIKELIHOODS = ("logistic", "logistic_mixture")
+#: The likelihoods' options among a recipe's arguments, typed (:mod:`pyromix.schema`).
+LIKELIHOOD_ARGUMENTS = (
+    Argument(
+        "sigmoid_mean",
+        bool,
+        False,
+        "Gaussian likelihoods: squash the mean into [0, 1]",
+        reference="Takahashi et al. (2019), 5.2",
+    ),
+    Argument(
+        "logvar_bounds",
+        list[float],
+        None,
+        "heteroscedastic: clamp the decoder's log-variance to [lo, hi] (default: no bounds)",
+        accepts=(None, ListOf(Interval(float), length=2, increasing=True)),
+    ),
+    Argument(
+        "logistic_components",
+        int,
+        5,
+        "logistic_mixture: K discretised logistics per dimension",
+        low=1,
+        reference="Salimans et al. (2017), PixelCNN++",
+    ),
+)
 #: The likelihoods' options in a recipe's arguments, with their defaults.
-LIKELIHOOD_DEFAULTS: dict[str, Any] = {
-    "sigmoid_mean": False,
-    "logvar_bounds": None,
-    "logistic_components": 5,
-}
+LIKELIHOOD_DEFAULTS: dict[str, Any] = {a.name: a.default for a in LIKELIHOOD_ARGUMENTS}
 
 
 def make_likelihood(args: dict, make_decoder: Callable[[int], nn.Module]) -> nn.Module:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..flows import infer_levels
-from . import LEVEL_LIKELIHOODS, LIKELIHOOD_DEFAULTS, automatic_likelihood
+from ..schema import validate
+from . import LEVEL_LIKELIHOODS, LIKELIHOOD_ARGUMENTS, LIKELIHOOD_DEFAULTS, automatic_likelihood
 
 __all__ = ["resolve_likelihood"]
 
@@ -35,17 +36,7 @@ def resolve_likelihood(args: dict[str, Any], dataset: Any) -> None:
         ValueError: naming the argument, for options of the wrong type and for a likelihood on
             L levels given data on no such grid.
     """
-    options = {**LIKELIHOOD_DEFAULTS, **args}
-    if not isinstance(options["sigmoid_mean"], bool):
-        raise ValueError(f"sigmoid_mean: expected True or False, got {options['sigmoid_mean']!r}")
-    bounds = options["logvar_bounds"]
-    if bounds is not None and not (
-        isinstance(bounds, (list, tuple)) and len(bounds) == 2 and bounds[0] < bounds[1]
-    ):
-        raise ValueError(f"logvar_bounds: expected None or [lo, hi] with lo < hi, got {bounds!r}")
-    k = options["logistic_components"]
-    if not (isinstance(k, int) and not isinstance(k, bool) and k >= 1):
-        raise ValueError(f"logistic_components: expected an integer >= 1, got {k!r}")
+    validate({a.name: a for a in LIKELIHOOD_ARGUMENTS}, {**LIKELIHOOD_DEFAULTS, **args})
     name, levels = args["likelihood"], None
     if name == "auto":
         x = dataset.train.x

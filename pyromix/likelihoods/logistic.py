@@ -25,6 +25,7 @@ from pyro.distributions import constraints
 from pyro.distributions.torch_distribution import TorchDistribution
 from torch import nn
 from torch.nn import functional as F
+from ..schema import Interval, check_value
 
 __all__ = ["DiscretizedLogisticMixture", "DiscretizedLogisticLikelihood", "LOG_SCALE_MIN"]
 
@@ -74,8 +75,7 @@ class DiscretizedLogisticMixture(TorchDistribution):
         levels: int,
         validate_args: bool | None = None,
     ) -> None:
-        if not (isinstance(levels, int) and levels >= 2):
-            raise ValueError(f"levels: expected an integer >= 2, got {levels!r}")
+        check_value("levels", levels, Interval(int, 2))
         self.logits, self.loc, self.log_scale = torch.broadcast_tensors(logits, loc, log_scale)
         self.levels = levels
         super().__init__(self.loc.shape[:-1], validate_args=validate_args)
@@ -149,8 +149,7 @@ class DiscretizedLogisticLikelihood(nn.Module):
 
     def __init__(self, decoder: nn.Module, levels: int, components: int = 1) -> None:
         super().__init__()
-        if not (isinstance(components, int) and components >= 1):
-            raise ValueError(f"components: expected an integer >= 1, got {components!r}")
+        check_value("components", components, Interval(int, 1))
         self.decoder, self.levels, self.components = decoder, levels, components
 
     @staticmethod

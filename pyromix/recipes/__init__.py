@@ -6,6 +6,8 @@ A recipe is a :class:`Recipe` registered under a name with :func:`register_recip
 :func:`get_recipe`. The shipped recipes live one family per module here and are built only from
 the public building blocks below, exactly as a plugin's would be:
 
+- ``arguments``: the typed arguments every recipe shares (:data:`COMMON_ARGUMENTS`), a recipe's
+  whole schema (:func:`recipe_schema`) and the docs' table of them (:func:`arguments_table`);
 - ``blocks``: :data:`COMMON_DEFAULTS`, :func:`build_body`, :func:`build_encoder`,
   :func:`build_likelihood`, and the objective builders :func:`elbo_objective`,
   :func:`iwae_objective`, :func:`enum_objective`, :func:`vimco_objective`;
@@ -20,7 +22,15 @@ Example:
     (True, True)
 """
 
-from . import blocks, registry
+from . import arguments, blocks, registry
+from .arguments import (
+    CLUSTERS,
+    LEVELS,
+    arguments_table,
+    common_argument,
+    recipe_schema,
+    resolve_clusters,
+)
 from .blocks import (
     build_body,
     build_encoder,
@@ -63,9 +73,15 @@ from .mixture import (  # noqa: E402
 RECIPES = registry.RECIPES
 #: The entry-point group in which installed distributions announce recipes.
 ENTRY_POINT_GROUP = registry.ENTRY_POINT_GROUP
-#: The training and network arguments every recipe starts from (a recipe's own defaults win).
+#: The typed training, network, likelihood and data arguments of every recipe.
+COMMON_ARGUMENTS = arguments.COMMON_ARGUMENTS
+#: Arguments of several families, typed and resolved from the data wherever a recipe has them.
+SHARED_ARGUMENTS = arguments.SHARED_ARGUMENTS
+#: The defaults of :data:`COMMON_ARGUMENTS` (a recipe's own defaults win).
 COMMON_DEFAULTS = blocks.COMMON_DEFAULTS
-#: The Gaussian-mixture family's arguments (clusters, std annealing, AE + GMM pretraining).
+#: The Gaussian-mixture family's typed arguments (clusters, std annealing, AE + GMM pretraining).
+MIXTURE_ARGUMENTS = mixture.MIXTURE_ARGUMENTS
+#: The defaults of :data:`MIXTURE_ARGUMENTS`.
 MIXTURE_DEFAULTS = mixture.MIXTURE_DEFAULTS
 #: The MVAE recipes' arguments (hard or soft optimisation, and the beta schedule).
 MVAE_DEFAULTS = mvae.MVAE_DEFAULTS
@@ -92,7 +108,16 @@ __all__ = [
     "load_recipe_file",
     "is_recipe_file",
     "resolve_recipe",
+    "COMMON_ARGUMENTS",
     "COMMON_DEFAULTS",
+    "CLUSTERS",
+    "LEVELS",
+    "SHARED_ARGUMENTS",
+    "common_argument",
+    "recipe_schema",
+    "resolve_clusters",
+    "arguments_table",
+    "MIXTURE_ARGUMENTS",
     "MIXTURE_DEFAULTS",
     "MVAE_DEFAULTS",
     "BETA_SCHEDULES",

@@ -1,7 +1,8 @@
 """Building blocks of recipes: default arguments, networks from arguments, objectives.
 
-A recipe's arguments are a plain dict (numbers, strings, lists) so that a checkpoint can store
-them and rebuild the same model and guide. Every builder here takes that dict; the shipped
+A recipe's arguments are a plain dict (numbers, strings, lists, typed by
+:mod:`pyromix.recipes.arguments`) so that a checkpoint can store them and rebuild the same model
+and guide. Every builder here takes that dict; the shipped
 recipes are made of these and nothing private, as a plugin would be.
 """
 
@@ -12,8 +13,10 @@ from typing import Any
 from pyro.infer import ELBO, RenyiELBO, Trace_ELBO, TraceEnum_ELBO, TraceMeanField_ELBO
 from torch import nn
 
-from ..likelihoods import LIKELIHOOD_DEFAULTS, make_likelihood
+from ..likelihoods import make_likelihood
 from ..nn import ConvDecoder, ConvEncoder, NormalHead, glorot_init_, mlp
+from ..schema import Interval, Options, check_value
+from .arguments import COMMON_ARGUMENTS
 
 __all__ = [
     "COMMON_DEFAULTS",
@@ -28,38 +31,19 @@ __all__ = [
     "vimco_objective",
 ]
 
-#: The training and network arguments every recipe starts from (a recipe's own defaults win).
-COMMON_DEFAULTS: dict[str, Any] = {
-    "latent_dim": 10,
-    "hidden": [256, 256],
-    "arch": "mlp",
-    "gated": False,
-    "likelihood": "auto",
-    "std_min": 1e-3,
-    **LIKELIHOOD_DEFAULTS,
-    "analytic_kl": True,
-    "particles": 1,
-    "epochs": 200,
-    "batch_size": 100,
-    "lr": 1e-3,
-    "warmup": 0,
-    "beta": 1.0,
-    "patience": 30,
-    "seed": 0,
-}
+#: The defaults of :data:`pyromix.recipes.arguments.COMMON_ARGUMENTS`: the training, network,
+#: likelihood and data arguments every recipe starts from (a recipe's own defaults win).
+COMMON_DEFAULTS: dict[str, Any] = {a.name: a.default for a in COMMON_ARGUMENTS}
 
 
 def check_choice(args: dict, key: str, choices: tuple) -> None:
     """ValueError naming ``key`` unless ``args[key]`` is one of ``choices``."""
-    if args[key] not in choices:
-        raise ValueError(f"{key}: expected one of {choices}, got {args[key]!r}")
+    check_value(key, args[key], Options(*choices))
 
 
 def check_flows(args: dict) -> None:
     """ValueError unless ``args["flows"]``, a number of flow layers, is an integer >= 1."""
-    flows = args["flows"]
-    if not (isinstance(flows, int) and not isinstance(flows, bool) and flows >= 1):
-        raise ValueError(f"flows: expected an integer >= 1, got {flows!r}")
+    check_value("flows", args["flows"], Interval(int, 1))
 
 
 def build_body(args: dict) -> nn.Module:

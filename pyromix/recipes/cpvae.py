@@ -1,4 +1,9 @@
-"""CP-VAE (Lavda et al. 2020): c ~ Cat(1/K), z | c ~ N(mu_c, sigma_c) learned, the decoder sees [z, c]."""
+"""CP-VAE (Lavda et al. 2020): c ~ Cat(1/K), z | c ~ N(mu_c, sigma_c) learned, the decoder sees [z, c].
+
+``warm_start`` (default on; the paper pretrains nothing, but trains on 60,000 MNIST images):
+``pretrain_epochs`` of autoencoder training, a GMM on the codes, q(c | x) fitted to the GMM's
+responsibilities and p(z | c) to the codes' moments (:mod:`pyromix.recipes.cpvae_warm_start`).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,45 @@ from pyromix.models import ConditionalPriorVAE
 from ..infer.schedules import TemperatureAnnealing
 from ..nn import glorot_init_
 from .blocks import build_body, build_likelihood, enum_objective
+from ..schema import Argument
+from .arguments import CLUSTERS, common_argument
+from .cpvae_warm_start import warm_start_cpvae
 from .registry import Recipe, register_recipe
 
-__all__ = ["build_cpvae", "cpvae_objective", "temperature_annealing"]
+LAVDA = "Lavda et al. (2020)"
+#: CP-VAE's arguments: the estimator for c, and the paper's networks and training.
+CPVAE_ARGUMENTS = (
+    CLUSTERS,
+    Argument(
+        "estimator",
+        str,
+        "gumbel",
+        "the estimator for c: a Gumbel-softmax relaxation, or c summed out exactly",
+        choices=("gumbel", "enum"),
+        reference=f"{LAVDA}, 5",
+    ),
+    common_argument("latent_dim", default=40, reference=LAVDA),
+    common_argument("hidden", default=[300, 300], reference=LAVDA),
+    common_argument("gated", default=True, reference=LAVDA),
+    common_argument("lr", default=5e-4, reference=LAVDA),
+    common_argument("warmup", default=None, reference=f"{LAVDA} warm up 100 epochs"),
+    Argument(
+        "warm_start",
+        bool,
+        True,
+        "start q(c|x) and p(z|c) from a GMM on a pretrained autoencoder's codes (the paper starts "
+        "cold on 60,000 MNIST images; digits' 1,257 need the start)",
+    ),
+    Argument(
+        "pretrain_epochs",
+        int,
+        100,
+        "autoencoder epochs of the warm start",
+        low=0,
+    ),
+)
+
+__all__ = ["CPVAE_ARGUMENTS", "build_cpvae", "cpvae_objective", "temperature_annealing"]
 
 
 def build_cpvae(args: dict) -> tuple[nn.Module, nn.Module]:
@@ -46,15 +87,8 @@ register_recipe(
         "CP-VAE: c ~ Cat(1/K), z | c ~ learned N(mu_c, sigma_c), decoder sees [z, c] (Lavda et al. 2020)",
         build=build_cpvae,
         objective=cpvae_objective,
-        defaults={
-            "clusters": None,
-            "estimator": "gumbel",
-            "latent_dim": 40,
-            "hidden": [300, 300],
-            "gated": True,
-            "lr": 5e-4,
-            "warmup": None,
-        },
+        arguments=CPVAE_ARGUMENTS,
         schedules=temperature_annealing,
+        initialize=warm_start_cpvae,
     ),
 )

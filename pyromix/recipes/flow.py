@@ -12,20 +12,35 @@ from pyromix.models import FlowDensity
 
 from ..data import Dataset
 from ..flows import FLOW_KINDS, flow_stack
+from ..schema import Argument, Options
+from .arguments import LEVELS, common_argument
 from .blocks import check_choice, check_flows
 from .registry import Recipe, register_recipe
 
-__all__ = ["FLOW_DEFAULTS", "build_flow", "standardize_flow"]
+__all__ = ["FLOW_ARGUMENTS", "FLOW_DEFAULTS", "build_flow", "standardize_flow"]
 
-# The flow density model: K = ``flows`` layers of ``flow_kind``, each conditioner an MLP of
-# ``hidden``; ``levels``: "auto" reads them off the data (17 for digits, 2 when binarised).
-FLOW_DEFAULTS: dict[str, Any] = {
-    "likelihood": "flow",
-    "binarize": "none",
-    "levels": "auto",
-    "flows": 8,
-    "flow_kind": "coupling",
-}
+#: The flow density model: K = ``flows`` layers of ``flow_kind``, each conditioner an MLP of
+#: ``hidden``; its own likelihood, the flow's exact density.
+FLOW_ARGUMENTS = (
+    common_argument(
+        "likelihood",
+        default="flow",
+        accepts=(Options("flow"),),
+        help="the flow's own exact density of the (dequantised) data",
+    ),
+    common_argument("binarize", default="none"),
+    LEVELS,
+    Argument("flows", int, 8, "K flow layers", low=1),
+    Argument(
+        "flow_kind",
+        str,
+        "coupling",
+        "the flow's layers: affine couplings or rational-quadratic splines",
+        choices=FLOW_KINDS,
+        reference="Dinh et al. (2017)",
+    ),
+)
+FLOW_DEFAULTS: dict[str, Any] = {a.name: a.default for a in FLOW_ARGUMENTS}
 
 
 def build_flow(args: dict) -> tuple[nn.Module, nn.Module]:
@@ -51,7 +66,7 @@ register_recipe(
         "normalising flow (Real NVP couplings) on dequantised levels: exact log p(x), bits/dim",
         build=build_flow,
         objective=lambda args: Trace_ELBO(args["particles"]),
-        defaults=FLOW_DEFAULTS,
+        arguments=FLOW_ARGUMENTS,
         kl_weighted=False,
         initialize=standardize_flow,
     ),

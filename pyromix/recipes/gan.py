@@ -16,9 +16,12 @@ from pyromix.models import GAN, DensityRatioEstimator
 from ..data import Dataset
 from ..infer.adversarial import AdversarialSteps, NonSaturatingGAN
 from ..nn import glorot_init_, mlp
+from ..schema import PROBABILITY, Argument, Options, validate
+from .arguments import common_argument
 from .registry import Recipe, register_recipe
 
 __all__ = [
+    "GAN_ARGUMENTS",
     "GAN_BETAS",
     "GAN_DEFAULTS",
     "adversarial_steps",
@@ -34,32 +37,39 @@ __all__ = [
 # data's mean and std. The learning rate is 1e-3, not the practical's 2e-4: that one is for
 # MNIST's 469 steps per epoch, and on the digits' 10 it left G on one or two digit classes after
 # 50 epochs in each of seeds 0-2 (1e-3: 8-10 classes; docs/benchmarks.md).
-GAN_DEFAULTS: dict[str, Any] = {
-    "likelihood": "none",
-    "binarize": "none",
-    "latent_dim": 32,
-    "hidden": [128, 256, 512],
-    "disc_hidden": [512, 256],
-    "dropout": 0.1,
-    "disc_dropout": 0.3,
-    "lr": 1e-3,
-    "batch_size": 128,
-    "epochs": 250,
-    "patience": None,
-    "sample_epochs": [1, 10],
-}
+SOONS = "Soons (2020), 2.3"
+GAN_ARGUMENTS = (
+    common_argument(
+        "likelihood", default="none", accepts=(Options("none"),), help="none: an implicit model"
+    ),
+    common_argument("binarize", default="none"),
+    common_argument("latent_dim", default=32, reference=SOONS),
+    common_argument("hidden", default=[128, 256, 512], help="the generator's hidden widths",
+                    reference=SOONS),
+    Argument("disc_hidden", list[int], [512, 256], "the discriminator's hidden widths", low=1,
+             reference=SOONS),
+    Argument("dropout", float, 0.1, "the generator's dropout", accepts=(PROBABILITY,),
+             reference=SOONS),
+    Argument("disc_dropout", float, 0.3, "the discriminator's dropout", accepts=(PROBABILITY,),
+             reference=SOONS),
+    common_argument("lr", default=1e-3, reference="the digits' 10 steps per epoch (the paper's "
+                    "2e-4 is for MNIST's 469)"),
+    common_argument("batch_size", default=128, reference=SOONS),
+    common_argument("epochs", default=250, reference=SOONS),
+    common_argument("patience", default=None, help="None: no early stopping (the generator's "
+                    "loss does not rank epochs)"),
+    Argument("sample_epochs", list[int], [1, 10], "epochs whose generations are kept (and the "
+             "last)", low=1, reference=SOONS),
+)
+GAN_DEFAULTS: dict[str, Any] = {a.name: a.default for a in GAN_ARGUMENTS}
+_NETWORKS = ("disc_hidden", "dropout", "disc_dropout")
 GAN_BETAS = (0.5, 0.999)
 
 
 def build_gan(args: dict) -> tuple[nn.Module, nn.Module]:
     """The GAN (generator and discriminator in one model) and its empty guide for ``args``."""
-    for key in ("dropout", "disc_dropout"):
-        value = args[key]
-        if not (isinstance(value, (int, float)) and 0 <= value < 1):
-            raise ValueError(f"{key}: expected a probability in [0, 1), got {value!r}")
+    validate({a.name: a for a in GAN_ARGUMENTS if a.name in _NETWORKS}, args)
     widths = args["disc_hidden"]
-    if not (isinstance(widths, (list, tuple)) and widths and all(w >= 1 for w in widths)):
-        raise ValueError(f"disc_hidden: expected a list of integers >= 1, got {widths!r}")
     leaky = lambda: nn.LeakyReLU(0.2)  # noqa: E731 - the practical's non-linearity
     d = args["latent_dim"]
     generator = mlp(d, args["hidden"], args["data_dim"], activation=leaky, dropout=args["dropout"])
@@ -105,7 +115,7 @@ register_recipe(
         "GAN: x = G(z), z ~ N(0, I); non-saturating loss, D with dropout (Soons 2020, 2); no likelihood",
         build=build_gan,
         objective=lambda args: NonSaturatingGAN(),
-        defaults=GAN_DEFAULTS,
+        arguments=GAN_ARGUMENTS,
         kl_weighted=False,
         step_hooks=adversarial_steps,
         optimizer=gan_optimizer,

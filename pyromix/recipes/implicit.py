@@ -10,9 +10,52 @@ from pyromix.models import DensityRatioEstimator, ImplicitPriorVAE
 from ..data import Dataset
 from ..infer.density_ratio import DensityRatioSteps
 from .blocks import build_encoder, build_likelihood, elbo_objective
+from ..schema import PROBABILITY, Argument
 from .registry import Recipe, register_recipe
 
-__all__ = ["build_implicit_prior", "density_ratio_steps"]
+__all__ = ["IOP_ARGUMENTS", "build_implicit_prior", "density_ratio_steps", "check_alternation"]
+
+TAKAHASHI = "Takahashi et al. (2019)"
+#: The discriminator T and its alternation with the VAE (Algorithm 1, 3.2, 5.2).
+IOP_ARGUMENTS = (
+    Argument(
+        "vae_steps", int, 1, "J1: VAE steps between discriminator updates", low=1,
+        reference=f"{TAKAHASHI}, Algorithm 1",
+    ),
+    Argument(
+        "disc_steps", int, 10, "J2 > J1: discriminator steps per update", low=1,
+        reference=f"{TAKAHASHI}, 5.2",
+    ),
+    Argument(
+        "disc_batch_size", int, None, "the discriminator's batch size (None: --batch-size)",
+        low=1, none=True,
+    ),
+    Argument(
+        "disc_hidden", list[int], None, "T's hidden widths (None: as the encoder's)", low=1,
+        none=True, reference=f"{TAKAHASHI}, 5.2",
+    ),
+    Argument(
+        "disc_dropout", float, 0.5, "T's dropout", accepts=(PROBABILITY,),
+        reference=f"{TAKAHASHI}, 5.2",
+    ),
+)
+
+
+def check_alternation(args: dict) -> None:
+    """T is trained more than the VAE (3.2): J2 > J1 at equal batch sizes; 5.2's "ten epochs of
+    psi per epoch of theta, phi with M = N" is J2 M > J1 K with fewer, larger steps. A recipe's
+    ``check``."""
+    disc_batch = args["disc_batch_size"]
+    if not args["disc_steps"] * (disc_batch or args["batch_size"]) > (
+        args["vae_steps"] * args["batch_size"]
+    ):
+        raise ValueError(
+            "disc_steps: expected the discriminator to see more samples than the VAE, "
+            "disc_steps x disc_batch_size > vae_steps x batch_size (J2 > J1 at equal batch "
+            f"sizes, Takahashi et al. (2019) 3.2), got disc_steps={args['disc_steps']}, "
+            f"disc_batch_size={disc_batch}, vae_steps={args['vae_steps']}, "
+            f"batch_size={args['batch_size']}"
+        )
 
 
 def build_implicit_prior(args: dict) -> tuple[nn.Module, nn.Module]:
@@ -45,13 +88,8 @@ register_recipe(
         "VAE with the implicit optimal prior N(0, I) exp(T(z)), T by density ratio (Takahashi et al. 2019)",
         build=build_implicit_prior,
         objective=elbo_objective,
-        defaults={
-            "vae_steps": 1,
-            "disc_steps": 10,
-            "disc_batch_size": None,
-            "disc_hidden": None,
-            "disc_dropout": 0.5,
-        },
+        arguments=IOP_ARGUMENTS,
         step_hooks=density_ratio_steps,
+        check=check_alternation,
     ),
 )

@@ -12,9 +12,25 @@ from pyromix.models import VAE, HierarchicalVAE, MixtureOfGaussiansPrior, VampPr
 from ..data import Dataset
 from ..nn import NormalHead, glorot_init_, mlp
 from .blocks import build_encoder, build_likelihood, elbo_objective
+from ..schema import Argument
 from .registry import Recipe, register_recipe
 
-__all__ = ["build_learned_prior", "build_hvp", "place_pseudo_inputs"]
+__all__ = ["PSEUDO_INIT", "build_learned_prior", "build_hvp", "place_pseudo_inputs", "components"]
+
+
+def components(k: int, reference: str = "") -> Argument:
+    """K, the prior's components, defaulting to ``k``."""
+    return Argument("components", int, k, "prior components K", low=1, reference=reference)
+
+
+#: Where the VampPrior's pseudo-inputs start.
+PSEUDO_INIT = Argument(
+    "pseudo_init",
+    str,
+    "random",
+    "VampPrior pseudo-inputs start at random (in the data range) or at training points",
+    choices=("random", "data"),
+)
 
 
 def build_learned_prior(args: dict, *, vamp: bool) -> tuple[nn.Module, nn.Module]:
@@ -74,7 +90,7 @@ register_recipe(
         "HVAE + VP: z2 ~ VampPrior, z1 | z2, x | z1, z2; q(z2|x) q(z1|x,z2) (Tomczak 2018)",
         build=build_hvp,
         objective=elbo_objective,
-        defaults={"components": 50, "pseudo_init": "random"},
+        arguments=(components(50), PSEUDO_INIT),
         initialize=place_pseudo_inputs,
     ),
 )
@@ -84,7 +100,7 @@ register_recipe(
         "VAE with a learned mixture-of-Gaussians prior (K = --components), MG of Lavda et al. (2020)",
         build=lambda args: build_learned_prior(args, vamp=False),
         objective=elbo_objective,
-        defaults={"components": 10},
+        arguments=(components(10, "Lavda et al. (2020), MG"),),
     ),
 )
 register_recipe(
@@ -93,7 +109,7 @@ register_recipe(
         "VAE with the VampPrior: encoder mixture at K learned pseudo-inputs (Takahashi et al. 2019, eq. 9)",
         build=lambda args: build_learned_prior(args, vamp=True),
         objective=elbo_objective,
-        defaults={"components": 50, "pseudo_init": "random"},
+        arguments=(components(50), PSEUDO_INIT),
         initialize=place_pseudo_inputs,
     ),
 )

@@ -25,10 +25,26 @@ from ..pretrain import (
     pretrain_autoencoder,
 )
 from .blocks import build_body, build_encoder, build_likelihood, enum_objective, vimco_objective
+from ..schema import Argument
+from .arguments import CLUSTERS, common_argument
 from .registry import Recipe, register_recipe
 
+
+def prior_std_min(floor: float, reference: str = "") -> Argument:
+    """The floor of the mixture components' stds, defaulting to ``floor``."""
+    return Argument(
+        "prior_std_min",
+        float,
+        floor,
+        "floor of the mixture components' stds",
+        low=0,
+        reference=reference,
+    )
+
 __all__ = [
+    "MIXTURE_ARGUMENTS",
     "MIXTURE_DEFAULTS",
+    "prior_std_min",
     "build_mixture_model",
     "build_mixture",
     "std_annealing",
@@ -36,21 +52,42 @@ __all__ = [
     "mixture_recipe",
 ]
 
+LI = "Li et al. (2020)"
 #: Arguments shared by the Gaussian-mixture recipes, K clusters (default the number of classes,
 #: else 10), and NVISA's training choices for the whole family, which Li et al. (2020) (II-D, III-B)
 #: reports help EnumY as well as VIMCO: a Gaussian decoder, std annealing, AE pretraining + GMM
 #: initialisation. Annealing changes the objective every few epochs, so no early stopping.
-MIXTURE_DEFAULTS: dict[str, Any] = {
-    "clusters": None,
-    "learn_weights": False,
-    "prior_std_min": 0.0,
-    "pretrain_epochs": 100,
-    "std_annealing": True,
-    "anneal_every": None,
-    "likelihood": "gaussian",
-    "patience": None,
-    "std_min": 1e-4,  # the final std floor of std annealing (Li et al. 2020, II-D)
-}
+MIXTURE_ARGUMENTS = (
+    CLUSTERS,
+    Argument("learn_weights", bool, False, "learn the mixture weights pi"),
+    prior_std_min(0.0),
+    Argument(
+        "pretrain_epochs",
+        int,
+        100,
+        "autoencoder pretraining epochs before a GMM on the codes sets the prior (0: none)",
+        low=0,
+        reference=f"{LI}, III-B",
+    ),
+    Argument("std_annealing", bool, True, "anneal the Gaussian std floors", reference=f"{LI}, II-D"),
+    Argument(
+        "anneal_every",
+        int,
+        None,
+        "epochs between std-floor halvings (None: a tenth of the epochs)",
+        low=1,
+        none=True,
+        reference=f"{LI}, II-D",
+    ),
+    common_argument("likelihood", default="gaussian", reference=f"{LI}, II-D"),
+    common_argument(
+        "patience", default=None, help="None: no early stopping (annealing changes the objective)"
+    ),
+    common_argument(
+        "std_min", default=1e-4, help="the final std floor of std annealing", reference=f"{LI}, II-D"
+    ),
+)
+MIXTURE_DEFAULTS: dict[str, Any] = {a.name: a.default for a in MIXTURE_ARGUMENTS}
 
 
 def build_mixture_model(args: dict, *, marginalize_y: bool = False) -> GaussianMixtureVAE:
@@ -167,19 +204,23 @@ def mixture_recipe(
     objective: Callable[[dict], ELBO],
     defaults: dict[str, Any] | None = None,
     *,
+    arguments: tuple[Argument, ...] = (),
     build: Callable[[dict], tuple[nn.Module, nn.Module]] | None = None,
+    kl_weight: Callable[[dict], Callable] | None = None,
     **build_options: Any,
 ) -> Recipe:
-    """A recipe of the mixture family: :data:`MIXTURE_DEFAULTS` (updated by ``defaults``),
-    :func:`std_annealing`, :func:`pretrain_mixture`, and ``build`` (by default
-    :func:`build_mixture` with ``build_options``)."""
+    """A recipe of the mixture family: :data:`MIXTURE_ARGUMENTS` (then ``arguments``, then plain
+    ``defaults``), :func:`std_annealing`, :func:`pretrain_mixture`, ``clusters`` resolved from the
+    data, and ``build`` (by default :func:`build_mixture` with ``build_options``)."""
     return Recipe(
         description,
         build=build or (lambda args: build_mixture(args, **build_options)),
         objective=objective,
-        defaults={**MIXTURE_DEFAULTS, **(defaults or {})},
+        arguments=(*MIXTURE_ARGUMENTS, *arguments),
+        defaults=defaults or {},
         schedules=std_annealing,
         initialize=pretrain_mixture,
+        **({} if kl_weight is None else {"kl_weight": kl_weight}),
     )
 
 
@@ -195,7 +236,10 @@ register_recipe(
     mixture_recipe(
         "NVISA: mixture VAE, y sampled, VIMCO with M=15, Gaussian decoder, std annealing",
         vimco_objective,
-        defaults={"particles": 15, "prior_std_min": 1.0},
+        arguments=(
+            common_argument("particles", default=15, reference=f"{LI}, M = 15"),
+            prior_std_min(1.0, f"{LI}, eq. 2b"),
+        ),
         y_mode="sample",
     ),
 )
@@ -210,7 +254,7 @@ register_recipe(
     mixture_recipe(
         "mixture VAE, y sampled, NVIL: TraceGraph_ELBO with a learned baseline network",
         lambda args: TraceGraph_ELBO(num_particles=args["particles"]),
-        defaults={"prior_std_min": 1.0},
+        arguments=(prior_std_min(1.0, f"{LI}, eq. 2b"),),
         y_mode="sample",
         baseline=True,
     ),

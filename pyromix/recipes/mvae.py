@@ -11,23 +11,52 @@ from pyromix.guides import MVAEGuide
 
 from .blocks import build_body
 from .mixture import build_mixture_model, mixture_recipe
+from ..infer.schedules import KLWarmup
+from ..schema import Argument, validate
 from .registry import register_recipe
 
-__all__ = ["MVAE_DEFAULTS", "BETA_SCHEDULES", "build_mvae", "mvae_objective"]
+__all__ = [
+    "MVAE_ARGUMENTS",
+    "MVAE_DEFAULTS",
+    "BETA_SCHEDULES",
+    "build_mvae",
+    "mvae_objective",
+    "mvae_kl_weight",
+]
 
-# Soft or hard optimisation, and scheduled beta (5.8): the latent sites' weight rises linearly
-# from 0 to beta over the whole run ("linear") instead of staying at beta.
-MVAE_DEFAULTS: dict[str, Any] = {"hard": False, "beta_schedule": "constant"}
 BETA_SCHEDULES = ("constant", "linear")
+#: Soft or hard optimisation, and scheduled beta (5.8): the latent sites' weight rises linearly
+#: from 0 to beta over the whole run ("linear") instead of staying at beta.
+MVAE_ARGUMENTS = (
+    Argument(
+        "hard",
+        bool,
+        False,
+        "hard optimisation: all mass on argmax q(y)",
+        reference="Chowdhury et al.",
+    ),
+    Argument(
+        "beta_schedule",
+        str,
+        "constant",
+        "beta fixed, or rising linearly from 0 over the run",
+        choices=BETA_SCHEDULES,
+        reference="Chowdhury et al., 5.8",
+    ),
+)
+MVAE_DEFAULTS: dict[str, Any] = {a.name: a.default for a in MVAE_ARGUMENTS}
 
 
 def _check_mvae_args(args: dict) -> None:
-    if args["hard"] is not True and args["hard"] is not False:
-        raise ValueError(f"hard: expected True or False, got {args['hard']!r}")
-    if args["beta_schedule"] not in BETA_SCHEDULES:
-        raise ValueError(
-            f"beta_schedule: expected one of {BETA_SCHEDULES}, got {args['beta_schedule']!r}"
-        )
+    validate({a.name: a for a in MVAE_ARGUMENTS}, args)
+
+
+def mvae_kl_weight(args: dict) -> KLWarmup:
+    """The KL weight: warm-up to ``beta`` over ``warmup`` epochs, or over the whole run for the
+    scheduled beta (``beta_schedule="linear"``, Chowdhury et al., 5.8). A recipe's
+    ``kl_weight``."""
+    ramp = args["epochs"] if args["beta_schedule"] == "linear" else args["warmup"]
+    return KLWarmup(ramp, args["beta"])
 
 
 def build_mvae(args: dict, *, form: str) -> tuple[nn.Module, nn.Module]:
@@ -58,7 +87,8 @@ for _form, _description in DESCRIPTIONS.items():
         mixture_recipe(
             _description,
             mvae_objective,
-            MVAE_DEFAULTS,
+            arguments=MVAE_ARGUMENTS,
             build=lambda args, form=_form: build_mvae(args, form=form),
+            kl_weight=mvae_kl_weight,
         ),
     )

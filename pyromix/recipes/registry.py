@@ -31,9 +31,12 @@ from pyro.infer import ELBO
 from torch import nn
 
 from ..data import Dataset
+from ..infer.schedules import KLWarmup
+from ..schema import Argument
 
 __all__ = [
     "Recipe",
+    "kl_warmup",
     "RECIPES",
     "ENTRY_POINT_GROUP",
     "RecipeNotFoundError",
@@ -58,6 +61,12 @@ HOW_TO_IMPORT = (
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
+def kl_warmup(args: dict) -> KLWarmup:
+    """The KL weight: a linear warm-up to ``beta`` over ``warmup`` epochs (a recipe's
+    ``kl_weight`` by default)."""
+    return KLWarmup(args["warmup"], args["beta"])
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How to build and train one named model.
@@ -66,8 +75,20 @@ class Recipe:
         description: one line for ``pyromix list``.
         build: ``args -> (model, guide)``; ``args`` holds ``data_dim`` and ``image_shape``.
         objective: ``args -> ELBO``.
-        defaults: overrides of :data:`pyromix.recipes.COMMON_DEFAULTS`, and the recipe's own
-            arguments (only names listed here or there may be passed).
+        arguments: the recipe's typed arguments (:class:`pyromix.schema.Argument`): its own, and
+            common ones (:data:`pyromix.recipes.COMMON_ARGUMENTS`) with its own default; they
+            give its CLI flags, checks and docs (:func:`pyromix.recipes.recipe_schema`).
+        defaults: plain defaults, as a plugin may give them instead: a common argument's new
+            default, or a new argument typed by its default. After construction it holds every
+            default the recipe sets, those of ``arguments`` included (which win over a plain
+            default of the same name); only names of the schema may be passed.
+        check: ``args -> None``, raising ValueError for settings that are wrong together
+            (before the data is read), e.g. the implicit prior's alternation.
+        resolve: ``(args, dataset) -> None``, fills the recipe's own arguments that depend on
+            the data and checks them against it (``clusters`` and ``levels`` are resolved for
+            every recipe that has them, :data:`pyromix.recipes.SHARED_ARGUMENTS`).
+        kl_weight: ``args -> callable(epoch)``, the KL weight (default: warm-up to ``beta`` over
+            ``warmup`` epochs).
         kl_weighted: whether warm-up and beta apply (the IWAE bound has no KL term to weight).
         schedules: ``(model, guide, args) -> [callable(epoch)]`` run by the trainer each epoch.
         initialize: ``(model, guide, dataset, args) -> None`` run once before training (not on
@@ -98,6 +119,10 @@ class Recipe:
     build: Callable[[dict], tuple[nn.Module, nn.Module]]
     objective: Callable[[dict], ELBO]
     defaults: dict[str, Any] = field(default_factory=dict)
+    arguments: tuple[Argument, ...] = ()
+    check: Callable[[dict], None] | None = None
+    resolve: Callable[[dict, Dataset], None] | None = None
+    kl_weight: Callable[[dict], Callable[[int], float]] = kl_warmup
     kl_weighted: bool = True
     schedules: Callable[[nn.Module, nn.Module, dict], list] = lambda model, guide, args: []
     initialize: Callable[[nn.Module, nn.Module, Dataset, dict], None] | None = None
@@ -109,6 +134,12 @@ class Recipe:
     )
     optimizer: Callable[[dict], Callable] | None = None
     restore_best: bool = True
+
+    def __post_init__(self) -> None:
+        declared = {a.name: a.default for a in self.arguments}
+        # a declared argument's default wins, so that replacing ``arguments`` replaces them
+        object.__setattr__(self, "defaults", {**self.defaults, **declared})
+
 
 
 #: Every registered recipe by name, which ``pyromix fit NAME`` and :func:`get_recipe` look up.

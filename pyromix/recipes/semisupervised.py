@@ -12,9 +12,26 @@ from ..data import Dataset
 from ..labels import Batch
 from ..nn import NormalHead, glorot_init_, mlp
 from .blocks import build_body, build_likelihood, enum_objective
+from ..schema import Argument
+from .arguments import CLUSTERS, common_argument
 from .registry import Recipe, register_recipe
 
-__all__ = ["ClassificationTerm", "build_m2", "classification_term"]
+KINGMA = "Kingma et al. (2014)"
+#: M2's arguments: the revealed labels and the classification term's weight.
+M2_ARGUMENTS = (
+    CLUSTERS,
+    common_argument("labeled", default=0.1),
+    Argument(
+        "alpha",
+        float,
+        0.1,
+        "weight of the classification term, as a multiple of N",
+        low=0,
+        reference=f"{KINGMA}, eq. 9 (alpha = 0.1 N)",
+    ),
+)
+
+__all__ = ["M2_ARGUMENTS", "ClassificationTerm", "build_m2", "classification_term"]
 
 
 def build_m2(args: dict) -> tuple[nn.Module, nn.Module]:
@@ -73,7 +90,7 @@ register_recipe(
         "where --labeled reveals it, enumerated elsewhere; + alpha classification term",
         build=build_m2,
         objective=enum_objective,
-        defaults={"clusters": None, "labeled": 0.1, "alpha": 0.1},
+        arguments=M2_ARGUMENTS,
         loss_terms=classification_term,
     ),
 )

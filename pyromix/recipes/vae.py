@@ -19,13 +19,29 @@ from .blocks import (
     elbo_objective,
     iwae_objective,
 )
+from ..schema import Argument
+from .arguments import common_argument
 from .registry import Recipe, register_recipe
 
-__all__ = ["VAE_FLOW_DEFAULTS", "build_vae"]
+__all__ = ["VAE_FLOW_ARGUMENTS", "VAE_FLOW_DEFAULTS", "build_vae"]
 
-# Flows in the VAE (--guide iaf, --prior flow): K = ``flows`` transforms whose conditioner
-# networks are as wide as the encoder.
-VAE_FLOW_DEFAULTS: dict[str, Any] = {"guide": "gaussian", "prior": "normal", "flows": 2}
+#: Flows in the VAE (--guide iaf, --prior flow): K = ``flows`` transforms whose conditioner
+#: networks are as wide as the encoder.
+VAE_FLOW_ARGUMENTS = (
+    Argument(
+        "guide",
+        str,
+        "gaussian",
+        "q(z|x): Gaussian, or Gaussian + K IAF steps",
+        choices=("gaussian", "iaf"),
+        reference="Kingma et al. (2016), IAF",
+    ),
+    Argument(
+        "prior", str, "normal", "p(z): N(0, I), or a K-layer flow on it", choices=("normal", "flow")
+    ),
+    Argument("flows", int, 2, "K flow layers of --guide iaf or --prior flow", low=1),
+)
+VAE_FLOW_DEFAULTS: dict[str, Any] = {a.name: a.default for a in VAE_FLOW_ARGUMENTS}
 
 
 def build_vae(args: dict) -> tuple[nn.Module, nn.Module]:
@@ -54,7 +70,7 @@ register_recipe(
         "VAE: z ~ N(0, I) (--prior flow: a flow), Gaussian (--guide iaf: IAF) encoder, ELBO",
         build=build_vae,
         objective=elbo_objective,
-        defaults=VAE_FLOW_DEFAULTS,
+        arguments=VAE_FLOW_ARGUMENTS,
     ),
 )
 register_recipe(
@@ -63,7 +79,10 @@ register_recipe(
         "IWAE: the VAE's networks trained on the k-sample importance-weighted bound",
         build=build_vae,
         objective=iwae_objective,
-        defaults={**VAE_FLOW_DEFAULTS, "particles": 5},
+        arguments=(
+            *VAE_FLOW_ARGUMENTS,
+            common_argument("particles", default=5, reference="Burda et al. (2016), k = 5"),
+        ),
         kl_weighted=False,
     ),
 )
