@@ -8,16 +8,21 @@ Usage (from the repository root, in the environment where pyromix is installed):
 
 Each notebook runs top to bottom in a fresh ``python3`` kernel of this interpreter, with the
 tutorials folder as its working directory, one torch thread, ``PYTHONHASHSEED=0`` and
-``PYROMIX_FAST`` unset, so the run is deterministic given the seeds set in the notebooks (only
-printed wall-clock seconds differ). The notebook is then written back with its outputs, without
+``PYROMIX_FAST`` unset, so the run is repeatable given the seeds set in the notebooks, up to
+the last bits: captured steps (``pyromix.capture``) may differ from eager ones there, and whether
+a step is captured depends on a wall-clock budget, the likely cause when two runs on a loaded
+machine differ slightly. A sensitive run shows it: two full-mode runs of 04 with the same
+package code put 135 and 134 test digits in EM-V1's largest cluster, while a standalone EM-V1
+training repeated bit for bit. The notebook is then written back with its outputs, without
 execution timestamps or widget state; figures are PNGs embedded at the dpi the cells chose and
 stored with a 256-colour palette (about half the bytes; plots and digit grids lose nothing
 visible), so the notebooks stay small in the repository.
 
 Full-mode wall time on this project's 2-core CPU machine, one notebook at a time under
 ``nice -n 10``, while six other agents shared the two cores (load average, 1 min, at the start
-and end of each run; the load inflates these times; 02, 04 and 07 re-run later, five sessions
-sharing the cores):
+and end of each run; the load inflates these times; 02 and 07 re-run later, five sessions
+sharing the cores; 04 and 06 re-run with their sample grids beside four other sessions and two
+benchmark processes):
 
 =============================================  ========  ============
 notebook                                       minutes   load average
@@ -25,15 +30,26 @@ notebook                                       minutes   load average
 01_vae.ipynb                                   1.8       1.1 -> 3.8
 02_clustering.ipynb                            12.1      8.0 -> 7.1
 03_learned_priors.ipynb                        24.3      8.4 -> 12.6
-04_mvae.ipynb                                  3.8       8.9 -> 7.9
+04_mvae.ipynb                                  3.0       7.6 -> 6.6
 05_implicit_prior_and_comparison.ipynb         16.0      11.0 -> 16.0
-06_your_own_model.ipynb                        5.6       8.2 -> 7.2
+06_your_own_model.ipynb                        3.3       5.4 -> 6.1
 07_flows_vae_iaf_gan.ipynb                     8.3       7.1 -> 7.7
 08_greyscale_density.ipynb                     2.5       6.9 -> 7.8
 =============================================  ========  ============
 
+Every notebook written in full mode is stamped with where its outputs come from: the commit of
+this checkout (``git rev-parse HEAD``), the date (UTC) and the versions of Python, pyromix, torch
+and Pyro, in the notebook's metadata (``metadata["pyromix_execution"]``) and visibly, as a last
+markdown cell ("Executed at commit ..."). The package's code must be committed: a full-mode
+write is refused, before anything runs, when ``git status`` shows changes under ``pyromix/``,
+``models/`` or ``guides/`` (the notebook itself may be changed: it is what is being executed), or
+outside a git checkout; and a notebook is neither started nor written once the package has
+changed from the commit the command started at (commits of other files meanwhile are fine).
+``--check`` and ``--fast`` write nothing and need neither. A refused write rather than a
+"+dirty" stamp, so that every stamp names code that can be checked out.
+
 ``tests/test_tutorials.py`` runs every notebook through :func:`execute` in fast mode and checks
-the committed outputs.
+the committed outputs and their stamps.
 """
 
 from __future__ import annotations
@@ -42,9 +58,13 @@ import argparse
 import base64
 import io
 import os
+import platform
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from datetime import datetime, timezone
+from importlib.metadata import version
 from pathlib import Path
 
 import nbformat
@@ -60,11 +80,18 @@ __all__ = [
     "execute",
     "strip_volatile",
     "shrink_figures",
+    "source_commit",
+    "stamp",
+    "stamp_text",
     "main",
 ]
 
 TUTORIALS = Path(__file__).resolve().parent
+REPOSITORY = TUTORIALS.parent
 CELL_TIMEOUT_S = 3600  # a full-mode cell trains several models
+PACKAGE_DIRS = ("pyromix", "models", "guides")  # the code a notebook's outputs depend on
+STAMP_KEY = "pyromix_execution"  # notebook metadata: where the outputs come from
+STAMP_CELL = "execution-stamp"  # id (and tag) of the visible stamp, the last markdown cell
 
 
 def notebooks() -> list[Path]:
@@ -113,6 +140,75 @@ def shrink_figures(nb: nbformat.NotebookNode) -> None:
             )
             if buffer.tell() < len(raw):
                 data["image/png"] = base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def source_commit(root: Path = REPOSITORY, since: str | None = None) -> str:
+    """The commit (``git rev-parse HEAD``) of the checkout at ``root``, whose package is clean.
+
+    Arguments:
+        root: the checkout.
+        since: a commit the package must not have changed from (the one a run started at;
+            commits that change only other files, docs say, may come in between); the result
+            is then ``since``.
+
+    Raises:
+        SystemExit: ``root`` is not a git checkout, ``git status`` shows uncommitted or
+            untracked files under ``pyromix/``, ``models/`` or ``guides/``, or they differ
+            from ``since``.
+    """
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(
+                f"execute.py: a full-mode write stamps the notebook with its commit, but {root} is"
+                f" not a git checkout ({done.stderr.strip()}); use --check or --fast there"
+            )
+        return done.stdout
+
+    commit = git("rev-parse", "HEAD").strip()
+    changed = [line[3:] for line in git("status", "--porcelain", "--", *PACKAGE_DIRS).splitlines()]
+    if changed:
+        raise SystemExit(
+            f"execute.py: uncommitted changes in {', '.join(changed)}; commit them first, so the"
+            " notebook's stamp names the code its outputs come from"
+        )
+    if since is not None and git("diff", "--name-only", since, commit, "--", *PACKAGE_DIRS):
+        raise SystemExit(f"execute.py: the package changed since {since[:12]} while executing")
+    return commit if since is None else since
+
+
+def stamp_text(record: dict[str, str]) -> str:
+    """The visible stamp, the notebook's last markdown cell, for a metadata ``record``."""
+    return (
+        f"*Executed at commit `{record['commit'][:12]}` on {record['date']}, with pyromix"
+        f" {record['pyromix']}, torch {record['torch']}, Pyro {record['pyro']} and Python"
+        f" {record['python']}.*"
+    )
+
+
+def stamp(nb: nbformat.NotebookNode, commit: str, date: str | None = None) -> None:
+    """Record in ``nb`` the commit and versions its outputs come from, replacing an old stamp.
+
+    Arguments:
+        nb: an executed notebook, changed in place: ``metadata["pyromix_execution"]`` and a last
+            markdown cell (id and tag ``execution-stamp``) saying the same in words.
+        commit: the full hash, from :func:`source_commit`.
+        date: ``YYYY-MM-DD HH:MM UTC``; now by default.
+    """
+    record = {
+        "commit": commit,
+        "date": date or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "python": platform.python_version(),  # the kernel's interpreter: see kernel_manager
+        "pyromix": version("pyromix"),
+        "torch": version("torch"),
+        "pyro": version("pyro-ppl"),
+    }
+    nb.metadata[STAMP_KEY] = record
+    nb.cells = [cell for cell in nb.cells if cell.get("id") != STAMP_CELL]
+    text = stamp_text(record)
+    cell = nbformat.v4.new_markdown_cell(text, id=STAMP_CELL, metadata={"tags": [STAMP_CELL]})
+    nb.cells.append(cell)
 
 
 def execute(path: Path, fast: bool) -> nbformat.NotebookNode:
@@ -179,12 +275,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     write = not (args.fast or args.check)  # only full-mode outputs are ever committed
     paths = [_resolve(name) for name in args.notebooks] or notebooks()
+    commit = source_commit() if write else ""  # refused before anything runs
     for path in paths:
+        if write:
+            source_commit(since=commit)  # fail fast: the package changed since the start
         load = os.getloadavg()[0]
         started = time.perf_counter()
         nb = execute(path, fast=args.fast)
         minutes = (time.perf_counter() - started) / 60
         if write:
+            source_commit(since=commit)  # the package is still the code that ran
+            stamp(nb, commit)
             nbformat.write(nb, path)
         print(
             f"{path.name}: {minutes:.1f} min, load average {load:.2f} -> {os.getloadavg()[0]:.2f}"
