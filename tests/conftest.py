@@ -44,14 +44,27 @@ def _checkout_untouched():
     assert not changed, f"tests wrote into the checkout {ROOT}: {changed[:10]}"
 
 
+def _registries() -> list[dict]:
+    """The recipe and dataset registries, which a test's plugins add to."""
+    from pyromix.data import registry as datasets
+    from pyromix.recipes import registry as recipes
+
+    return [recipes.RECIPES, recipes._ORIGINS, datasets._ENTRIES, datasets.DATASETS]
+
+
 @pytest.fixture(autouse=True)
 def _hermetic(tmp_path, monkeypatch):
-    """Every test runs in its own temporary working folder, seeded, with an empty param store."""
+    """Every test runs in its own temporary working folder, seeded, with an empty param store,
+    and leaves the recipe and dataset registries as it found them (a plugin it registered is
+    gone for the next test, whatever the order)."""
     monkeypatch.chdir(tmp_path)
     pyro.set_rng_seed(0)
     pyro.clear_param_store()
+    saved = [dict(registry) for registry in _registries()]
     yield
     pyro.clear_param_store()
+    for registry, entries in zip(_registries(), saved):
+        registry.clear(), registry.update(entries)
 
 
 @pytest.fixture
