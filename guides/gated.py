@@ -11,6 +11,7 @@ from pyromix.distributions import GatedNormal, GumbelSoftmax
 from pyromix.local_params import LocalModule
 from pyromix.nn import NormalHead, mlp
 from pyromix.sites import DATA_PLATE, Y, Z
+from pyromix.schema import Interval, Options, check_value
 
 __all__ = ["GatedGuide", "ESTIMATORS"]
 
@@ -58,10 +59,8 @@ class GatedGuide(LocalModule):
         std_min: float = 0.0,
     ) -> None:
         super().__init__()
-        if estimator not in ESTIMATORS:
-            raise ValueError(f"estimator: expected one of {ESTIMATORS}, got {estimator!r}")
-        if not temperature > 0:
-            raise ValueError(f"temperature: expected a number > 0, got {temperature}")
+        check_value("estimator", estimator, Options(*ESTIMATORS))
+        check_value("temperature", temperature, Interval(float, 0, closed="right"))
         width = body.out_features
         self.body = body
         self.latent_dim, self.num_clusters = latent_dim, num_categories

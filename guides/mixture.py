@@ -11,6 +11,7 @@ from torch import nn
 from pyromix.local_params import LocalModule
 from pyromix.nn import positive
 from pyromix.sites import DATA_PLATE, Y, Z
+from pyromix.schema import Options, check_value
 
 __all__ = ["Y_MODES", "ClusterEncoder", "MixtureGuide"]
 
@@ -97,8 +98,7 @@ class MixtureGuide(ClusterEncoder):
         std_min: float = 0.0,
         baseline: nn.Module | None = None,
     ) -> None:
-        if y_mode not in Y_MODES:
-            raise ValueError(f"y_mode: expected one of {Y_MODES}, got {y_mode!r}")
+        check_value("y_mode", y_mode, Options(*Y_MODES))
         if baseline is not None and y_mode != "sample":
             raise ValueError("baseline: an NVIL baseline needs y_mode='sample'")
         # Built before the z heads, so a seed gives the same initial weights as before the heads

@@ -13,6 +13,7 @@ from torch.nn import functional as F
 from pyromix.sites import DATA_PLATE, Y, Z
 
 from .mixture import ClusterEncoder
+from pyromix.schema import Interval, Options, check_value
 
 __all__ = ["PARTICLE_PLATE", "Q_Y_FORMS", "MVAEGuide", "closed_form_log_q_y"]
 
@@ -77,8 +78,7 @@ def closed_form_log_q_y(
         >>> log_q.exp()
         tensor([0.2500, 0.7500])
     """
-    if form not in Q_Y_FORMS:
-        raise ValueError(f"form: expected one of {tuple(Q_Y_FORMS)}, got {form!r}")
+    check_value("form", form, Options(*Q_Y_FORMS))
     if form == "mvae" and log_px is None:
         raise ValueError("log_px: the 'mvae' form (eq. 5) needs log p(x | z), got None")
     log_a = log_py + log_pz
@@ -162,15 +162,13 @@ class MVAEGuide(ClusterEncoder):
         std_min: float = 0.0,
         readout_samples: int = 32,
     ) -> None:
-        if form not in Q_Y_FORMS:
-            raise ValueError(f"form: expected one of {tuple(Q_Y_FORMS)}, got {form!r}")
+        check_value("form", form, Options(*Q_Y_FORMS))
         if not hasattr(model, "num_clusters") or getattr(model, "marginalize_y", True):
             raise ValueError(
                 "model: expected a GaussianMixtureVAE with a y site (marginalize_y=False), "
                 f"got {type(model).__name__}"
             )
-        if not (isinstance(readout_samples, int) and readout_samples >= 1):
-            raise ValueError(f"readout_samples: expected an integer >= 1, got {readout_samples!r}")
+        check_value("readout_samples", readout_samples, Interval(int, 1))
         latent_dim, num_clusters = model.latent_dim, model.num_clusters
         super().__init__(body, latent_dim, num_clusters, std_min=std_min)
         # Not a submodule: the decoder and prior are the model's parameters, saved and optimised

@@ -16,6 +16,7 @@ from torch import nn
 from pyromix.flows import dequantization_transforms
 from pyromix.local_params import LocalModule
 from pyromix.sites import DATA_PLATE, U, X
+from pyromix.schema import Interval, check_value
 
 __all__ = ["FlowDensity", "FlowPrior"]
 
@@ -55,8 +56,7 @@ class FlowDensity(LocalModule):
 
     def __init__(self, transforms: nn.ModuleList, dim: int, levels: int | None = None) -> None:
         super().__init__()
-        if levels is not None and not (isinstance(levels, int) and levels >= 2):
-            raise ValueError(f"levels: expected an integer >= 2 or None, got {levels!r}")
+        check_value("levels", levels, Interval(int, 2), None)
         self.transforms, self.dim, self.levels = transforms, dim, levels
         self.register_buffer("base_loc", torch.zeros(dim))
         self.register_buffer("base_scale", torch.ones(dim))

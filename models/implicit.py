@@ -23,6 +23,7 @@ from pyromix.nn import glorot_init_
 from pyromix.sites import DATA_PLATE, X, Z
 
 from .vae import VAE
+from pyromix.schema import Interval, check_value
 
 __all__ = ["LOG_RATIO", "DensityRatioEstimator", "ImplicitPriorVAE"]
 
@@ -171,8 +172,7 @@ class ImplicitPriorVAE(VAE):
             raise ValueError(
                 "component/weights: the implicit prior is not a mixture; leave them None"
             )
-        if proposals < 1:
-            raise ValueError(f"proposals: expected an integer >= 1, got {proposals}")
+        check_value("proposals", proposals, Interval(int, 1))
         candidates = self.prior().sample((proposals * n,))
         index = dist.Categorical(logits=self.ratio(candidates)).sample((n,))
         return candidates[index]

@@ -12,6 +12,7 @@ from torch.nn import functional as F
 from pyromix.local_params import LocalModule
 from pyromix.nn import positive
 from pyromix.sites import DATA_PLATE, X, Y, Z
+from pyromix.schema import Interval, check_value
 
 __all__ = ["GaussianMixtureVAE", "check_weights", "component_indices", "with_category"]
 
@@ -53,8 +54,7 @@ class GaussianMixtureVAE(LocalModule):
         marginalize_y: bool = False,
     ) -> None:
         super().__init__()
-        if num_clusters < 1:
-            raise ValueError(f"num_clusters: expected an integer >= 1, got {num_clusters}")
+        check_value("num_clusters", num_clusters, Interval(int, 1))
         if decoder_sees_y and marginalize_y:
             raise ValueError(
                 "decoder_sees_y needs a y site; it cannot be combined with marginalize_y"

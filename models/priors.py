@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from pyromix.nn import glorot_means, positive
+from pyromix.schema import Interval, check_value
 
 __all__ = ["StandardNormalPrior", "MixtureOfGaussiansPrior", "VampPrior"]
 
@@ -58,8 +59,7 @@ class MixtureOfGaussiansPrior(nn.Module):
 
     def __init__(self, latent_dim: int, num_components: int, std_min: float = 0.0) -> None:
         super().__init__()
-        if num_components < 1:
-            raise ValueError(f"num_components: expected an integer >= 1, got {num_components}")
+        check_value("num_components", num_components, Interval(int, 1))
         self.latent_dim, self.num_components, self.std_min = latent_dim, num_components, std_min
         self.loc = nn.Parameter(glorot_means(num_components, latent_dim))
         self.raw_scale = nn.Parameter(torch.zeros(num_components, latent_dim))
@@ -106,8 +106,7 @@ class VampPrior(nn.Module):
         init: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
-        if num_components < 1:
-            raise ValueError(f"num_components: expected an integer >= 1, got {num_components}")
+        check_value("num_components", num_components, Interval(int, 1))
         self.encoder, self.num_components = encoder, num_components
         self.register_buffer("lower", torch.full((data_dim,), -math.inf))
         self.register_buffer("upper", torch.full((data_dim,), math.inf))

@@ -12,6 +12,7 @@ from pyromix.local_params import LocalModule
 from pyromix.sites import DATA_PLATE, X, Y, Z
 
 from .mixture import component_indices, with_category
+from pyromix.schema import Interval, check_value
 
 __all__ = ["SemiSupervisedVAE"]
 
@@ -42,8 +43,7 @@ class SemiSupervisedVAE(LocalModule):
 
     def __init__(self, likelihood: nn.Module, latent_dim: int, num_classes: int) -> None:
         super().__init__()
-        if num_classes < 2:
-            raise ValueError(f"num_classes: expected an integer >= 2, got {num_classes}")
+        check_value("num_classes", num_classes, Interval(int, 2))
         self.likelihood, self.latent_dim, self.num_clusters = likelihood, latent_dim, num_classes
 
     def forward(

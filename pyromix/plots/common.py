@@ -9,7 +9,6 @@ parent folders) and returns the path; without, it returns the figure.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..rundir import write_atomically
+from ..schema import Interval, check_value
 
 __all__ = ["check_image_path", "axes_for", "finish", "ArrayLike", "PathLike"]
 
@@ -88,9 +88,7 @@ def _as_rows(x: ArrayLike, name: str) -> np.ndarray:
 
 
 def _check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return int(check_value(name, value, Interval(int, minimum)))
 
 
 def check_image_path(path: PathLike, name: str = "path") -> Path:

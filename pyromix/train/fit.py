@@ -30,6 +30,7 @@ from .loop import Settings, run
 from .optim import MAX_LR, build_optimizer, unique_parameters
 from .progress import ProgressBar
 from .stopping import EarlyStopping, reopen
+from ..schema import Interval, check_value
 
 __all__ = ["fit"]
 
@@ -155,8 +156,7 @@ def fit(
             f"expected epochs >= 1, batch_size >= 1 and 0 < lr <= {MAX_LR:.3g}; got "
             f"epochs={epochs}, batch_size={batch_size}, lr={lr}"
         )
-    if patience is not None and patience < 1:
-        raise ValueError(f"patience: expected an integer >= 1 or None, got {patience}")
+    check_value("patience", patience, Interval(int, 1), None)
     if resume and checkpoint is None:
         raise ValueError("resume=True needs the checkpoint path to resume from")
     callbacks = check_callbacks(callbacks)
