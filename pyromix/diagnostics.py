@@ -29,10 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .rundir import write_atomically
+from .plots.common import axes_for, finish, output_path
 
 __all__ = [
     "ACTIVE_THRESHOLD",
@@ -163,9 +162,27 @@ def collapse_warning(metrics: dict[str, Any]) -> str:
     )
 
 
-def plot_diagnostics(metrics: dict[str, Any], path: str | Path, *, title: str = "") -> Path | None:
+def plot_diagnostics(
+    metrics: dict[str, Any],
+    path: str | Path | None = None,
+    *,
+    title: str = "",
+    ax: Any = None,
+) -> Figure | Path | None:
     """``diagnostics.png``: cluster shares, unit activity and class coverage that ``metrics``
-    hold, one panel each with its threshold; None when it holds none of them."""
+    hold, one panel each with its threshold; None when it holds none of them.
+
+    Arguments:
+        metrics: a run's metrics (``metrics.json``, or :func:`cluster_usage` and
+            :func:`active_units` merged).
+        path: where to write the figure; None returns it instead.
+        title: the figure's title.
+        ax: a matplotlib Axes, or a sequence of one per panel present, to draw into (as
+            :mod:`pyromix.plots` does); default a new figure.
+
+    Returns:
+        ``path`` once written, the figure when ``path`` is None, or None without panels.
+    """
     # (values, threshold line, x label, y label, caption) for each diagnostic present
     panels = [
         (values, line(values), xlabel, ylabel, caption())
@@ -196,18 +213,16 @@ def plot_diagnostics(metrics: dict[str, Any], path: str | Path, *, title: str = 
         )
         if (values := metrics.get(key))
     ]
+    path = output_path(path)
     if not panels:
         return None
-    fig = Figure(figsize=(4 * len(panels), 3))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(panels), squeeze=False)
-    for ax, (values, line, xlabel, ylabel, caption) in zip(axes[0], panels):
-        ax.bar(range(len(values)), values, color="tab:blue")
-        ax.axhline(line, color="tab:red", linestyle="--", linewidth=1)
-        ax.set(xlabel=xlabel, ylabel=ylabel, title=caption)
+    axes = axes_for(ax, len(panels), lambda: Figure(figsize=(4 * len(panels), 3), layout="tight"))
+    for panel, (values, line, xlabel, ylabel, caption) in zip(axes, panels):
+        panel.bar(range(len(values)), values, color="tab:blue")
+        panel.axhline(line, color="tab:red", linestyle="--", linewidth=1)
+        panel.set(xlabel=xlabel, ylabel=ylabel, title=caption)
         if ylabel.startswith("Cov"):
-            ax.set_yscale("symlog", linthresh=ACTIVE_THRESHOLD)
+            panel.set_yscale("symlog", linthresh=ACTIVE_THRESHOLD)
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return write_atomically(Path(path), lambda f: fig.savefig(f, format="png", dpi=100))
+        axes[0].figure.suptitle(title)
+    return finish(axes[0], path)

@@ -108,6 +108,21 @@ def test_plot_diagnostics_draws_what_the_metrics_hold(tmp_path):
     assert plot_diagnostics(metrics, tmp_path / "d.png").stat().st_size > 0
 
 
+def test_plot_diagnostics_draws_into_a_users_axes_and_returns_the_figure():
+    from matplotlib.figure import Figure
+
+    metrics = {**cluster_usage(torch.tensor([0, 1, 1]), 3), **active_units(torch.eye(3))}
+    fig = Figure()
+    axes = fig.subplots(1, 2)
+    assert plot_diagnostics(metrics, ax=list(axes)) is fig
+    heights = [bar.get_height() for bar in axes[0].patches]
+    assert heights == pytest.approx(metrics["cluster_shares"])
+    assert [bar.get_height() for bar in axes[1].patches] == pytest.approx(metrics["unit_activity"])
+    assert isinstance(plot_diagnostics(metrics), Figure)  # no path: a new figure, returned
+    with pytest.raises(ValueError, match="ax: expected a sequence of 2 matplotlib Axes"):
+        plot_diagnostics(metrics, ax=axes[0])
+
+
 def test_cli_fit_and_evaluate_print_the_warning_line(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "run"
