@@ -12,9 +12,8 @@ from pyromix.models import FlowDensity
 
 from ..data import Dataset
 from ..flows import FLOW_KINDS, flow_stack
-from ..schema import Argument, Options
+from ..schema import Argument, Options, validate
 from .arguments import LEVELS, common_argument
-from .blocks import check_choice, check_flows
 from .registry import Recipe, register_recipe
 
 __all__ = ["FLOW_ARGUMENTS", "FLOW_DEFAULTS", "build_flow", "standardize_flow"]
@@ -45,8 +44,7 @@ FLOW_DEFAULTS: dict[str, Any] = {a.name: a.default for a in FLOW_ARGUMENTS}
 
 def build_flow(args: dict) -> tuple[nn.Module, nn.Module]:
     """The flow density and its dequantisation "guide" for ``args``."""
-    check_flows(args)
-    check_choice(args, "flow_kind", FLOW_KINDS)
+    validate({a.name: a for a in FLOW_ARGUMENTS}, args)  # also when called directly
     d, levels = args["data_dim"], args["levels"]
     transforms = flow_stack(d, args["flows"], args["hidden"], args["flow_kind"])
     guide = EmptyGuide() if levels is None else UniformDequantization(d)

@@ -14,12 +14,10 @@ from ..flows import flow_stack, iaf_stack
 from .blocks import (
     build_encoder,
     build_likelihood,
-    check_choice,
-    check_flows,
     elbo_objective,
     iwae_objective,
 )
-from ..schema import Argument
+from ..schema import Argument, validate
 from .arguments import common_argument
 from .registry import Recipe, register_recipe
 
@@ -48,9 +46,7 @@ def build_vae(args: dict) -> tuple[nn.Module, nn.Module]:
     """The VAE (Kingma & Welling 2014), with an IAF posterior (Kingma et al. 2016) and/or a flow
     prior if ``args`` ask for them (``guide="iaf"``, ``prior="flow"``, ``flows`` layers)."""
     args = {**VAE_FLOW_DEFAULTS, **args}  # runs saved before the flow options rebuild as they were
-    check_choice(args, "guide", ("gaussian", "iaf"))
-    check_choice(args, "prior", ("normal", "flow"))
-    check_flows(args)
+    validate({a.name: a for a in VAE_FLOW_ARGUMENTS}, args)  # also when called directly
     d = args["latent_dim"]
     prior = None
     if args["prior"] == "flow":
